@@ -1,0 +1,79 @@
+# mgv — build and test.
+#   make                 engine library, Lua module lib/mgv.so, bin/mgv (and bin/mgv-kernel)
+#   make test            every test; ends with "N passed, M failed"
+#   make test SANITIZE=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench           benchmarks (numbers, not tests)
+
+CC      ?= cc
+PKGS    := lua5.4 openblas jansson libpng
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -fPIC -pthread \
+           $(shell pkg-config --cflags $(PKGS)) -Iengine -Ilua
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lreadline -ljpeg -lcrypto -lm -pthread
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+CFLAGS  := $(filter-out -O2,$(CFLAGS)) -O1 $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+else
+BUILD   := build
+endif
+
+ENGINE_SRC := $(wildcard engine/*.c)
+LUA_SRC    := $(wildcard lua/*.c)
+REPL_SRC   := $(wildcard repl/*.c)
+KERNEL_SRC := $(wildcard kernel/*.c)
+ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
+LUA_OBJ    := $(LUA_SRC:%.c=$(BUILD)/%.o)
+REPL_OBJ   := $(REPL_SRC:%.c=$(BUILD)/%.o)
+KERNEL_OBJ := $(KERNEL_SRC:%.c=$(BUILD)/%.o)
+ENGINE_TESTS := $(patsubst tests/engine/%.c,$(BUILD)/tests/%,$(wildcard tests/engine/test_*.c))
+
+ENGINE_LIB := $(BUILD)/libmgvengine.a
+LUA_MOD    := $(BUILD)/mgv.so
+MGV_BIN    := $(BUILD)/mgv
+KERNEL_BIN := $(BUILD)/mgv-kernel
+
+TARGETS := $(ENGINE_LIB) $(LUA_MOD) $(MGV_BIN)
+ifneq ($(KERNEL_SRC),)
+TARGETS += $(KERNEL_BIN)
+endif
+
+.PHONY: all test bench clean install-kernel
+all: $(TARGETS) $(ENGINE_TESTS)
+ifneq ($(SANITIZE),1)
+	@mkdir -p bin lib
+	@cp $(MGV_BIN) bin/mgv && cp $(LUA_MOD) lib/mgv.so
+	@if [ -f $(KERNEL_BIN) ]; then cp $(KERNEL_BIN) bin/mgv-kernel; fi
+endif
+
+$(BUILD)/%.o: %.c $(wildcard engine/*.h lua/*.h repl/*.h kernel/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(ENGINE_LIB): $(ENGINE_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(LUA_MOD): $(LUA_OBJ) $(ENGINE_LIB)
+	$(CC) -shared $(LDFLAGS) -o $@ $(LUA_OBJ) $(ENGINE_LIB) $(LDLIBS)
+
+$(MGV_BIN): $(REPL_OBJ) $(LUA_OBJ) $(ENGINE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(REPL_OBJ) $(LUA_OBJ) $(ENGINE_LIB) $(LDLIBS) -Wl,-E
+
+$(KERNEL_BIN): $(KERNEL_OBJ) $(LUA_OBJ) $(ENGINE_LIB)
+	$(CC) $(LDFLAGS) -o $@ $(KERNEL_OBJ) $(LUA_OBJ) $(ENGINE_LIB) $(LDLIBS) -lzmq -luuid -Wl,-E
+
+$(BUILD)/tests/%: tests/engine/%.c tests/engine/check.h $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/engine $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(LDLIBS)
+
+test: all
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh
+
+bench: all
+	@sh scripts/bench.sh
+
+clean:
+	rm -rf build build-san bin/mgv bin/mgv-kernel lib

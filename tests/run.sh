@@ -1,0 +1,50 @@
+#!/bin/sh
+# Runs every test and prints "N passed, M failed" last. Each test program
+# prints "PASS name" / "FAIL name" lines; one that dies without saying FAIL
+# counts as one failure. Environment: BUILD (build dir), SANITIZE (1 or empty).
+BUILD=${BUILD:-build}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+PY=/usr/bin/python3
+export MGV_BIN="$ROOT/$BUILD/mgv" MGV_KERNEL_BIN="$ROOT/$BUILD/mgv-kernel" MGV_ROOT="$ROOT"
+export MGV_SO_DIR="$ROOT/$BUILD"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-2}
+if [ "$SANITIZE" = 1 ]; then
+  # lua5.4 itself is not instrumented: preload the runtime for require tests
+  export MGV_ASAN_PRELOAD="$(cc -print-file-name=libasan.so)"
+fi
+passed=0; failed=0
+out=$(mktemp); trap 'rm -f "$out"' EXIT
+
+run() {  # run NAME COMMAND...
+  name=$1; shift
+  start=$(date +%s.%N)
+  "$@" >"$out" 2>&1
+  rc=$?
+  secs=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $start}")
+  p=$(grep -c '^PASS ' "$out"); f=$(grep -c '^FAIL ' "$out")
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "FAIL $name (exit $rc without a FAIL line)" >>"$out"; fi
+  passed=$((passed + p)); failed=$((failed + f))
+  if [ "$f" -ne 0 ]; then
+    echo "== $name: $p passed, $f failed (${secs}s)"; cat "$out"
+  else
+    echo "== $name: $p passed (${secs}s)"
+  fi
+}
+
+for t in "$BUILD"/tests/test_*; do
+  [ -x "$t" ] && run "$(basename "$t")" "$t"
+done
+for t in tests/lua/test_*.lua; do
+  [ -f "$t" ] && run "$t" "$MGV_BIN" "$t"
+done
+for t in tests/*/test_*.py; do
+  [ -f "$t" ] && run "$t" $PY "$t"
+done
+for t in tests/*/test_*.sh; do
+  [ -f "$t" ] && run "$t" sh "$t"
+done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
