@@ -17,7 +17,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 CFLAGS  := $(filter-out -O2,$(CFLAGS)) -O1 $(SANFLAGS)
 LDFLAGS += $(SANFLAGS)
 else
-BUILD   := build
+BUILD   ?= build
 endif
 
 ENGINE_SRC := $(wildcard engine/*.c)

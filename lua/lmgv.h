@@ -1,0 +1,106 @@
+/*
+ * lmgv.h — the Lua 5.4 binding of the mgv engine.
+ *
+ * Public part: luaopen_mgv (the module entry point, `require "mgv"`) and
+ * mgv_lua_open (what a host such as bin/mgv or the Jupyter kernel calls to
+ * preload the module as the global `mgv`).
+ *
+ * Internal part (LMGV_INTERNAL): helpers shared by lua/*.c — the tensor
+ * userdata, argument conversion from Lua conventions (1-based, inclusive,
+ * negative from the end) to the engine's (0-based, half-open), and raising
+ * engine failures as Lua errors.
+ */
+#ifndef LMGV_H
+#define LMGV_H
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#define LMGV_VERSION "0.1"
+
+/* The module table on the stack; registers "mgv.Tensor" and friends. */
+int luaopen_mgv(lua_State *L);
+/* require "mgv" through package.loaded and set the global `mgv`; pops it. */
+void mgv_lua_open(lua_State *L);
+
+#ifdef LMGV_INTERNAL
+
+#include <stdint.h>
+
+#include "mgv.h"
+#include "optim.h"
+#include "safetensors.h"
+
+#define LMGV_TENSOR "mgv.Tensor"
+#define LMGV_OPTIM "mgv.Optim"
+
+/* The userdata: one engine reference (NULL once freed by __gc/__close). */
+typedef struct lmgv_tensor {
+    mgv_tensor *t;
+} lmgv_tensor;
+
+/* ---- tensors (ltensor.c) ---------------------------------------------- */
+/* The tensor at arg; argument error for anything else or a freed tensor. */
+mgv_tensor *lmgv_check(lua_State *L, int arg);
+/* The tensor at arg, or NULL when it is nil/none. */
+mgv_tensor *lmgv_opt(lua_State *L, int arg);
+/* The tensor at idx, or NULL when the value is not a (live) tensor. */
+mgv_tensor *lmgv_test(lua_State *L, int idx);
+/*
+ * Pushes an empty userdata slot; the caller stores the result of an engine
+ * call in slot->t and then calls lmgv_done(). Making the slot first means a
+ * Lua memory error can never leak the engine tensor.
+ */
+lmgv_tensor *lmgv_slot(lua_State *L);
+/* Raises the engine's message when slot->t is NULL; else reports the bytes
+ * the engine allocated to Lua's collector. Leaves the tensor on the stack. */
+void lmgv_done(lua_State *L, lmgv_tensor *slot);
+/* Pushes t (takes the reference); raises the engine message if t is NULL. */
+void lmgv_push(lua_State *L, mgv_tensor *t);
+/* Raises the engine's last message as a Lua error (never returns). */
+int lmgv_error(lua_State *L);
+/* Tells Lua's collector about memory the engine allocated since last time. */
+void lmgv_account(lua_State *L);
+/* A 0-d tensor holding a Lua number (for number-tensor arithmetic); the
+ * caller releases it. Raises on failure. */
+mgv_tensor *lmgv_scalar(lua_State *L, lua_Number v);
+/* Raises an error when t may not be changed in place (requires grad while
+ * grad mode is on: the change would be invisible to autograd). */
+void lmgv_check_writable(lua_State *L, mgv_tensor *t, const char *op);
+
+/* ---- argument conversion (ltensor.c) ----------------------------------- */
+/* A 1-based (or negative) axis of a tensor with ndim axes -> 0-based. */
+int lmgv_axis(lua_State *L, int arg, int ndim);
+/* The same, optional with a default (Lua convention, e.g. -1). */
+int lmgv_optaxis(lua_State *L, int arg, int ndim, int def);
+/* A 1-based (or negative) index into an axis of size n -> 0-based. */
+int64_t lmgv_index(lua_State *L, int arg, lua_Integer i, int64_t n, const char *what);
+/*
+ * A shape from a table at arg or from integer varargs arg..top. -1 is
+ * accepted (once) when allow_infer is set. Returns ndim.
+ */
+int lmgv_shape(lua_State *L, int arg, int64_t *shape, int allow_infer);
+/*
+ * 1-based indices in [1, limit] (limit <= 0: no upper bound) from a tensor,
+ * a flat table or a nested table at arg, converted to 0-based int64 in a
+ * scratch userdata pushed on the stack. *n gets the count; shape/ndim (when
+ * not NULL) the shape of the index collection.
+ */
+int64_t *lmgv_indices(lua_State *L, int arg, int64_t limit, const char *what, int64_t *n,
+                      int *ndim, int64_t *shape);
+
+/* ---- registration ------------------------------------------------------ */
+void lmgv_open_tensor(lua_State *L, int module);   /* ltensor.c */
+void lmgv_open_ops(lua_State *L, int module);      /* lops.c */
+void lmgv_open_optim(lua_State *L, int module);    /* loptim.c */
+
+/* ---- embedded pure-Lua sources (generated from lua/*.lua) -------------- */
+typedef struct lmgv_source {
+    const char *name;               /* file name without ".lua" */
+    const unsigned char *text;
+    unsigned long len;
+} lmgv_source;
+extern const lmgv_source lmgv_sources[];   /* ends with a {NULL, NULL, 0} entry */
+
+#endif /* LMGV_INTERNAL */
+#endif
