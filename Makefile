@@ -21,11 +21,12 @@ BUILD   ?= build
 endif
 
 ENGINE_SRC := $(wildcard engine/*.c)
-LUA_SRC    := $(wildcard lua/*.c)
+LUA_SRC    := $(filter-out lua/gen_embed.c,$(wildcard lua/*.c))
+LUA_SCRIPTS := $(sort $(wildcard lua/*.lua))
 REPL_SRC   := $(wildcard repl/*.c)
 KERNEL_SRC := $(wildcard kernel/*.c)
 ENGINE_OBJ := $(ENGINE_SRC:%.c=$(BUILD)/%.o)
-LUA_OBJ    := $(LUA_SRC:%.c=$(BUILD)/%.o)
+LUA_OBJ    := $(LUA_SRC:%.c=$(BUILD)/%.o) $(BUILD)/lua/embedded.o
 REPL_OBJ   := $(REPL_SRC:%.c=$(BUILD)/%.o)
 KERNEL_OBJ := $(KERNEL_SRC:%.c=$(BUILD)/%.o)
 ENGINE_TESTS := $(patsubst tests/engine/%.c,$(BUILD)/tests/%,$(wildcard tests/engine/test_*.c))
@@ -56,8 +57,22 @@ $(ENGINE_LIB): $(ENGINE_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
+# pure-Lua parts of the binding (lua/*.lua) embedded as byte arrays by a
+# small generator built first (no xxd needed)
+$(BUILD)/gen_embed: lua/gen_embed.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O1 -o $@ $<
+
+$(BUILD)/lua/embedded.c: $(BUILD)/gen_embed $(LUA_SCRIPTS)
+	@mkdir -p $(dir $@)
+	$(BUILD)/gen_embed $@ $(LUA_SCRIPTS)
+
+$(BUILD)/lua/embedded.o: $(BUILD)/lua/embedded.c lua/lmgv.h
+	$(CC) $(CFLAGS) -c $< -o $@
+
+# the module gets Lua's symbols from the host interpreter: no -llua5.4 here
 $(LUA_MOD): $(LUA_OBJ) $(ENGINE_LIB)
-	$(CC) -shared $(LDFLAGS) -o $@ $(LUA_OBJ) $(ENGINE_LIB) $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -o $@ $(LUA_OBJ) $(ENGINE_LIB) $(filter-out -llua5.4,$(LDLIBS))
 
 $(MGV_BIN): $(REPL_OBJ) $(LUA_OBJ) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(REPL_OBJ) $(LUA_OBJ) $(ENGINE_LIB) $(LDLIBS) -Wl,-E

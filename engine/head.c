@@ -55,6 +55,7 @@ mgv_head_config mgv_head_default_config(int d, int experts, int entity_dim, int 
     c.label_dim = label_dim;
     c.proj = proj;
     c.beta = 1.0f;
+    c.vmoe_weight = 1.0f;
     c.margin = 1.0f;
     c.dropout = 0.1f;
     c.use_vmoe = 1;
@@ -400,7 +401,7 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
             out->kl_image = mgv_retain(rv.kl);
             out->ent_image = mgv_retain(rv.ent);
         }
-        aux = K(mgv_add(aux, lvm));
+        aux = K(mgv_add(aux, K(mgv_scale(lvm, c->vmoe_weight))));
     }
     if (!text_only && c->use_nce) {
         mgv_tensor *logits = K(mgv_matmul(t_pool, K(mgv_transpose(v_pool, 0, 1))));

@@ -35,6 +35,7 @@ typedef struct mgv_head_config {
     int label_dim;      /* DL: size of a label embedding */
     int proj;           /* bilinear projection size (256 MRE, 768 MET) */
     float beta;         /* weight of the auxiliary losses (1) */
+    float vmoe_weight;  /* weight of L_vmoe inside the auxiliary sum (1 = the reference) */
     float margin;       /* ranking margin (1) */
     float dropout;      /* on h_x and label embeddings in training (0.1) */
     int use_vmoe;       /* 0: a plain linear layer d -> d instead (ablation) */

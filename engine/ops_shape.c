@@ -338,7 +338,10 @@ mgv_tensor *mgv_squeeze(mgv_tensor *x, int axis)
 /* ---- expand / contiguous ----------------------------------------------- */
 
 /* The gradient is summed over the broadcast axes by mgv_accumulate_grad. */
-static int pass_backward(mgv_node *n, mgv_tensor *g) { return mgv_accumulate_grad(n->inputs[0], g); }
+static int pass_backward(mgv_node *n, mgv_tensor *g)
+{
+    return mgv_accumulate_grad(n->inputs[0], g);
+}
 
 mgv_tensor *mgv_expand(mgv_tensor *x, int ndim, const int64_t *shape)
 {

@@ -39,8 +39,9 @@ static void softmax_row(const float *x, float *y, int64_t n, int logv)
     float s = 0;
     if (logv) {
         for (int64_t j = 0; j < n; j++) s += expf(x[j] - mx);
-        float lse = s > 0 ? mx + logf(s) : 0;   /* all masked: y = x = -inf */
-        for (int64_t j = 0; j < n; j++) y[j] = x[j] - lse;
+        /* (x - mx) - log s, not x - (mx + log s): keeps precision for large x */
+        float ls = s > 0 ? logf(s) : 0;   /* all masked: y = x = -inf */
+        for (int64_t j = 0; j < n; j++) y[j] = (x[j] - mx) - ls;
     } else {
         for (int64_t j = 0; j < n; j++) {
             y[j] = expf(x[j] - mx);
@@ -72,9 +73,10 @@ static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, in
             if (!logv) y[j * inner + i] = e;
         }
     if (logv) {
-        for (int64_t i = 0; i < inner; i++) mx[i] = s[i] > 0 ? mx[i] + logf(s[i]) : 0;
+        for (int64_t i = 0; i < inner; i++) s[i] = s[i] > 0 ? logf(s[i]) : 0;
         for (int64_t j = 0; j < n; j++)
-            for (int64_t i = 0; i < inner; i++) y[j * inner + i] = x[j * inner + i] - mx[i];
+            for (int64_t i = 0; i < inner; i++)
+                y[j * inner + i] = (x[j * inner + i] - mx[i]) - s[i];
     } else {
         for (int64_t i = 0; i < inner; i++) s[i] = s[i] > 0 ? 1.0f / s[i] : 0.0f;
         for (int64_t j = 0; j < n; j++)

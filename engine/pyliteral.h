@@ -10,6 +10,11 @@
  * \v, \ooo, \xhh, \uXXXX, \UXXXXXXXX, backslash-newline; u/r prefixes;
  * adjacent literals concatenate; triple quotes). Errors read
  * "file:line:col: message" (1-based line and byte column).
+ *
+ * Differences from Python, on purpose: ints must fit in 64 bits; a dict keeps
+ * duplicate keys (mgv_py_get finds the last, the one Python keeps); a
+ * \uD83D\uDE00 surrogate pair combines into one character and a lone
+ * surrogate is an error (so every string is valid UTF-8).
  */
 #ifndef MGV_PYLITERAL_H
 #define MGV_PYLITERAL_H
@@ -49,9 +54,10 @@ void mgv_pydoc_free(mgv_pydoc *doc);          /* NULL is fine */
 
 /*
  * Parses exactly one literal from src[0..len) (surrounding whitespace and
- * # comments allowed). file names the source in messages (NULL: "<string>");
- * first_line is the line number of src[0]. Returns the root, valid until the
- * next parse with this doc or mgv_pydoc_free; NULL with a message on error.
+ * # comments allowed; a bare top-level tuple "1, 2" too). file names the
+ * source in messages (NULL: "<string>"); first_line is the line number of
+ * src[0]. Returns the root, valid until the next parse with this doc or
+ * mgv_pydoc_free; NULL with a message on error.
  */
 const mgv_py *mgv_py_parse(mgv_pydoc *doc, const char *src, size_t len, const char *file,
                            int first_line);

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <float.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,9 @@ static int host_is_little_endian(void)
 
 /* ---- dtypes ------------------------------------------------------------------ */
 
-typedef enum { DT_F32, DT_F64, DT_F16, DT_BF16, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL } dtype;
+typedef enum {
+    DT_F32, DT_F64, DT_F16, DT_BF16, DT_I64, DT_I32, DT_I16, DT_I8, DT_U8, DT_BOOL
+} dtype;
 
 static const struct {
     const char *name;
@@ -160,12 +163,13 @@ void mgv_st_free(mgv_st_file *f)
     free(f);
 }
 
-/* A new reference to the tensor called name, or NULL. */
+/* The tensor called name, BORROWED from f (like mgv_st_meta's string): valid
+ * until mgv_st_free; retain it to keep it longer. NULL when absent. */
 mgv_tensor *mgv_st_get(const mgv_st_file *f, const char *name)
 {
     if (!f || !name) return NULL;
     for (int i = 0; i < f->n; i++)
-        if (strcmp(f->entries[i].name, name) == 0) return mgv_retain(f->entries[i].tensor);
+        if (strcmp(f->entries[i].name, name) == 0) return f->entries[i].tensor;
     return NULL;
 }
 
@@ -311,7 +315,8 @@ mgv_st_file *mgv_safetensors_parse(const unsigned char *buf, size_t len, const c
         return mgv_fail_null("safetensors: %s: header length %llu is over the 100 MB limit",
                              what, (unsigned long long)hlen);
     json_error_t err;
-    json_t *root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &err);
+    json_t *root = json_loadb((const char *)buf + 8, (size_t)hlen,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!root) return fail_json(&err, what);
     mgv_st_file *f = NULL;
     if (!json_is_object(root)) {
@@ -545,7 +550,8 @@ int mgv_safetensors_save(const char *path, int n, const char *const *names,
 {
     if (!path || !*path) return mgv_fail("safetensors: save: path is empty");
     if (n < 0) return mgv_fail("safetensors: %s: %d tensors (must be >= 0)", path, n);
-    if (n_meta < 0) return mgv_fail("safetensors: %s: %d metadata entries (must be >= 0)", path, n_meta);
+    if (n_meta < 0)
+        return mgv_fail("safetensors: %s: %d metadata entries (must be >= 0)", path, n_meta);
     if (n > 0 && (!names || !tensors))
         return mgv_fail("safetensors: %s: names or tensors list is NULL", path);
     if (n_meta > 0 && (!meta_keys || !meta_values))
@@ -571,7 +577,7 @@ int mgv_safetensors_save(const char *path, int n, const char *const *names,
                                 meta_keys[i]);
     }
 
-    size_t hlen;
+    size_t hlen = 0;
     char *header = build_header(n, names, tensors, n_meta, meta_keys, meta_values, path, &hlen);
     if (!header) return -1;
 

@@ -33,7 +33,7 @@ int mgv_safetensors_save(const char *path, int n, const char *const *names,
 mgv_st_file *mgv_safetensors_load(const char *path);
 /* Parses an in-memory image (the fuzz target and load() share this). */
 mgv_st_file *mgv_safetensors_parse(const unsigned char *buf, size_t len, const char *what);
-/* The tensor called name, or NULL (no message). */
+/* The tensor called name, or NULL (no message). Borrowed: the file owns it. */
 mgv_tensor *mgv_st_get(const mgv_st_file *f, const char *name);
 const char *mgv_st_meta(const mgv_st_file *f, const char *key);
 void mgv_st_free(mgv_st_file *f);

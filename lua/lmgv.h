@@ -5,7 +5,7 @@
  * mgv_lua_open (what a host such as bin/mgv or the Jupyter kernel calls to
  * preload the module as the global `mgv`).
  *
- * Internal part (LMGV_INTERNAL): helpers shared by lua/*.c — the tensor
+ * Internal part (LMGV_INTERNAL): helpers shared by the lua/ C files — the tensor
  * userdata, argument conversion from Lua conventions (1-based, inclusive,
  * negative from the end) to the engine's (0-based, half-open), and raising
  * engine failures as Lua errors.
@@ -93,8 +93,10 @@ int64_t *lmgv_indices(lua_State *L, int arg, int64_t limit, const char *what, in
 void lmgv_open_tensor(lua_State *L, int module);   /* ltensor.c */
 void lmgv_open_ops(lua_State *L, int module);      /* lops.c */
 void lmgv_open_optim(lua_State *L, int module);    /* loptim.c */
+void lmgv_open_model(lua_State *L, int module);    /* lmodel.c: data, model, metrics */
+void lmgv_open_json(lua_State *L, int module);     /* ljson.c: mgv.json */
 
-/* ---- embedded pure-Lua sources (generated from lua/*.lua) -------------- */
+/* ---- embedded pure-Lua sources (generated from the lua/ Lua files) -------------- */
 typedef struct lmgv_source {
     const char *name;               /* file name without ".lua" */
     const unsigned char *text;

@@ -11,7 +11,7 @@ PKGS="build-essential pkg-config
  python3 python3-pexpect python3-zmq python3-jupyter-client
  python3-jupyter-kernel-test jupyter-console python3-nbclient python3-nbformat
  python3-ipykernel tmux"
-if [ "${1:-}" = "--dev" ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
+if [ "${1:-}" = "--dev" ]; then PKGS="$PKGS python3-torch python3-numpy python3-sklearn libjpeg-turbo-progs"; fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,0 +1,46 @@
+/*
+ * dataset.h — the one in-memory form every task takes before batching.
+ *
+ * An instance is a tokenised sentence (row ids into a frozen word table,
+ * -1 for words the table lacks), one or two entity spans in tokens
+ * (MET: the mention; MRE: head and tail), a class index and an optional
+ * image (an index into the image tensor, or -1 for "no image"). Classes have
+ * names and tokenised names (label names go through the same text encoder).
+ * MNRE, WikiDiverse and the synthetic set all convert to this.
+ */
+#ifndef MGV_DATASET_H
+#define MGV_DATASET_H
+
+#include <stdint.h>
+
+#include "tensor.h"
+
+#define MGV_MAX_SPANS 2
+
+typedef struct mgv_instance {
+    int n_tokens;
+    int32_t *tokens;                 /* word-table rows, -1 unknown */
+    int n_spans;                     /* 1 (MET) or 2 (MRE) */
+    int span_begin[MGV_MAX_SPANS];   /* token spans, half-open */
+    int span_end[MGV_MAX_SPANS];
+    int label;                       /* class index */
+    int image;                       /* row of dataset->images, or -1 */
+} mgv_instance;
+
+typedef struct mgv_dataset {
+    int n;
+    mgv_instance *inst;
+    int n_classes;
+    char **class_names;              /* display names, e.g. "/per/per/couple" */
+    int *class_name_len;             /* tokens of each label name */
+    int32_t **class_name_tokens;
+    mgv_tensor *images;              /* [n_images, 3, S, S] pixels, or NULL */
+    int n_word_rows;                 /* rows of the word table the ids refer to */
+} mgv_dataset;
+
+void mgv_dataset_free(mgv_dataset *ds);
+/* Instances whose label is in the class list (n_keep classes), relabelled
+ * 0..n_keep-1 in list order; class names and images are carried over. */
+int mgv_dataset_subset(const mgv_dataset *ds, int n_keep, const int *classes, mgv_dataset *out);
+
+#endif

@@ -1,0 +1,595 @@
+/* model.c — MG-VMoE end to end (see model.h). */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mgv.h"
+#include "safetensors.h"
+
+mgv_model_config mgv_model_default_config(void)
+{
+    mgv_model_config c;
+    memset(&c, 0, sizeof c);
+    c.n_spans = 1;
+    c.hidden = 64;
+    c.heads = 4;
+    c.text_layers = 1;
+    c.max_len = 96;
+    c.dropout = 0.1f;
+    c.experts = 8;
+    c.proj = 64;
+    c.use_images = 1;
+    c.image_size = 16;
+    c.patch = 4;
+    c.use_vmoe = 1;
+    c.use_nce = 1;
+    c.use_mg = 1;
+    c.vat_mode = MGV_VAT_LEARNED;
+    c.beta = 1.0f;
+    c.vmoe_weight = 1.0f;
+    c.head_dropout = 0.1f;
+    c.lr = 1e-3;
+    c.weight_decay = 0;
+    c.clip = 1.0;
+    c.seed = 0;
+    return c;
+}
+
+/* all trainable tensors: encoders then head (r has its own optimiser) */
+static int collect_params(mgv_model *m, mgv_tensor ***out)
+{
+    int n = m->params.n + m->head.params.n;
+    mgv_tensor **all = malloc(sizeof(mgv_tensor *) * (size_t)(n ? n : 1));
+    if (!all) return mgv_fail("model: out of memory");
+    for (int i = 0; i < m->params.n; i++) all[i] = m->params.tensors[i];
+    for (int i = 0; i < m->head.params.n; i++) all[m->params.n + i] = m->head.params.tensors[i];
+    *out = all;
+    return n;
+}
+
+int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
+{
+    memset(m, 0, sizeof *m);
+    if (cfg->n_spans < 1 || cfg->n_spans > MGV_MAX_SPANS)
+        return mgv_fail("model: n_spans must be 1 or 2 (got %d)", cfg->n_spans);
+    if (cfg->hidden < 1 || cfg->heads < 1 || cfg->hidden % cfg->heads)
+        return mgv_fail("model: hidden %d must be a positive multiple of heads %d", cfg->hidden,
+                        cfg->heads);
+    m->cfg = *cfg;
+    mgv_rng_seed(&m->rng, cfg->seed);
+    mgv_params_init(&m->params);
+    mgv_text_encoder_config tc = {cfg->hidden, cfg->heads, cfg->text_layers, cfg->max_len,
+                                  cfg->dropout, getenv("H8_MS") ? atoi(getenv("H8_MS")) : 1};
+    if (mgv_text_encoder_init(&m->text, &m->params, words, &tc, &m->rng) < 0) goto fail;
+    if (cfg->use_images) {
+        mgv_patch_encoder_config pc = mgv_patch_encoder_default_config(cfg->image_size,
+                                                                       cfg->patch, cfg->hidden);
+        pc.extra_layer = 1;
+        if (mgv_patch_encoder_init(&m->vision, &m->params, "vision", &pc, &m->rng) < 0) goto fail;
+    }
+    mgv_head_config hc = mgv_head_default_config(cfg->hidden, cfg->experts,
+                                                 (1 + cfg->n_spans) * cfg->hidden, cfg->hidden,
+                                                 cfg->proj);
+    hc.use_vmoe = cfg->use_vmoe;
+    hc.use_nce = cfg->use_nce;
+    hc.use_mg = cfg->use_mg;
+    hc.vat_mode = cfg->vat_mode;
+    hc.text_only = !cfg->use_images;
+    hc.beta = cfg->beta;
+    hc.vmoe_weight = cfg->vmoe_weight;
+    hc.dropout = cfg->head_dropout;
+    if (mgv_head_init(&m->head, &hc, cfg->seed * 7919 + 17) < 0) goto fail;
+    mgv_tensor **all = NULL;
+    int n = collect_params(m, &all);
+    if (n < 0) goto fail;
+    m->opt = mgv_adam_new(n, all, cfg->lr, 0.9, 0.999, 1e-7, cfg->weight_decay, 0);
+    free(all);
+    if (!m->opt) goto fail;
+    m->opt_r = mgv_adam_new(1, &m->head.r, cfg->lr, 0.9, 0.999, 1e-7, 0, 0);
+    if (!m->opt_r) goto fail;
+    return 0;
+fail:
+    mgv_model_free(m);
+    return -1;
+}
+
+void mgv_model_free(mgv_model *m)
+{
+    if (m->opt) mgv_optim_free(m->opt);
+    if (m->opt_r) mgv_optim_free(m->opt_r);
+    mgv_head_free(&m->head);
+    if (m->text.words) mgv_text_encoder_free(&m->text);
+    mgv_params_free(&m->params);
+    memset(m, 0, sizeof *m);
+}
+
+int64_t mgv_model_param_count(const mgv_model *m)
+{
+    return mgv_params_count(&m->params) + mgv_params_count(&m->head.params) +
+           mgv_numel(m->head.r);
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+static const int32_t open_marker[2][2] = {{MGV_TOK_E, MGV_TOK_E_END}, {MGV_TOK_E1, MGV_TOK_E1_END}};
+
+/* [CLS] + tokens with markers around the spans, cut to max_len around the
+ * markers. Writes ids (capacity cap) and the markers' positions. */
+static int build_sequence(const mgv_instance *in, int n_spans, int max_len, int32_t *seq,
+                          int cap, int64_t *marker)
+{
+    int32_t open[2], close[2];
+    if (n_spans == 1) {
+        open[0] = open_marker[0][0];
+        close[0] = open_marker[0][1];
+    } else {
+        open[0] = MGV_TOK_E1;
+        close[0] = MGV_TOK_E1_END;
+        open[1] = MGV_TOK_E2;
+        close[1] = MGV_TOK_E2_END;
+    }
+    int len = 0;
+    int64_t pos[2] = {-1, -1};
+    for (int t = 0; t <= in->n_tokens; t++) {
+        for (int s = n_spans - 1; s >= 0; s--)   /* closes before opens at one boundary */
+            if (t == in->span_end[s] && len < cap) seq[len++] = close[s];
+        for (int s = 0; s < n_spans; s++)
+            if (t == in->span_begin[s] && len < cap) {
+                pos[s] = len;
+                seq[len++] = open[s];
+            }
+        if (t < in->n_tokens && len < cap) seq[len++] = in->tokens[t] >= 0 ? in->tokens[t] : MGV_TOK_UNK;
+    }
+    for (int s = 0; s < n_spans; s++)
+        if (pos[s] < 0) return mgv_fail("span %d [%d, %d) outside the %d tokens", s + 1,
+                                        in->span_begin[s], in->span_end[s], in->n_tokens);
+    /* window of max_len - 1 tokens (after [CLS]) that holds the markers */
+    int room = max_len - 1, start = 0;
+    if (len > room) {
+        int64_t lo = pos[0], hi = pos[0];
+        for (int s = 1; s < n_spans; s++) {
+            if (pos[s] < lo) lo = pos[s];
+            if (pos[s] > hi) hi = pos[s];
+        }
+        start = (int)(lo - (room - (hi - lo)) / 2);
+        if (start > len - room) start = len - room;
+        if (start < 0) start = 0;
+        len = room;
+    }
+    memmove(seq + 1, seq + start, sizeof(int32_t) * (size_t)len);
+    seq[0] = MGV_TOK_CLS;
+    for (int s = 0; s < n_spans; s++) {
+        marker[s] = pos[s] - start + 1;
+        if (marker[s] < 1 || marker[s] > len) marker[s] = 1;   /* markers too far apart */
+    }
+    return len + 1;
+}
+
+void mgv_batch_free(mgv_batch *b)
+{
+    free(b->ids);
+    free(b->marker);
+    free(b->target);
+    mgv_release(b->text_mask);
+    mgv_release(b->images);
+    mgv_release(b->image_mask);
+    memset(b, 0, sizeof *b);
+}
+
+int mgv_model_collate(const mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                      mgv_batch *out)
+{
+    memset(out, 0, sizeof *out);
+    const mgv_model_config *c = &m->cfg;
+    if (n < 1) return mgv_fail("collate: empty batch");
+    int cap = 0;
+    for (int i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= ds->n)
+            return mgv_fail("collate: instance %d out of range (%d instances)", idx[i], ds->n);
+        const mgv_instance *in = &ds->inst[idx[i]];
+        if (in->n_spans < c->n_spans)
+            return mgv_fail("collate: instance %d has %d entity spans, the model wants %d",
+                            idx[i], in->n_spans, c->n_spans);
+        if (in->n_tokens + 1 + 2 * c->n_spans > cap) cap = in->n_tokens + 1 + 2 * c->n_spans;
+    }
+    int32_t *seq = malloc(sizeof(int32_t) * (size_t)n * (size_t)cap);
+    int *lens = malloc(sizeof(int) * (size_t)n);
+    out->marker = malloc(sizeof(int64_t) * (size_t)n * (size_t)c->n_spans);
+    out->target = malloc(sizeof(int64_t) * (size_t)n);
+    if (!seq || !lens || !out->marker || !out->target) {
+        mgv_fail("collate: out of memory");
+        goto fail;
+    }
+    int L = 1;
+    for (int i = 0; i < n; i++) {
+        const mgv_instance *in = &ds->inst[idx[i]];
+        lens[i] = build_sequence(in, c->n_spans, c->max_len, seq + (size_t)i * (size_t)cap, cap,
+                                 out->marker + (size_t)i * (size_t)c->n_spans);
+        if (lens[i] < 0) {
+            mgv_error_context("collate: instance %d", idx[i]);
+            goto fail;
+        }
+        if (lens[i] > L) L = lens[i];
+        out->target[i] = in->label;
+    }
+    out->B = n;
+    out->L = L;
+    out->ids = malloc(sizeof(int32_t) * (size_t)n * (size_t)L);
+    int64_t ms[2] = {n, L};
+    out->text_mask = mgv_zeros(2, ms);
+    if (!out->ids || !out->text_mask) {
+        if (!out->ids) mgv_fail("collate: out of memory");
+        goto fail;
+    }
+    float *mk = mgv_data(out->text_mask);
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < L; t++) {
+            int real = t < lens[i];
+            out->ids[i * L + t] = real ? seq[(size_t)i * (size_t)cap + (size_t)t] : MGV_TOK_PAD;
+            mk[i * L + t] = real ? 1.0f : 0.0f;
+        }
+    if (c->use_images) {
+        if (!ds->images)
+            {
+                mgv_fail("collate: the data set has no images; use a text-only model");
+                goto fail;
+            }
+        int64_t S = ds->images->shape[2];
+        int64_t is[4] = {n, 3, S, ds->images->shape[3]};
+        out->images = mgv_zeros(4, is);
+        if (!out->images) goto fail;
+        int64_t per = 3 * S * ds->images->shape[3];
+        int64_t P = m->vision.n_tokens;
+        int64_t ps2[2] = {n, P};
+        out->image_mask = mgv_zeros(2, ps2);
+        if (!out->image_mask) goto fail;
+        const float *src = mgv_data(ds->images);
+        for (int i = 0; i < n; i++) {
+            int im = ds->inst[idx[i]].image;
+            if (im < 0 || im >= ds->images->shape[0]) continue;   /* no image: all masked */
+            memcpy(mgv_data(out->images) + i * per, src + (int64_t)im * per,
+                   sizeof(float) * (size_t)per);
+            for (int64_t p = 0; p < P; p++) mgv_data(out->image_mask)[i * P + p] = 1.0f;
+        }
+    }
+    free(seq);
+    free(lens);
+    return 0;
+fail:
+    free(seq);
+    free(lens);
+    mgv_batch_free(out);
+    return -1;
+}
+
+/* ---- forward ------------------------------------------------------------ */
+
+/* rows H[b, pos[b]] of H [B, L, d] -> [B, d] */
+static mgv_tensor *gather_positions(mgv_tensor *H, const int64_t *pos, int stride, int s)
+{
+    int64_t B = H->shape[0], L = H->shape[1], d = H->shape[2];
+    int64_t *rows = malloc(sizeof(int64_t) * (size_t)B);
+    if (!rows) return mgv_fail_null("model: out of memory");
+    static int off = -1;
+    if (off < 0) off = getenv("H8_OFF") ? atoi(getenv("H8_OFF")) : 0;
+    for (int64_t b = 0; b < B; b++) rows[b] = b * L + (pos ? pos[b * stride + s] + off : 0);
+    int64_t flat[2] = {B * L, d};
+    mgv_tensor *H2 = mgv_reshape(H, 2, flat);
+    mgv_tensor *r = H2 ? mgv_index_select(H2, 0, rows, B) : NULL;
+    mgv_release(H2);
+    free(rows);
+    return r;
+}
+
+mgv_tensor *mgv_model_label_embeddings(mgv_model *m, const mgv_dataset *ds, int training)
+{
+    int C = ds->n_classes, L = 2;
+    for (int c = 0; c < C; c++)
+        if (ds->class_name_len[c] + 1 > L) L = ds->class_name_len[c] + 1;
+    if (L > m->cfg.max_len) L = m->cfg.max_len;
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)C * (size_t)L);
+    int64_t ms[2] = {C, L};
+    mgv_tensor *mask = mgv_zeros(2, ms), *H = NULL, *out = NULL, *num = NULL, *m3 = NULL,
+               *prod = NULL, *den = NULL;
+    if (!ids || !mask) {
+        if (!ids) mgv_fail("model: out of memory");
+        goto done;
+    }
+    for (int c = 0; c < C; c++) {
+        int len = ds->class_name_len[c] + 1;
+        if (len > L) len = L;
+        for (int t = 0; t < L; t++) {
+            int32_t id = MGV_TOK_PAD;
+            if (t == 0) id = MGV_TOK_CLS;
+            else if (t < len) id = ds->class_name_tokens[c][t - 1] >= 0 ? ds->class_name_tokens[c][t - 1] : MGV_TOK_UNK;
+            ids[c * L + t] = id;
+            mgv_data(mask)[c * L + t] = t < len ? 1.0f : 0.0f;
+        }
+    }
+    H = mgv_text_encoder_forward(&m->text, C, L, ids, mask, training, &m->rng);
+    if (!H) goto done;
+    int ax = 1;
+    if (!(m3 = mgv_unsqueeze(mask, -1)) || !(prod = mgv_mul(H, m3)) ||
+        !(num = mgv_sum(prod, 1, &ax, 0)) || !(den = mgv_sum(mask, 1, &ax, 1)))
+        goto done;
+    out = mgv_div(num, den);
+done:
+    free(ids);
+    mgv_release(mask);
+    mgv_release(H);
+    mgv_release(m3);
+    mgv_release(prod);
+    mgv_release(num);
+    mgv_release(den);
+    return out;
+}
+
+int mgv_model_forward(mgv_model *m, const mgv_dataset *ds, const int *idx, int n, int training,
+                      int want_loss, mgv_head_out *out)
+{
+    memset(out, 0, sizeof *out);
+    mgv_batch b;
+    if (mgv_model_collate(m, ds, idx, n, &b) < 0) return -1;
+    int rc = -1, ns = m->cfg.n_spans;
+    mgv_tensor *H = NULL, *ent = NULL, *labels = NULL, *img = NULL, *parts[3] = {0};
+    H = mgv_text_encoder_forward(&m->text, b.B, b.L, b.ids, b.text_mask, training, &m->rng);
+    if (!H) goto done;
+    if (!(parts[0] = gather_positions(H, NULL, 0, 0))) goto done;
+    for (int s = 0; s < ns; s++)
+        if (!(parts[1 + s] = gather_positions(H, b.marker, ns, s))) goto done;
+    if (!(ent = mgv_concat(1 + ns, parts, -1))) goto done;
+    if (!(labels = mgv_model_label_embeddings(m, ds, training))) goto done;
+    if (m->cfg.use_images) {
+        img = mgv_patch_encoder_forward(&m->vision, b.images, NULL, NULL);
+        if (!img) goto done;
+    }
+    mgv_head_batch hb = {.text = H, .text_mask = b.text_mask, .image = img,
+                         .image_mask = b.image_mask, .entity = ent, .labels = labels,
+                         .target = want_loss ? b.target : NULL};
+    rc = mgv_head_forward(&m->head, &hb, training, out);
+done:
+    mgv_release(H);
+    mgv_release(ent);
+    mgv_release(labels);
+    mgv_release(img);
+    for (int i = 0; i < 3; i++) mgv_release(parts[i]);
+    mgv_batch_free(&b);
+    return rc;
+}
+
+static double scalar_or_zero(mgv_tensor *t) { return t ? mgv_get_flat(t, 0) : 0.0; }
+
+int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                         mgv_step_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    int prev = mgv_set_grad_enabled(1);
+    mgv_head_out out;
+    int rc = -1;
+    if (mgv_model_forward(m, ds, idx, n, 1, 1, &out) < 0) {
+        mgv_set_grad_enabled(prev);
+        return -1;
+    }
+    st->loss = scalar_or_zero(out.loss);
+    st->l_rank = scalar_or_zero(out.l_rank);
+    st->l_vmoe = scalar_or_zero(out.l_vmoe);
+    st->l_nce = scalar_or_zero(out.l_nce);
+    st->l_mg = scalar_or_zero(out.l_mg);
+    int correct = 0;
+    int64_t C = out.scores->shape[1];
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int64_t j = 1; j < C; j++)
+            if (mgv_get_flat(out.scores, i * C + j) > mgv_get_flat(out.scores, i * C + best))
+                best = (int)j;
+        correct += best == ds->inst[idx[i]].label;
+    }
+    st->accuracy = (double)correct / n;
+    if (!isfinite(st->loss)) {
+        mgv_fail("train step: the loss is %g (diverged); lower the learning rate", st->loss);
+        goto done;
+    }
+    if (mgv_backward(out.loss, NULL) < 0) goto done;
+    if (m->cfg.clip > 0) st->grad_norm = mgv_clip_grad_norm(m->opt->n, m->opt->params, m->cfg.clip);
+    if (mgv_optim_step(m->opt) < 0) goto done;
+    mgv_optim_zero_grad(m->opt);
+    mgv_zero_grad(m->head.r);
+    /* the reference's adversarial update of r on this batch's node vectors */
+    if (out.g && m->cfg.use_mg && m->cfg.vat_mode == MGV_VAT_LEARNED && m->cfg.use_images) {
+        if (mgv_head_perturb_step(&m->head, out.g, m->opt_r, &st->r_objective) < 0) goto done;
+    }
+    m->steps++;
+    rc = 0;
+done:
+    mgv_head_out_clear(&out);
+    mgv_optim_zero_grad(m->opt);
+    mgv_zero_grad(m->head.r);
+    mgv_set_grad_enabled(prev);
+    return rc;
+}
+
+int mgv_model_predict_range(mgv_model *m, const mgv_dataset *ds, int first, int count,
+                            int batch_size, int *pred)
+{
+    if (batch_size < 1) return mgv_fail("predict: batch size %d", batch_size);
+    if (first < 0 || count < 0 || first + count > ds->n)
+        return mgv_fail("predict: instances [%d, %d) outside the %d of the data set", first,
+                        first + count, ds->n);
+    int prev = mgv_set_grad_enabled(0);
+    int *idx = malloc(sizeof(int) * (size_t)batch_size);
+    int rc = 0;
+    if (!idx) rc = mgv_fail("predict: out of memory");
+    for (int done = 0; done < count && rc == 0; done += batch_size) {
+        if (mgv_interrupted()) {
+            rc = mgv_fail("predict: interrupted");
+            break;
+        }
+        int n = count - done < batch_size ? count - done : batch_size;
+        for (int i = 0; i < n; i++) idx[i] = first + done + i;
+        mgv_head_out out;
+        if (mgv_model_forward(m, ds, idx, n, 0, 0, &out) < 0) {
+            rc = -1;
+            break;
+        }
+        int64_t C = out.scores->shape[1];
+        const float *sc = mgv_data(out.scores);   /* fresh from matmul: contiguous */
+        for (int i = 0; i < n; i++) {
+            int best = 0;
+            for (int64_t j = 1; j < C; j++)
+                if (sc[i * C + j] > sc[i * C + best]) best = (int)j;
+            pred[done + i] = best;
+        }
+        mgv_head_out_clear(&out);
+    }
+    free(idx);
+    mgv_set_grad_enabled(prev);
+    return rc;
+}
+
+int mgv_model_predict(mgv_model *m, const mgv_dataset *ds, int batch_size, int *pred,
+                      void (*progress)(int64_t done, int64_t total, void *ctx), void *ctx)
+{
+    if (batch_size < 1) return mgv_fail("predict: batch size %d", batch_size);
+    /* in chunks of a few batches so that progress can be shown */
+    int chunk = batch_size * 8;
+    for (int first = 0; first < ds->n; first += chunk) {
+        int n = ds->n - first < chunk ? ds->n - first : chunk;
+        if (mgv_model_predict_range(m, ds, first, n, batch_size, pred + first) < 0) return -1;
+        if (progress) progress(first + n, ds->n, ctx);
+    }
+    return 0;
+}
+
+/* ---- checkpoints ---------------------------------------------------------- */
+
+typedef struct {
+    int n, cap;
+    char **names;
+    mgv_tensor **ts;
+} named_list;
+
+static int nl_add(named_list *l, const char *prefix, const char *name, mgv_tensor *t)
+{
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 64;
+        char **nn = realloc(l->names, sizeof(char *) * (size_t)cap);
+        if (nn) l->names = nn;
+        mgv_tensor **nt = realloc(l->ts, sizeof(mgv_tensor *) * (size_t)cap);
+        if (nt) l->ts = nt;
+        if (!nn || !nt) return mgv_fail("checkpoint: out of memory");
+        l->cap = cap;
+    }
+    size_t len = strlen(prefix) + strlen(name) + 1;
+    l->names[l->n] = malloc(len);
+    if (!l->names[l->n]) return mgv_fail("checkpoint: out of memory");
+    snprintf(l->names[l->n], len, "%s%s", prefix, name);
+    l->ts[l->n++] = t;
+    return 0;
+}
+
+static void nl_free(named_list *l)
+{
+    for (int i = 0; i < l->n; i++) free(l->names[i]);
+    free(l->names);
+    free(l->ts);
+}
+
+/* every tensor a checkpoint holds, under its name */
+static int checkpoint_tensors(mgv_model *m, int with_optim, named_list *l)
+{
+    memset(l, 0, sizeof *l);
+    const char *pname;
+    for (int i = 0; i < m->params.n; i++)
+        if (nl_add(l, "", m->params.names[i], m->params.tensors[i]) < 0) return -1;
+    for (int i = 0; i < m->head.params.n; i++)
+        if (nl_add(l, "", m->head.params.names[i], m->head.params.tensors[i]) < 0) return -1;
+    if (nl_add(l, "", "vat.r", m->head.r) < 0) return -1;
+    if (!with_optim) return 0;
+    for (int i = 0; i < m->opt->n; i++) {
+        pname = i < m->params.n ? m->params.names[i] : m->head.params.names[i - m->params.n];
+        if (m->opt->m[i] && nl_add(l, "optim.m.", pname, m->opt->m[i]) < 0) return -1;
+        if (m->opt->v[i] && nl_add(l, "optim.v.", pname, m->opt->v[i]) < 0) return -1;
+    }
+    if (m->opt_r->m[0] && nl_add(l, "optim_r.m.", "vat.r", m->opt_r->m[0]) < 0) return -1;
+    if (m->opt_r->v[0] && nl_add(l, "optim_r.v.", "vat.r", m->opt_r->v[0]) < 0) return -1;
+    return 0;
+}
+
+int mgv_model_save(mgv_model *m, const char *path, int with_optim, int n_meta,
+                   const char *const *keys, const char *const *values)
+{
+    named_list l;
+    int rc = checkpoint_tensors(m, with_optim, &l);
+    if (rc == 0) {
+        const char *k[40], *v[40];
+        char steps[32], t1[32], t2[32];
+        int nm = 0;
+        snprintf(steps, sizeof steps, "%lld", (long long)m->steps);
+        snprintf(t1, sizeof t1, "%lld", (long long)m->opt->t);
+        snprintf(t2, sizeof t2, "%lld", (long long)m->opt_r->t);
+        k[nm] = "format"; v[nm++] = "mgv-mgvmoe-1";
+        k[nm] = "steps"; v[nm++] = steps;
+        k[nm] = "optim_t"; v[nm++] = t1;
+        k[nm] = "optim_r_t"; v[nm++] = t2;
+        for (int i = 0; i < n_meta && nm < 40; i++) {
+            k[nm] = keys[i];
+            v[nm++] = values[i];
+        }
+        rc = mgv_safetensors_save(path, l.n, (const char *const *)l.names, l.ts, nm, k, v);
+    }
+    nl_free(&l);
+    return rc;
+}
+
+int mgv_model_load(mgv_model *m, const char *path)
+{
+    mgv_st_file *f = mgv_safetensors_load(path);
+    if (!f) return -1;
+    named_list l;
+    int rc = checkpoint_tensors(m, 0, &l);
+    char a[96], b[96];
+    /* check everything first: a failed load leaves the model as it was */
+    for (int i = 0; i < l.n && rc == 0; i++) {
+        mgv_tensor *src = mgv_st_get(f, l.names[i]);
+        if (!src)
+            rc = mgv_fail("%s: checkpoint lacks '%s' (a model of another configuration?)", path,
+                          l.names[i]);
+        else if (!mgv_same_shape(src, l.ts[i]))
+            rc = mgv_fail("%s: '%s' is %s in the checkpoint but %s in the model", path,
+                          l.names[i], mgv_shape_str(src, a, sizeof a),
+                          mgv_shape_str(l.ts[i], b, sizeof b));
+    }
+    for (int i = 0; i < l.n && rc == 0; i++) rc = mgv_copy_(l.ts[i], mgv_st_get(f, l.names[i]));
+    /* optimiser state when present (resume) */
+    for (int i = 0; i < m->opt->n && rc == 0; i++) {
+        const char *pname = l.names[i];
+        char key[256];
+        for (int w = 0; w < 2; w++) {
+            snprintf(key, sizeof key, "optim.%c.%s", w ? 'v' : 'm', pname);
+            mgv_tensor *src = mgv_st_get(f, key);
+            if (!src) continue;
+            mgv_tensor **slot = w ? &m->opt->v[i] : &m->opt->m[i];
+            mgv_release(*slot);
+            *slot = mgv_clone_data(src);
+        }
+    }
+    for (int w = 0; w < 2 && rc == 0; w++) {
+        mgv_tensor *src = mgv_st_get(f, w ? "optim_r.v.vat.r" : "optim_r.m.vat.r");
+        if (!src) continue;
+        mgv_tensor **slot = w ? &m->opt_r->v[0] : &m->opt_r->m[0];
+        mgv_release(*slot);
+        *slot = mgv_clone_data(src);
+    }
+    if (rc == 0) {
+        const char *s = mgv_st_meta(f, "steps");
+        if (s) m->steps = atoll(s);
+        if ((s = mgv_st_meta(f, "optim_t"))) m->opt->t = atoll(s);
+        if ((s = mgv_st_meta(f, "optim_r_t"))) m->opt_r->t = atoll(s);
+    }
+    nl_free(&l);
+    mgv_st_free(f);
+    return rc;
+}

@@ -1,0 +1,1050 @@
+/*
+ * lmodel.c — MG-VMoE for Lua: data sets ("mgv.Dataset"), GloVe tables
+ * ("mgv.Glove"), the model ("mgv.Model"), class-balanced samplers
+ * ("mgv.Sampler") and metrics.
+ *
+ *   local task  = mgv.data.synth{seed = 0}            -- or mgv.data.mre{...}
+ *   local model = mgv.model{words = task.words, task = "met"}
+ *   local s     = model:train_step(task.train, {1, 2, 3, 4})
+ *   local pred  = model:predict(task.val)
+ *   local m     = mgv.metrics(task.val:labels(), pred, task.val:classes())
+ *
+ * Lua conventions throughout: instance, class and token indices are 1-based;
+ * spans are inclusive {first, last}.
+ */
+#define LMGV_INTERNAL
+#include "lmgv.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "glove.h"
+#include "metrics.h"
+#include "model.h"
+#include "synth.h"
+#include "tasks.h"
+#include "zsplit.h"
+
+#define LMGV_DATASET "mgv.Dataset"
+#define LMGV_MODEL "mgv.Model"
+#define LMGV_GLOVE "mgv.Glove"
+#define LMGV_SAMPLER "mgv.Sampler"
+
+typedef struct {
+    mgv_dataset ds;
+    int live;
+} lmgv_dataset;
+
+typedef struct {
+    mgv_model m;
+    int live;
+} lmgv_model;
+
+typedef struct {
+    mgv_glove *g;
+} lmgv_glove;
+
+typedef struct {
+    mgv_sampler *s;
+    mgv_rng rng;
+} lmgv_sampler;
+
+/* ---- option helpers ---------------------------------------------------------- */
+
+static int opt_int(lua_State *L, int t, const char *k, int def)
+{
+    if (lua_isnoneornil(L, t)) return def;
+    lua_getfield(L, t, k);
+    int isnum;
+    lua_Integer v = lua_tointegerx(L, -1, &isnum);
+    if (!isnum && !lua_isnil(L, -1)) luaL_error(L, "option '%s' must be an integer", k);
+    lua_pop(L, 1);
+    return isnum ? (int)v : def;
+}
+
+static double opt_num(lua_State *L, int t, const char *k, double def)
+{
+    if (lua_isnoneornil(L, t)) return def;
+    lua_getfield(L, t, k);
+    int isnum;
+    lua_Number v = lua_tonumberx(L, -1, &isnum);
+    if (!isnum && !lua_isnil(L, -1)) luaL_error(L, "option '%s' must be a number", k);
+    lua_pop(L, 1);
+    return isnum ? v : def;
+}
+
+static int opt_bool(lua_State *L, int t, const char *k, int def)
+{
+    if (lua_isnoneornil(L, t)) return def;
+    lua_getfield(L, t, k);
+    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return v;
+}
+
+/* A string option; the string stays valid while the options table lives. */
+static const char *opt_str(lua_State *L, int t, const char *k, const char *def)
+{
+    if (lua_isnoneornil(L, t)) return def;
+    lua_getfield(L, t, k);
+    const char *v = lua_isnil(L, -1) ? def : lua_tostring(L, -1);
+    if (!v && !lua_isnil(L, -1)) luaL_error(L, "option '%s' must be a string", k);
+    lua_pop(L, 1);
+    return v;
+}
+
+static void check_options(lua_State *L, int t, const char *const *known, const char *op)
+{
+    if (lua_isnoneornil(L, t)) return;
+    luaL_checktype(L, t, LUA_TTABLE);
+    lua_pushnil(L);
+    while (lua_next(L, t)) {
+        lua_pop(L, 1);
+        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        int ok = 0;
+        for (int i = 0; k && known[i]; i++) ok |= strcmp(k, known[i]) == 0;
+        if (!ok) {
+            int parts = 2;
+            lua_pushfstring(L, "%s: unknown option '%s' (known:", op,
+                            k ? k : luaL_typename(L, -1));
+            for (int i = 0; known[i]; i++, parts++) lua_pushfstring(L, " %s", known[i]);
+            lua_pushstring(L, ")");
+            lua_concat(L, parts);
+            lua_error(L);
+        }
+    }
+}
+
+/* ---- datasets ----------------------------------------------------------------- */
+
+static lmgv_dataset *check_dataset(lua_State *L, int arg)
+{
+    lmgv_dataset *u = luaL_checkudata(L, arg, LMGV_DATASET);
+    if (!u->live) luaL_argerror(L, arg, "the data set was freed");
+    return u;
+}
+
+/* Pushes a new Dataset that takes ownership of *ds (which is zeroed). */
+static void push_dataset(lua_State *L, mgv_dataset *ds)
+{
+    lmgv_dataset *u = lua_newuserdatauv(L, sizeof *u, 0);
+    memset(u, 0, sizeof *u);
+    luaL_setmetatable(L, LMGV_DATASET);
+    u->ds = *ds;
+    u->live = 1;
+    memset(ds, 0, sizeof *ds);
+}
+
+static int ds_gc(lua_State *L)
+{
+    lmgv_dataset *u = luaL_checkudata(L, 1, LMGV_DATASET);
+    if (u->live) mgv_dataset_free(&u->ds);
+    u->live = 0;
+    return 0;
+}
+
+static int ds_len(lua_State *L)
+{
+    lua_pushinteger(L, check_dataset(L, 1)->ds.n);
+    return 1;
+}
+
+static int ds_classes(lua_State *L)
+{
+    lmgv_dataset *u = check_dataset(L, 1);
+    lua_createtable(L, u->ds.n_classes, 0);
+    for (int c = 0; c < u->ds.n_classes; c++) {
+        lua_pushstring(L, u->ds.class_names[c]);
+        lua_rawseti(L, -2, c + 1);
+    }
+    return 1;
+}
+
+static int ds_labels(lua_State *L)
+{
+    lmgv_dataset *u = check_dataset(L, 1);
+    lua_createtable(L, u->ds.n, 0);
+    for (int i = 0; i < u->ds.n; i++) {
+        lua_pushinteger(L, u->ds.inst[i].label + 1);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static int ds_instance(lua_State *L)
+{
+    lmgv_dataset *u = check_dataset(L, 1);
+    int64_t i = lmgv_index(L, 2, luaL_checkinteger(L, 2), u->ds.n, "instance");
+    const mgv_instance *in = &u->ds.inst[i];
+    lua_createtable(L, 0, 5);
+    lua_createtable(L, in->n_tokens, 0);
+    for (int t = 0; t < in->n_tokens; t++) {
+        if (in->tokens[t] >= 0) lua_pushinteger(L, in->tokens[t] + 1);
+        else lua_pushinteger(L, 0);   /* 0: a word the table lacks */
+        lua_rawseti(L, -2, t + 1);
+    }
+    lua_setfield(L, -2, "tokens");
+    lua_createtable(L, in->n_spans, 0);
+    for (int s = 0; s < in->n_spans; s++) {
+        lua_createtable(L, 2, 0);
+        lua_pushinteger(L, in->span_begin[s] + 1);
+        lua_rawseti(L, -2, 1);
+        lua_pushinteger(L, in->span_end[s]);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, -2, s + 1);
+    }
+    lua_setfield(L, -2, "spans");
+    lua_pushinteger(L, in->label + 1);
+    lua_setfield(L, -2, "label");
+    lua_pushstring(L, u->ds.class_names[in->label]);
+    lua_setfield(L, -2, "class");
+    if (in->image >= 0) {
+        lua_pushinteger(L, in->image + 1);
+        lua_setfield(L, -2, "image");
+    }
+    return 1;
+}
+
+static int ds_image(lua_State *L)
+{
+    lmgv_dataset *u = check_dataset(L, 1);
+    int64_t i = lmgv_index(L, 2, luaL_checkinteger(L, 2), u->ds.n, "instance");
+    int im = u->ds.inst[i].image;
+    if (im < 0 || !u->ds.images) {
+        lua_pushnil(L);
+        return 1;
+    }
+    mgv_tensor *img = u->ds.images;
+    int64_t shape[3] = {img->shape[1], img->shape[2], img->shape[3]};
+    int64_t stride[3] = {img->stride[1], img->stride[2], img->stride[3]};
+    lmgv_push(L, mgv_view_of(img, 3, shape, stride, img->offset + (int64_t)im * img->stride[0]));
+    return 1;
+}
+
+/* ds:subset{1, 3} — the instances of those classes, relabelled 1..k */
+static int ds_subset(lua_State *L)
+{
+    lmgv_dataset *u = check_dataset(L, 1);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int n = (int)lua_rawlen(L, 2);
+    int *cls = lua_newuserdatauv(L, sizeof(int) * (size_t)(n ? n : 1), 0);
+    for (int k = 0; k < n; k++) {
+        lua_rawgeti(L, 2, k + 1);
+        cls[k] = (int)lmgv_index(L, 2, luaL_checkinteger(L, -1), u->ds.n_classes, "class");
+        lua_pop(L, 1);
+    }
+    mgv_dataset out;
+    if (mgv_dataset_subset(&u->ds, n, cls, &out) < 0) return lmgv_error(L);
+    push_dataset(L, &out);
+    return 1;
+}
+
+static int ds_tostring(lua_State *L)
+{
+    lmgv_dataset *u = luaL_checkudata(L, 1, LMGV_DATASET);
+    if (!u->live) {
+        lua_pushstring(L, "Dataset (freed)");
+        return 1;
+    }
+    lua_pushfstring(L, "Dataset: %d instances, %d classes%s", u->ds.n, u->ds.n_classes,
+                    u->ds.images ? ", with images" : "");
+    return 1;
+}
+
+static int ds_index(lua_State *L)
+{
+    lmgv_dataset *u = check_dataset(L, 1);
+    const char *k = lua_tostring(L, 2);
+    if (k && strcmp(k, "n_classes") == 0) {
+        lua_pushinteger(L, u->ds.n_classes);
+        return 1;
+    }
+    if (k && strcmp(k, "n") == 0) {
+        lua_pushinteger(L, u->ds.n);
+        return 1;
+    }
+    luaL_getmetafield(L, 1, "__methods");
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+/* ---- tasks ---------------------------------------------------------------------- */
+
+/* {train=, val=, test=, words=, vocab=} from an mgv_task (ownership moves) */
+static void push_task(lua_State *L, mgv_task *t, const char *name)
+{
+    lua_createtable(L, 0, 8);
+    static const char *parts[3] = {"train", "val", "test"};
+    for (int s = 0; s < 3; s++) {
+        push_dataset(L, &t->split[s]);
+        lua_setfield(L, -2, parts[s]);
+    }
+    lmgv_push(L, t->words);
+    t->words = NULL;
+    lua_setfield(L, -2, "words");
+    if (t->vocab) {
+        lua_getfield(L, -1, "words");
+        int64_t V = lmgv_test(L, -1) ? lmgv_test(L, -1)->shape[0] : 0;
+        lua_pop(L, 1);
+        lua_createtable(L, (int)V, 0);
+        for (int64_t i = 0; i < V; i++) {
+            lua_pushstring(L, t->vocab[i]);
+            lua_rawseti(L, -2, i + 1);
+            free(t->vocab[i]);
+        }
+        free(t->vocab);
+        t->vocab = NULL;
+        lua_setfield(L, -2, "vocab");
+    }
+    lua_pushinteger(L, t->n_tokens);
+    lua_setfield(L, -2, "n_tokens");
+    lua_pushinteger(L, t->n_unknown);
+    lua_setfield(L, -2, "n_unknown");
+    lua_pushstring(L, name);
+    lua_setfield(L, -2, "name");
+}
+
+static const char *const synth_opts[] = {"seed", "classes", "per_class", "ambiguous",
+                                         "latent", "image_size", "sentence_len", NULL};
+
+static int l_data_synth(lua_State *L)
+{
+    check_options(L, 1, synth_opts, "mgv.data.synth");
+    mgv_synth_config c = mgv_synth_default_config();
+    c.seed = (uint64_t)opt_int(L, 1, "seed", 0);
+    c.n_classes = opt_int(L, 1, "classes", c.n_classes);
+    c.per_class = opt_int(L, 1, "per_class", c.per_class);
+    c.ambiguous = (float)opt_num(L, 1, "ambiguous", c.ambiguous);
+    c.latent_dim = opt_int(L, 1, "latent", c.latent_dim);
+    c.image_size = opt_int(L, 1, "image_size", c.image_size);
+    c.sentence_len = opt_int(L, 1, "sentence_len", c.sentence_len);
+    mgv_synth s;
+    if (mgv_synth_generate(&c, &s) < 0) return lmgv_error(L);
+    mgv_task t;
+    memset(&t, 0, sizeof t);
+    int rc = 0;
+    for (int p = 0; p < 3 && rc == 0; p++)
+        rc = mgv_dataset_subset(&s.data, s.split_n[p], s.split[p], &t.split[p]);
+    if (rc < 0) {
+        mgv_task_free(&t);
+        mgv_synth_free(&s);
+        return lmgv_error(L);
+    }
+    t.words = mgv_retain(s.word_vectors);
+    t.vocab = s.words;
+    s.words = NULL;
+    t.n_tokens = 0;
+    push_task(L, &t, "synth");
+    push_dataset(L, &s.data);
+    lua_setfield(L, -2, "all");
+    mgv_synth_free(&s);
+    mgv_task_free(&t);
+    return 1;
+}
+
+static lmgv_glove *check_glove(lua_State *L, int arg)
+{
+    lmgv_glove *u = luaL_checkudata(L, arg, LMGV_GLOVE);
+    if (!u->g) luaL_argerror(L, arg, "the GloVe table was closed");
+    return u;
+}
+
+/* the GloVe table from a "glove" option: a Glove object or a cache path */
+static const mgv_glove *glove_option(lua_State *L, int opts, const char *op)
+{
+    lua_getfield(L, opts, "glove");
+    if (lua_isnil(L, -1)) luaL_error(L, "%s: option 'glove' is required (mgv.glove.open(...))", op);
+    lmgv_glove *u = luaL_testudata(L, -1, LMGV_GLOVE);
+    if (!u) luaL_error(L, "%s: option 'glove' must be a table from mgv.glove.open", op);
+    if (!u->g) luaL_error(L, "%s: the GloVe table was closed", op);
+    lua_pop(L, 1);   /* the options table keeps it alive */
+    return u->g;
+}
+
+static const char *const mre_opts[] = {"dir", "glove", "seed", "descriptions", NULL};
+
+static int l_data_mre(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_options(L, 1, mre_opts, "mgv.data.mre");
+    const char *dir = opt_str(L, 1, "dir", NULL);
+    if (!dir) return luaL_error(L, "mgv.data.mre: option 'dir' (train/val/test.txt) is required");
+    const mgv_glove *g = glove_option(L, 1, "mgv.data.mre");
+    mgv_task t;
+    if (mgv_task_mre(&t, dir, g, opt_int(L, 1, "seed", 0), opt_str(L, 1, "descriptions", NULL)) < 0)
+        return lmgv_error(L);
+    push_task(L, &t, "mre");
+    mgv_task_free(&t);
+    return 1;
+}
+
+static const char *const met_opts[] = {"file", "glove", "task", "descriptions", NULL};
+
+static int l_data_met(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_options(L, 1, met_opts, "mgv.data.met");
+    const char *file = opt_str(L, 1, "file", NULL);
+    if (!file) return luaL_error(L, "mgv.data.met: option 'file' (WikiDiverse JSON) is required");
+    const mgv_glove *g = glove_option(L, 1, "mgv.data.met");
+    mgv_task t;
+    if (mgv_task_met(&t, file, g, opt_int(L, 1, "task", 1), opt_str(L, 1, "descriptions", NULL)) < 0)
+        return lmgv_error(L);
+    push_task(L, &t, "met");
+    mgv_task_free(&t);
+    return 1;
+}
+
+/* ---- GloVe ----------------------------------------------------------------------- */
+
+typedef struct {
+    lua_State *L;
+    int fn;
+} progress_ctx;
+
+static int glove_progress(void *ud, uint64_t done, uint64_t total)
+{
+    progress_ctx *p = ud;
+    if (mgv_interrupted()) return 1;   /* stop the conversion */
+    if (!p->fn) return 0;
+    lua_pushvalue(p->L, p->fn);
+    lua_pushinteger(p->L, (lua_Integer)done);
+    lua_pushinteger(p->L, (lua_Integer)total);
+    if (lua_pcall(p->L, 2, 0, 0) != LUA_OK) lua_pop(p->L, 1);
+    return 0;
+}
+
+/* mgv.glove.open(path [, cache [, progress]]): a .json converts to cache once */
+static int l_glove_open(lua_State *L)
+{
+    const char *path = luaL_checkstring(L, 1);
+    const char *cache = luaL_optstring(L, 2, NULL);
+    progress_ctx p = {L, lua_isfunction(L, 3) ? 3 : 0};
+    lmgv_glove *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->g = NULL;
+    luaL_setmetatable(L, LMGV_GLOVE);
+    size_t n = strlen(path);
+    if (n > 5 && strcmp(path + n - 5, ".json") == 0) {
+        if (!cache) return luaL_error(L, "mgv.glove.open: a JSON source needs a cache path");
+        u->g = mgv_glove_open_or_convert(path, cache, glove_progress, &p);
+    } else {
+        u->g = mgv_glove_open(path);
+    }
+    if (!u->g) return lmgv_error(L);
+    return 1;
+}
+
+static int glove_gc(lua_State *L)
+{
+    lmgv_glove *u = luaL_checkudata(L, 1, LMGV_GLOVE);
+    mgv_glove_close(u->g);
+    u->g = NULL;
+    return 0;
+}
+
+static int glove_lookup(lua_State *L)
+{
+    lmgv_glove *u = check_glove(L, 1);
+    int64_t r = mgv_glove_find(u->g, luaL_checkstring(L, 2));
+    if (r < 0) lua_pushnil(L);
+    else lua_pushinteger(L, r + 1);
+    return 1;
+}
+
+static int glove_vector(lua_State *L)
+{
+    lmgv_glove *u = check_glove(L, 1);
+    int64_t r = mgv_glove_find(u->g, luaL_checkstring(L, 2));
+    if (r < 0) {
+        lua_pushnil(L);
+        return 1;
+    }
+    mgv_tensor *t = mgv_glove_gather(u->g, 1, &r);
+    if (!t) return lmgv_error(L);
+    int64_t shape[1] = {t->shape[1]};
+    mgv_tensor *v = mgv_reshape(t, 1, shape);
+    mgv_release(t);
+    lmgv_push(L, v);
+    return 1;
+}
+
+static int glove_tostring(lua_State *L)
+{
+    lmgv_glove *u = luaL_checkudata(L, 1, LMGV_GLOVE);
+    if (!u->g) lua_pushstring(L, "GloVe (closed)");
+    else lua_pushfstring(L, "GloVe: %d words x %d", (int)mgv_glove_rows(u->g), mgv_glove_dim(u->g));
+    return 1;
+}
+
+/* ---- the model ---------------------------------------------------------------------- */
+
+static lmgv_model *check_model(lua_State *L, int arg)
+{
+    lmgv_model *u = luaL_checkudata(L, arg, LMGV_MODEL);
+    if (!u->live) luaL_argerror(L, arg, "the model was freed");
+    return u;
+}
+
+static const char *const model_opts[] = {
+    "words", "task", "hidden", "heads", "layers", "max_len", "dropout", "experts", "proj",
+    "images", "image_size", "patch", "vmoe", "nce", "mg", "vat", "beta", "vmoe_weight",
+    "head_dropout", "lr", "weight_decay", "clip", "seed", NULL};
+
+static int l_model(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    check_options(L, 1, model_opts, "mgv.model");
+    lua_getfield(L, 1, "words");
+    mgv_tensor *words = lmgv_test(L, -1);
+    if (!words) return luaL_error(L, "mgv.model: option 'words' (the frozen word table, task.words) is required");
+    lua_pop(L, 1);
+    mgv_model_config c = mgv_model_default_config();
+    const char *task = opt_str(L, 1, "task", "met");
+    if (strcmp(task, "mre") == 0) c.n_spans = 2;
+    else if (strcmp(task, "met") == 0 || strcmp(task, "synth") == 0) c.n_spans = 1;
+    else return luaL_error(L, "mgv.model: task must be 'mre', 'met' or 'synth' (got '%s')", task);
+    if (strcmp(task, "mre") == 0) c.use_images = 0;   /* MNRE images are not here offline */
+    c.hidden = opt_int(L, 1, "hidden", c.hidden);
+    c.heads = opt_int(L, 1, "heads", c.heads);
+    c.text_layers = opt_int(L, 1, "layers", c.text_layers);
+    c.max_len = opt_int(L, 1, "max_len", c.max_len);
+    c.dropout = (float)opt_num(L, 1, "dropout", c.dropout);
+    c.experts = opt_int(L, 1, "experts", c.experts);
+    c.proj = opt_int(L, 1, "proj", c.proj);
+    c.use_images = opt_bool(L, 1, "images", c.use_images);
+    c.image_size = opt_int(L, 1, "image_size", c.image_size);
+    c.patch = opt_int(L, 1, "patch", c.patch);
+    c.use_vmoe = opt_bool(L, 1, "vmoe", c.use_vmoe);
+    c.use_nce = opt_bool(L, 1, "nce", c.use_nce);
+    c.use_mg = opt_bool(L, 1, "mg", c.use_mg);
+    const char *vat = opt_str(L, 1, "vat", "learned");
+    if (strcmp(vat, "learned") == 0) c.vat_mode = MGV_VAT_LEARNED;
+    else if (strcmp(vat, "power") == 0) c.vat_mode = MGV_VAT_POWER;
+    else return luaL_error(L, "mgv.model: vat must be 'learned' or 'power' (got '%s')", vat);
+    c.beta = (float)opt_num(L, 1, "beta", c.beta);
+    c.vmoe_weight = (float)opt_num(L, 1, "vmoe_weight", c.vmoe_weight);
+    c.head_dropout = (float)opt_num(L, 1, "head_dropout", c.head_dropout);
+    c.lr = opt_num(L, 1, "lr", c.lr);
+    c.weight_decay = opt_num(L, 1, "weight_decay", c.weight_decay);
+    c.clip = opt_num(L, 1, "clip", c.clip);
+    c.seed = (uint64_t)opt_int(L, 1, "seed", (int)c.seed);
+    lmgv_model *u = lua_newuserdatauv(L, sizeof *u, 1);
+    memset(u, 0, sizeof *u);
+    luaL_setmetatable(L, LMGV_MODEL);
+    if (mgv_model_init(&u->m, &c, words) < 0) return lmgv_error(L);
+    u->live = 1;
+    lmgv_account(L);
+    return 1;
+}
+
+static int model_gc(lua_State *L)
+{
+    lmgv_model *u = luaL_checkudata(L, 1, LMGV_MODEL);
+    if (u->live) mgv_model_free(&u->m);
+    u->live = 0;
+    return 0;
+}
+
+/* instance indices (1-based table) -> 0-based int array in a scratch userdata */
+static int *index_list(lua_State *L, int arg, int n_limit, int *n)
+{
+    int64_t cnt;
+    int64_t *ix = lmgv_indices(L, arg, n_limit, "instance", &cnt, NULL, NULL);
+    int *out = lua_newuserdatauv(L, sizeof(int) * (size_t)(cnt ? cnt : 1), 0);
+    for (int64_t i = 0; i < cnt; i++) out[i] = (int)ix[i];
+    *n = (int)cnt;
+    return out;
+}
+
+static void set_number(lua_State *L, const char *k, double v)
+{
+    lua_pushnumber(L, v);
+    lua_setfield(L, -2, k);
+}
+
+static int model_train_step(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    lmgv_dataset *d = check_dataset(L, 2);
+    int n;
+    int *idx = index_list(L, 3, d->ds.n, &n);
+    if (n < 1) return luaL_error(L, "train_step: empty batch");
+    mgv_step_stats st;
+    if (mgv_model_train_step(&u->m, &d->ds, idx, n, &st) < 0) return lmgv_error(L);
+    lmgv_account(L);
+    lua_createtable(L, 0, 8);
+    set_number(L, "loss", st.loss);
+    set_number(L, "rank", st.l_rank);
+    set_number(L, "vmoe", st.l_vmoe);
+    set_number(L, "nce", st.l_nce);
+    set_number(L, "mg", st.l_mg);
+    set_number(L, "r_objective", st.r_objective);
+    set_number(L, "grad_norm", st.grad_norm);
+    set_number(L, "accuracy", st.accuracy);
+    return 1;
+}
+
+/* model:predict(ds [, {batch=64, first=1, count=#ds}]) -> 1-based classes */
+static const char *const predict_opts[] = {"batch", "first", "count", NULL};
+
+static int model_predict(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    lmgv_dataset *d = check_dataset(L, 2);
+    check_options(L, 3, predict_opts, "predict");
+    int batch = opt_int(L, 3, "batch", 64);
+    int first = opt_int(L, 3, "first", 1) - 1;
+    int count = opt_int(L, 3, "count", d->ds.n - first);
+    if (batch < 1) return luaL_error(L, "predict: batch must be positive");
+    if (first < 0 || count < 0 || first + count > d->ds.n)
+        return luaL_error(L, "predict: instances %d..%d outside the %d of the data set", first + 1,
+                          first + count, d->ds.n);
+    int *pred = lua_newuserdatauv(L, sizeof(int) * (size_t)(count ? count : 1), 0);
+    if (mgv_model_predict_range(&u->m, &d->ds, first, count, batch, pred) < 0)
+        return lmgv_error(L);
+    lua_createtable(L, count, 0);
+    for (int i = 0; i < count; i++) {
+        lua_pushinteger(L, pred[i] + 1);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+static void set_tensor(lua_State *L, const char *k, mgv_tensor *t)
+{
+    if (!t) return;
+    lmgv_push(L, mgv_retain(t));
+    lua_setfield(L, -2, k);
+}
+
+/* model:forward(ds, idx [, {training=false, loss=true}]) -> inspection table */
+static const char *const forward_opts[] = {"training", "loss", NULL};
+
+static int model_forward(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    lmgv_dataset *d = check_dataset(L, 2);
+    int n;
+    int *idx = index_list(L, 3, d->ds.n, &n);
+    check_options(L, 4, forward_opts, "forward");
+    int training = opt_bool(L, 4, "training", 0);
+    int want_loss = opt_bool(L, 4, "loss", 1);
+    if (n < 1) return luaL_error(L, "forward: empty batch");
+    int prev = mgv_set_grad_enabled(0);
+    mgv_head_out o;
+    int rc = mgv_model_forward(&u->m, &d->ds, idx, n, training, want_loss, &o);
+    mgv_set_grad_enabled(prev);
+    if (rc < 0) return lmgv_error(L);
+    lua_createtable(L, 0, 20);
+    set_tensor(L, "scores", o.scores);
+    set_tensor(L, "loss", o.loss);
+    set_tensor(L, "rank", o.l_rank);
+    set_tensor(L, "vmoe", o.l_vmoe);
+    set_tensor(L, "nce", o.l_nce);
+    set_tensor(L, "mg", o.l_mg);
+    set_tensor(L, "gate_text", o.gate_text);
+    set_tensor(L, "gate_image", o.gate_image);
+    set_tensor(L, "o_text", o.o_text);
+    set_tensor(L, "o_image", o.o_image);
+    set_tensor(L, "attention", o.attention);
+    set_tensor(L, "graph", o.graph);
+    set_tensor(L, "p", o.p);
+    set_tensor(L, "p_tilde", o.p_tilde);
+    set_tensor(L, "g", o.g);
+    mgv_head_out_clear(&o);
+    /* the token ids the text encoder saw, for labelling pictures */
+    mgv_batch b;
+    if (mgv_model_collate(&u->m, &d->ds, idx, n, &b) == 0) {
+        lua_createtable(L, (int)b.B, 0);
+        for (int64_t i = 0; i < b.B; i++) {
+            lua_createtable(L, (int)b.L, 0);
+            int len = 0;
+            for (int64_t t = 0; t < b.L; t++)
+                if (mgv_get_flat(b.text_mask, i * b.L + t) > 0) {
+                    lua_pushinteger(L, b.ids[i * b.L + t] >= 0 ? b.ids[i * b.L + t] + 1
+                                                                : b.ids[i * b.L + t]);
+                    lua_rawseti(L, -2, ++len);
+                }
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        lua_setfield(L, -2, "tokens");
+        mgv_batch_free(&b);
+    }
+    lmgv_account(L);
+    return 1;
+}
+
+static int model_save(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    const char *path = luaL_checkstring(L, 2);
+    const char *keys[32], *values[32];
+    int nm = 0;
+    if (lua_istable(L, 3)) {
+        lua_pushnil(L);
+        while (lua_next(L, 3) && nm < 32) {
+            if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
+                keys[nm] = lua_tostring(L, -2);
+                values[nm++] = lua_tostring(L, -1);
+            }
+            lua_pop(L, 1);
+        }
+    }
+    int with_optim = lua_toboolean(L, 4);
+    if (mgv_model_save(&u->m, path, with_optim, nm, keys, values) < 0) return lmgv_error(L);
+    return 0;
+}
+
+static int model_load(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    if (mgv_model_load(&u->m, luaL_checkstring(L, 2)) < 0) return lmgv_error(L);
+    return 0;
+}
+
+static void push_params(lua_State *L, const mgv_paramset *ps)
+{
+    for (int i = 0; i < ps->n; i++) {
+        lmgv_push(L, mgv_retain(ps->tensors[i]));
+        lua_setfield(L, -2, ps->names[i]);
+    }
+}
+
+static int model_parameters(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    lua_newtable(L);
+    push_params(L, &u->m.params);
+    push_params(L, &u->m.head.params);
+    lmgv_push(L, mgv_retain(u->m.head.r));
+    lua_setfield(L, -2, "vat.r");
+    return 1;
+}
+
+static int model_set_lr(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    double lr = luaL_checknumber(L, 2);
+    if (!(lr >= 0)) return luaL_argerror(L, 2, "learning rate must be >= 0");
+    u->m.opt->lr = lr;
+    u->m.opt_r->lr = lr;
+    return 0;
+}
+
+static int model_config(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    const mgv_model_config *c = &u->m.cfg;
+    lua_createtable(L, 0, 24);
+    lua_pushstring(L, c->n_spans == 2 ? "mre" : "met");
+    lua_setfield(L, -2, "task");
+#define SETI(k, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, (k)))
+#define SETN(k, v) (lua_pushnumber(L, (v)), lua_setfield(L, -2, (k)))
+#define SETB(k, v) (lua_pushboolean(L, (v)), lua_setfield(L, -2, (k)))
+    SETI("hidden", c->hidden);
+    SETI("heads", c->heads);
+    SETI("layers", c->text_layers);
+    SETI("max_len", c->max_len);
+    SETN("dropout", c->dropout);
+    SETI("experts", c->experts);
+    SETI("proj", c->proj);
+    SETB("images", c->use_images);
+    SETI("image_size", c->image_size);
+    SETI("patch", c->patch);
+    SETB("vmoe", c->use_vmoe);
+    SETB("nce", c->use_nce);
+    SETB("mg", c->use_mg);
+    lua_pushstring(L, c->vat_mode == MGV_VAT_POWER ? "power" : "learned");
+    lua_setfield(L, -2, "vat");
+    SETN("beta", c->beta);
+    SETN("vmoe_weight", c->vmoe_weight);
+    SETN("head_dropout", c->head_dropout);
+    SETN("lr", u->m.opt->lr);
+    SETN("weight_decay", c->weight_decay);
+    SETN("clip", c->clip);
+    SETI("seed", (lua_Integer)c->seed);
+#undef SETI
+#undef SETN
+#undef SETB
+    return 1;
+}
+
+static int model_tostring(lua_State *L)
+{
+    lmgv_model *u = luaL_checkudata(L, 1, LMGV_MODEL);
+    if (!u->live) {
+        lua_pushstring(L, "Model (freed)");
+        return 1;
+    }
+    const mgv_model *m = &u->m;
+    const mgv_model_config *c = &m->cfg;
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "MG-VMoE model (%s, %d steps trained)\n", c->n_spans == 2 ? "MRE" : "MET",
+                    (int)m->steps);
+    luaL_addvalue(&b);
+    int64_t enc = 0, head = mgv_params_count(&m->head.params);
+    for (int i = 0; i < m->params.n; i++) enc += mgv_numel(m->params.tensors[i]);
+    lua_pushfstring(L, "  text encoder   frozen words [%d x %d], hidden %d, %d layer(s), %d heads\n",
+                    (int)m->text.words->shape[0], (int)m->text.words->shape[1], c->hidden,
+                    c->text_layers, c->heads);
+    luaL_addvalue(&b);
+    if (c->use_images) {
+        lua_pushfstring(L, "  vision encoder patches %dx%d of %dx%d images -> %d tokens\n", c->patch,
+                        c->patch, c->image_size, c->image_size, (int)m->vision.n_tokens);
+        luaL_addvalue(&b);
+    }
+    lua_pushfstring(L, "  VIB-MoE        %s\n", c->use_vmoe ? "on (shared by text and image tokens)" : "off (a linear layer)");
+    luaL_addvalue(&b);
+    lua_pushfstring(L, "  experts %d, projection %d, InfoNCE %s, MG-VAT %s\n", c->experts, c->proj,
+                    c->use_nce && c->use_images ? "on" : "off",
+                    c->use_mg && c->use_images ? (c->vat_mode == MGV_VAT_POWER ? "power" : "learned r") : "off");
+    luaL_addvalue(&b);
+    lua_pushfstring(L, "  parameters: %d in the encoders, %d in the head, %d in r (total %d)",
+                    (int)enc, (int)head, (int)mgv_numel(m->head.r), (int)mgv_model_param_count(m));
+    luaL_addvalue(&b);
+    luaL_pushresult(&b);
+    return 1;
+}
+
+static int model_index(lua_State *L)
+{
+    lmgv_model *u = check_model(L, 1);
+    const char *k = lua_tostring(L, 2);
+    if (k && strcmp(k, "steps") == 0) {
+        lua_pushinteger(L, (lua_Integer)u->m.steps);
+        return 1;
+    }
+    if (k && strcmp(k, "lr") == 0) {
+        lua_pushnumber(L, u->m.opt->lr);
+        return 1;
+    }
+    luaL_getmetafield(L, 1, "__methods");
+    lua_pushvalue(L, 2);
+    lua_rawget(L, -2);
+    return 1;
+}
+
+/* ---- sampler --------------------------------------------------------------------- */
+
+static int l_sampler(lua_State *L)
+{
+    lmgv_dataset *d = check_dataset(L, 1);
+    lua_Integer seed = luaL_optinteger(L, 2, 0);
+    int64_t *inst = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(d->ds.n + 1), 0);
+    int *lab = lua_newuserdatauv(L, sizeof(int) * (size_t)(d->ds.n + 1), 0);
+    for (int i = 0; i < d->ds.n; i++) {
+        inst[i] = i;
+        lab[i] = d->ds.inst[i].label;
+    }
+    lmgv_sampler *u = lua_newuserdatauv(L, sizeof *u, 0);
+    u->s = NULL;
+    luaL_setmetatable(L, LMGV_SAMPLER);
+    u->s = mgv_sampler_new(d->ds.n, inst, lab);
+    if (!u->s) return lmgv_error(L);
+    mgv_rng_seed(&u->rng, (uint64_t)seed);
+    return 1;
+}
+
+static int sampler_next(lua_State *L)
+{
+    lmgv_sampler *u = luaL_checkudata(L, 1, LMGV_SAMPLER);
+    if (!u->s) return luaL_argerror(L, 1, "the sampler was freed");
+    lua_Integer n = luaL_optinteger(L, 2, 16);
+    if (n < 1 || n > 1 << 20) return luaL_argerror(L, 2, "batch size out of range");
+    lua_createtable(L, (int)n, 0);
+    for (lua_Integer i = 0; i < n; i++) {
+        lua_pushinteger(L, mgv_sampler_next(u->s, &u->rng) + 1);
+        lua_rawseti(L, -2, (int)i + 1);
+    }
+    return 1;
+}
+
+static int sampler_gc(lua_State *L)
+{
+    lmgv_sampler *u = luaL_checkudata(L, 1, LMGV_SAMPLER);
+    mgv_sampler_free(u->s);
+    u->s = NULL;
+    return 0;
+}
+
+/* ---- metrics and the baseline ---------------------------------------------------------- */
+
+/* mgv.metrics(gold, pred [, names]) — 1-based class tables */
+static int l_metrics(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_checktype(L, 2, LUA_TTABLE);
+    int64_t n = (int64_t)lua_rawlen(L, 1);
+    if ((int64_t)lua_rawlen(L, 2) != n)
+        return luaL_error(L, "metrics: %d gold labels but %d predictions", (int)n,
+                          (int)lua_rawlen(L, 2));
+    int64_t *g = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n + 1), 0);
+    int64_t *p = lua_newuserdatauv(L, sizeof(int64_t) * (size_t)(n + 1), 0);
+    int C = 0;
+    for (int64_t i = 0; i < n; i++) {
+        lua_rawgeti(L, 1, i + 1);
+        lua_rawgeti(L, 2, i + 1);
+        int ok1, ok2;
+        g[i] = lua_tointegerx(L, -2, &ok1) - 1;
+        p[i] = lua_tointegerx(L, -1, &ok2) - 1;
+        if (!ok1 || !ok2 || g[i] < 0 || p[i] < 0)
+            return luaL_error(L, "metrics: entry %d is not a class number >= 1", (int)i + 1);
+        if (g[i] + 1 > C) C = (int)g[i] + 1;
+        if (p[i] + 1 > C) C = (int)p[i] + 1;
+        lua_pop(L, 2);
+    }
+    int nnames = lua_istable(L, 3) ? (int)lua_rawlen(L, 3) : 0;
+    if (nnames > C) C = nnames;
+    mgv_metrics m;
+    if (mgv_metrics_compute(n, g, p, C ? C : 1, &m) < 0) return lmgv_error(L);
+    lua_createtable(L, 0, 8);
+    set_number(L, "macro_p", m.macro_p);
+    set_number(L, "macro_r", m.macro_r);
+    set_number(L, "macro_f1", m.macro_f1);
+    set_number(L, "micro_f1", m.micro_f1);
+    lua_pushinteger(L, n);
+    lua_setfield(L, -2, "n");
+    lua_createtable(L, C, 0);
+    for (int c = 0; c < C; c++) {
+        lua_createtable(L, 0, 5);
+        set_number(L, "precision", m.precision[c]);
+        set_number(L, "recall", m.recall[c]);
+        set_number(L, "f1", m.f1[c]);
+        lua_pushinteger(L, m.support[c]);
+        lua_setfield(L, -2, "support");
+        if (c < nnames) {
+            lua_rawgeti(L, 3, c + 1);
+            lua_setfield(L, -2, "name");
+        }
+        lua_rawseti(L, -2, c + 1);
+    }
+    lua_setfield(L, -2, "per_class");
+    /* every class gets a name string kept alive in a scratch table */
+    lua_createtable(L, C, 0);
+    int nt = lua_gettop(L);
+    const char **names = lua_newuserdatauv(L, sizeof(char *) * (size_t)(C + 1), 0);
+    for (int c = 0; c < C; c++) {
+        if (c < nnames) lua_rawgeti(L, 3, c + 1);
+        else lua_pushfstring(L, "class %d", c + 1);
+        if (!lua_isstring(L, -1)) {
+            lua_pop(L, 1);
+            lua_pushfstring(L, "class %d", c + 1);
+        }
+        names[c] = lua_tostring(L, -1);
+        lua_rawseti(L, nt, c + 1);
+    }
+    char *table = mgv_metrics_table(&m, names, 0);
+    lua_pop(L, 2);
+    if (table) {
+        lua_pushstring(L, table);
+        lua_setfield(L, -2, "table");
+        free(table);
+    }
+    mgv_metrics_free(&m);
+    return 1;
+}
+
+static int l_baseline_glove(lua_State *L)
+{
+    lmgv_dataset *d = check_dataset(L, 1);
+    mgv_tensor *words = lmgv_check(L, 2);
+    if (words->ndim != 2 || words->shape[0] < d->ds.n_word_rows)
+        return luaL_argerror(L, 2, "not the word table of this data set");
+    int *pred = lua_newuserdatauv(L, sizeof(int) * (size_t)(d->ds.n + 1), 0);
+    mgv_tensor *wc = mgv_contiguous_data(words);
+    int rc = wc ? mgv_task_glove_baseline(&d->ds, wc, pred) : -1;
+    mgv_release(wc);
+    if (rc < 0) return lmgv_error(L);
+    lua_createtable(L, d->ds.n, 0);
+    for (int i = 0; i < d->ds.n; i++) {
+        lua_pushinteger(L, pred[i] + 1);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* mgv.isatty(fd): whether stdout (1) or stderr (2) is a terminal */
+static int l_isatty(lua_State *L)
+{
+    lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 2)));
+    return 1;
+}
+
+/* ---- registration ----------------------------------------------------------------- */
+
+static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
+                      lua_CFunction gc, lua_CFunction tostring, lua_CFunction index)
+{
+    luaL_newmetatable(L, name);
+    lua_newtable(L);
+    luaL_setfuncs(L, methods, 0);
+    if (index) {
+        lua_setfield(L, -2, "__methods");
+        lua_pushcfunction(L, index);
+    }
+    lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, gc);
+    lua_setfield(L, -2, "__close");
+    if (tostring) {
+        lua_pushcfunction(L, tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_pop(L, 1);
+}
+
+static const luaL_Reg dataset_methods[] = {
+    {"classes", ds_classes}, {"labels", ds_labels}, {"instance", ds_instance},
+    {"image", ds_image},     {"subset", ds_subset}, {"free", ds_gc},
+    {NULL, NULL}};
+
+static const luaL_Reg model_methods[] = {
+    {"train_step", model_train_step}, {"predict", model_predict},
+    {"forward", model_forward},       {"save", model_save},
+    {"load", model_load},             {"parameters", model_parameters},
+    {"set_lr", model_set_lr},         {"config", model_config},
+    {"free", model_gc},               {NULL, NULL}};
+
+static const luaL_Reg glove_methods[] = {
+    {"lookup", glove_lookup}, {"vector", glove_vector}, {"close", glove_gc}, {NULL, NULL}};
+
+static const luaL_Reg sampler_methods[] = {{"next", sampler_next}, {NULL, NULL}};
+
+void lmgv_open_model(lua_State *L, int module)
+{
+    new_class(L, LMGV_DATASET, dataset_methods, ds_gc, ds_tostring, ds_index);
+    luaL_getmetatable(L, LMGV_DATASET);
+    lua_pushcfunction(L, ds_len);
+    lua_setfield(L, -2, "__len");
+    lua_pop(L, 1);
+    new_class(L, LMGV_MODEL, model_methods, model_gc, model_tostring, model_index);
+    new_class(L, LMGV_GLOVE, glove_methods, glove_gc, glove_tostring, NULL);
+    new_class(L, LMGV_SAMPLER, sampler_methods, sampler_gc, NULL, NULL);
+
+    lua_newtable(L);
+    lua_pushcfunction(L, l_data_synth);
+    lua_setfield(L, -2, "synth");
+    lua_pushcfunction(L, l_data_mre);
+    lua_setfield(L, -2, "mre");
+    lua_pushcfunction(L, l_data_met);
+    lua_setfield(L, -2, "met");
+    lua_setfield(L, module, "data");
+    lua_newtable(L);
+    lua_pushcfunction(L, l_glove_open);
+    lua_setfield(L, -2, "open");
+    lua_setfield(L, module, "glove");
+    lua_pushcfunction(L, l_model);
+    lua_setfield(L, module, "model");
+    lua_pushcfunction(L, l_sampler);
+    lua_setfield(L, module, "sampler");
+    lua_pushcfunction(L, l_metrics);
+    lua_setfield(L, module, "metrics");
+    lua_pushcfunction(L, l_baseline_glove);
+    lua_setfield(L, module, "glove_baseline");
+    lua_pushcfunction(L, l_isatty);
+    lua_setfield(L, module, "isatty");
+}

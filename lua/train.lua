@@ -1,0 +1,146 @@
+-- train.lua — the zero-shot training loop, in Lua over the C step.
+--
+--   local result = mgv.train(model, task, {epochs = 20, patience = 10})
+--
+-- Each epoch takes floor(N/16)+1 class-balanced batches of the training
+-- classes (round-robin over classes, a random instance of each), then
+-- predicts the validation classes; the model is kept (checkpoint file) when
+-- validation macro-F1 or micro-F1 is at least its best so far, as the
+-- reference does; training stops after `patience` epochs without that.
+-- Finally the best checkpoint is loaded and the unseen test classes scored.
+-- Written in Lua so that users can copy it and write their own loops.
+-- Embedded into the binary; called by luaopen_mgv with (mgv, mgv.Tensor, meta).
+
+local M = ...
+
+--- A progress bar with rate and ETA, on stderr, only when it is a terminal.
+-- mgv.progress(total, label) -> bar; bar:update(done, info); bar:close()
+function M.progress(total, label)
+  local bar = { total = total, label = label or "", start = os.clock(), wall = os.time(),
+                tty = M.isatty(2), last = -1 }
+  function bar:update(done, info)
+    if not self.tty then return end
+    local now = os.clock()
+    if done < self.total and now - self.last < 0.1 then return end
+    self.last = now
+    local frac = self.total > 0 and done / self.total or 1
+    local width = 24
+    local filled = math.floor(frac * width + 0.5)
+    local elapsed = now - self.start
+    local rate = elapsed > 0 and done / elapsed or 0
+    local eta = rate > 0 and (self.total - done) / rate or 0
+    io.stderr:write(string.format("\r%s [%s%s] %d/%d %.1f/s ETA %ds %s\27[K", self.label,
+      string.rep("=", filled), string.rep(" ", width - filled), done, self.total, rate,
+      math.floor(eta + 0.5), info or ""))
+    io.stderr:flush()
+  end
+  function bar:close()
+    if self.tty then io.stderr:write("\r\27[K") io.stderr:flush() end
+  end
+  return bar
+end
+
+--- Predictions for a whole data set, with a progress bar.
+function M.predict(model, ds, opts)
+  opts = opts or {}
+  local batch = opts.batch or 64
+  local n = #ds
+  local out = {}
+  local bar = M.progress(n, opts.label or "predict")
+  local chunk = batch * 4
+  for first = 1, n, chunk do
+    local count = math.min(chunk, n - first + 1)
+    local p = model:predict(ds, { batch = batch, first = first, count = count })
+    for i = 1, count do out[first + i - 1] = p[i] end
+    bar:update(first + count - 1)
+  end
+  bar:close()
+  return out
+end
+
+--- Scores a data set: metrics table (macro_p, macro_r, macro_f1, micro_f1, table, ...).
+function M.evaluate(model, ds, opts)
+  local pred = M.predict(model, ds, opts)
+  local m = M.metrics(ds:labels(), pred, ds:classes())
+  m.pred = pred
+  return m
+end
+
+local function log(opts, fmt, ...)
+  if opts.quiet then return end
+  io.stdout:write(string.format(fmt, ...), "\n")
+  io.stdout:flush()
+end
+
+--- mgv.train(model, task, opts) -> result table.
+-- opts: epochs (20), patience (10), batch (16), seed (0), checkpoint (path;
+-- default a temporary file), resume (continue from checkpoint .. ".last"),
+-- steps_per_epoch (default floor(N/batch)+1), on_epoch(fn(info)), quiet.
+function M.train(model, task, opts)
+  opts = opts or {}
+  local epochs = opts.epochs or 20
+  local patience = opts.patience or 10
+  local batch = opts.batch or 16
+  local train, val = task.train, task.val
+  local steps = opts.steps_per_epoch or (#train // batch + 1)
+  local sampler = M.sampler(train, opts.seed or 0)
+  local ckpt = opts.checkpoint or os.tmpname()
+  local last = ckpt .. ".last"
+  local best = { macro_f1 = -1, micro_f1 = -1, epoch = 0 }
+  local history = {}
+  local start_epoch, waited = 1, 0
+  if opts.resume then
+    local f = io.open(last, "rb")
+    if f then
+      f:close()
+      model:load(last)
+      -- the epoch counter and the best scores travel in the metadata
+      local _, meta = M.load(last)
+      if meta and meta.epoch then
+        start_epoch = tonumber(meta.epoch) + 1
+        best.macro_f1 = tonumber(meta.best_macro_f1) or -1
+        best.micro_f1 = tonumber(meta.best_micro_f1) or -1
+        best.epoch = tonumber(meta.best_epoch) or 0
+        waited = tonumber(meta.waited) or 0
+      end
+      log(opts, "resuming after epoch %d (best val macro-F1 %.4f)", start_epoch - 1, best.macro_f1)
+    end
+  end
+  local t0 = os.time()
+  for epoch = start_epoch, epochs do
+    local bar = M.progress(steps, string.format("epoch %d/%d", epoch, epochs))
+    local sum = { loss = 0, rank = 0, vmoe = 0, nce = 0, mg = 0, accuracy = 0 }
+    for s = 1, steps do
+      local st = model:train_step(train, sampler:next(batch))
+      for k in pairs(sum) do sum[k] = sum[k] + st[k] end
+      bar:update(s, string.format("loss %.3f acc %.2f", sum.loss / s, sum.accuracy / s))
+    end
+    bar:close()
+    for k in pairs(sum) do sum[k] = sum[k] / steps end
+    local v = M.evaluate(model, val, { label = "validate" })
+    local info = { epoch = epoch, train = sum, val_macro_f1 = v.macro_f1, val_micro_f1 = v.micro_f1 }
+    history[#history + 1] = info
+    local improved = v.macro_f1 >= best.macro_f1 or v.micro_f1 >= best.micro_f1
+    if improved then
+      best = { macro_f1 = v.macro_f1, micro_f1 = v.micro_f1, epoch = epoch }
+      model:save(ckpt, { epoch = tostring(epoch), val_macro_f1 = tostring(v.macro_f1) })
+      waited = 0
+    else
+      waited = waited + 1
+    end
+    log(opts, "epoch %2d  loss %.4f (rank %.4f vmoe %.4f nce %.4f mg %.5f)  train acc %.3f  val macro-F1 %.4f micro-F1 %.4f%s",
+      epoch, sum.loss, sum.rank, sum.vmoe, sum.nce, sum.mg, sum.accuracy, v.macro_f1, v.micro_f1,
+      improved and "  *" or "")
+    model:save(last, { epoch = tostring(epoch), best_macro_f1 = tostring(best.macro_f1),
+      best_micro_f1 = tostring(best.micro_f1), best_epoch = tostring(best.epoch),
+      waited = tostring(waited) }, true)
+    if opts.on_epoch then opts.on_epoch(info) end
+    if waited >= patience then
+      log(opts, "early stop: %d epochs without improvement", waited)
+      break
+    end
+  end
+  if best.epoch > 0 then model:load(ckpt) end
+  return { best_epoch = best.epoch, val_macro_f1 = best.macro_f1, val_micro_f1 = best.micro_f1,
+           history = history, checkpoint = ckpt, seconds = os.time() - t0 }
+end

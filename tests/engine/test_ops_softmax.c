@@ -1,0 +1,218 @@
+/*
+ * test_ops_softmax.c — softmax and log_softmax: hand-computed values, an
+ * independent double-precision reference along every axis, stability for
+ * large logits, -inf masking (partial and fully masked slices), errors, and
+ * finite-difference gradients on axes 0, 1 and -1.
+ *
+ * Gradient tolerance: default atol 2e-3, rtol 1e-2 with h = 1e-2 (inputs in
+ * [-2, 2], so the second derivatives are O(1) and the central-difference
+ * error O(h^2) stays far below it).
+ */
+#include "check.h"
+#include "gradcheck.h"
+#include "mgv.h"
+
+/* Independent reference: for every slice along ax, computes softmax (or its
+ * log) in double by index arithmetic and compares with y. */
+static int ref_check(mgv_tensor *x, mgv_tensor *y, int ax, int logv, double tol)
+{
+    int64_t outer = 1, inner = 1, n = x->shape[ax], bad = 0;
+    for (int d = 0; d < ax; d++) outer *= x->shape[d];
+    for (int d = ax + 1; d < x->ndim; d++) inner *= x->shape[d];
+    for (int64_t o = 0; o < outer; o++)
+        for (int64_t i = 0; i < inner; i++) {
+            double mx = -INFINITY, s = 0;
+            for (int64_t j = 0; j < n; j++) {
+                double v = mgv_get_flat(x, (o * n + j) * inner + i);
+                if (v > mx) mx = v;
+            }
+            for (int64_t j = 0; j < n; j++) s += exp(mgv_get_flat(x, (o * n + j) * inner + i) - mx);
+            for (int64_t j = 0; j < n; j++) {
+                int64_t k = (o * n + j) * inner + i;
+                double e = mgv_get_flat(x, k) - mx - log(s);
+                double want = logv ? e : exp(e), got = mgv_get_flat(y, k);
+                if (fabs(got - want) > tol) {
+                    if (bad++ < 3) printf("  element %lld: %.7g vs %.7g\n", (long long)k, got, want);
+                }
+            }
+        }
+    return (int)bad;
+}
+
+static void test_softmax_hand_values(void)
+{
+    float d[6] = {1, 2, 3, 1000, 1001, 1002};   /* second row: overflow without max-subtraction */
+    int64_t s[2] = {2, 3};
+    mgv_tensor *x = mgv_from_data(2, s, d);
+    mgv_tensor *y = mgv_softmax(x, -1), *l = mgv_log_softmax(x, 1);
+    CHECK(y && l);
+    if (y && l) {
+        const double p[3] = {0.09003057317038046, 0.24472847105479767, 0.6652409557748219};
+        const double lp[3] = {-2.4076059644443806, -1.4076059644443806, -0.4076059644443806};
+        for (int r = 0; r < 2; r++)
+            for (int j = 0; j < 3; j++) {
+                CHECK_NEAR(mgv_get_flat(y, r * 3 + j), p[j], 1e-6);
+                CHECK_NEAR(mgv_get_flat(l, r * 3 + j), lp[j], 1e-5);
+            }
+    }
+    mgv_release(y);
+    mgv_release(l);
+    /* axis 0 of the same: columns [1, 1000] etc. -> [e^-999, 1] ~ [0, 1] */
+    y = mgv_softmax(x, 0);
+    CHECK(y && mgv_get_flat(y, 0) < 1e-30 && fabs(mgv_get_flat(y, 3) - 1) < 1e-7);
+    mgv_release(y);
+    mgv_release(x);
+}
+
+static void test_softmax_axes_reference(void)
+{
+    int64_t s[3] = {3, 4, 5};
+    mgv_tensor *x = gradcheck_input(3, s, 7, -3, 3);
+    for (int logv = 0; logv < 2; logv++)
+        for (int ax = 0; ax < 3; ax++) {
+            mgv_tensor *y = logv ? mgv_log_softmax(x, ax) : mgv_softmax(x, ax - 3);
+            CHECK(y && mgv_same_shape(x, y));
+            if (y) CHECK(ref_check(x, y, ax, logv, 1e-6) == 0);
+            mgv_release(y);
+        }
+    /* a non-contiguous input: transposed view of the last two axes */
+    int64_t vs[3] = {3, 5, 4}, vst[3] = {20, 1, 5};
+    mgv_tensor *v = mgv_view_of(x, 3, vs, vst, 0);
+    for (int ax = 0; ax < 3; ax++) {
+        mgv_tensor *y = mgv_softmax(v, ax);
+        CHECK(y != NULL);
+        if (y) CHECK(ref_check(v, y, ax, 0, 1e-6) == 0);
+        mgv_release(y);
+    }
+    mgv_release(v);
+    mgv_release(x);
+}
+
+static void test_softmax_masked(void)
+{
+    const float NI = -INFINITY;
+    /* row 0 partly masked, row 1 fully masked, row 2 plain */
+    float d[9] = {NI, 0, 0, NI, NI, NI, 0, 0, 0};
+    int64_t s[2] = {3, 3};
+    mgv_tensor *x = mgv_from_data(2, s, d);
+    mgv_set_requires_grad(x, 1);
+    mgv_tensor *y = mgv_softmax(x, 1);
+    CHECK(y != NULL);
+    if (y) {
+        const double want[9] = {0, 0.5, 0.5, 0, 0, 0, 1.0 / 3, 1.0 / 3, 1.0 / 3};
+        for (int i = 0; i < 9; i++) CHECK_NEAR(mgv_get_flat(y, i), want[i], 1e-7);
+        float gd[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+        mgv_tensor *g = mgv_from_data(2, s, gd);
+        CHECK(mgv_backward(y, g) == 0);
+        /* dx = y (g - <g, y>): row 0: <g,y> = 2.5 -> [0, -0.25, 0.25]; row 1: 0 */
+        if (x->grad) {
+            const double gw[9] = {0, -0.25, 0.25, 0, 0, 0, -1.0 / 3, 0, 1.0 / 3};
+            for (int i = 0; i < 9; i++) CHECK_NEAR(mgv_get_flat(x->grad, i), gw[i], 1e-6);
+        } else {
+            CHECK(x->grad != NULL);
+        }
+        mgv_release(g);
+    }
+    mgv_release(y);
+    mgv_zero_grad(x);
+    mgv_tensor *l = mgv_log_softmax(x, 1);
+    CHECK(l != NULL);
+    if (l) {
+        CHECK(isinf(mgv_get_flat(l, 0)) && mgv_get_flat(l, 0) < 0);
+        CHECK_NEAR(mgv_get_flat(l, 1), -log(2.0), 1e-6);
+        for (int j = 3; j < 6; j++) CHECK(isinf(mgv_get_flat(l, j)) && mgv_get_flat(l, j) < 0);
+        CHECK_NEAR(mgv_get_flat(l, 8), -log(3.0), 1e-6);
+        float gd[9] = {0, 1, 1, 1, 1, 1, 1, 0, 0};
+        mgv_tensor *g = mgv_from_data(2, s, gd);
+        CHECK(mgv_backward(l, g) == 0);
+        /* dx = g - softmax * sum(g): row 0 [0, 0, 0]; row 1 fully masked: 0;
+         * row 2 [1 - 1/3, -1/3, -1/3] */
+        if (x->grad) {
+            const double gw[9] = {0, 0, 0, 0, 0, 0, 2.0 / 3, -1.0 / 3, -1.0 / 3};
+            for (int i = 0; i < 9; i++) {
+                CHECK(!isnan(mgv_get_flat(x->grad, i)));
+                CHECK_NEAR(mgv_get_flat(x->grad, i), gw[i], 1e-6);
+            }
+        } else {
+            CHECK(x->grad != NULL);
+        }
+        mgv_release(g);
+    }
+    mgv_release(l);
+    /* a fully masked column along axis 0 (inner > 1 path) */
+    float e[6] = {NI, 1, NI, 2, NI, 3};
+    int64_t s2[2] = {3, 2};
+    mgv_tensor *z = mgv_from_data(2, s2, e);
+    mgv_tensor *zs = mgv_softmax(z, 0), *zl = mgv_log_softmax(z, 0);
+    CHECK(zs && zl);
+    if (zs && zl)
+        for (int j = 0; j < 3; j++) {
+            CHECK(mgv_get_flat(zs, 2 * j) == 0);
+            CHECK(isinf(mgv_get_flat(zl, 2 * j)));
+            CHECK(!isnan(mgv_get_flat(zs, 2 * j + 1)) && !isnan(mgv_get_flat(zl, 2 * j + 1)));
+        }
+    mgv_release(zs);
+    mgv_release(zl);
+    mgv_release(z);
+    mgv_release(x);
+}
+
+static void test_softmax_errors(void)
+{
+    int64_t s[2] = {2, 3};
+    mgv_tensor *x = mgv_zeros(2, s);
+    CHECK(mgv_softmax(x, 2) == NULL);
+    CHECK_ERROR_HAS("softmax: axis 2 out of range for shape [2x3]");
+    CHECK(mgv_log_softmax(x, -3) == NULL);
+    CHECK_ERROR_HAS("log_softmax: axis -3 out of range");
+    mgv_release(x);
+}
+
+typedef struct {
+    int axis, logv;
+} sm_ctx;
+
+static mgv_tensor *f_softmax(mgv_tensor **in, void *ctx)
+{
+    sm_ctx *c = ctx;
+    return c->logv ? mgv_log_softmax(in[0], c->axis) : mgv_softmax(in[0], c->axis);
+}
+
+static void test_softmax_grad(void)
+{
+    int64_t s[3] = {3, 4, 5};
+    const int axes[3] = {0, 1, -1};
+    char name[64];
+    for (int logv = 0; logv < 2; logv++)
+        for (int a = 0; a < 3; a++) {
+            mgv_tensor *x = gradcheck_input(3, s, 100 + a, -2, 2);
+            sm_ctx c = {axes[a], logv};
+            snprintf(name, sizeof name, "%s axis %d", logv ? "log_softmax" : "softmax", axes[a]);
+            CHECK(gradcheck(name, f_softmax, &c, 1, &x, NULL));   /* default tolerance */
+            mgv_release(x);
+        }
+    /* 2-d, and a transposed view as input */
+    int64_t s2[2] = {4, 6};
+    mgv_tensor *x0 = gradcheck_input(2, s2, 200, -2, 2);
+    int64_t vs[2] = {6, 4}, vst[2] = {1, 6};
+    mgv_tensor *v = mgv_view_of(x0, 2, vs, vst, 0);
+    for (int logv = 0; logv < 2; logv++) {
+        sm_ctx c = {1, logv};
+        CHECK(gradcheck(logv ? "log_softmax view" : "softmax view", f_softmax, &c, 1, &v, NULL));
+        c.axis = 0;
+        CHECK(gradcheck(logv ? "log_softmax view axis 0" : "softmax view axis 0", f_softmax, &c, 1,
+                        &v, NULL));
+    }
+    mgv_release(v);
+    mgv_release(x0);
+}
+
+int main(void)
+{
+    RUN(test_softmax_hand_values);
+    RUN(test_softmax_axes_reference);
+    RUN(test_softmax_masked);
+    RUN(test_softmax_errors);
+    RUN(test_softmax_grad);
+    return CHECK_DONE();
+}
