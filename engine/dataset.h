@@ -25,6 +25,7 @@ typedef struct mgv_instance {
     int span_end[MGV_MAX_SPANS];
     int label;                       /* class index */
     int image;                       /* row of dataset->images, or -1 */
+    char *image_name;                /* file name of its picture, or NULL (owned) */
 } mgv_instance;
 
 typedef struct mgv_dataset {
@@ -39,6 +40,19 @@ typedef struct mgv_dataset {
 } mgv_dataset;
 
 void mgv_dataset_free(mgv_dataset *ds);
+/*
+ * Reads the pictures of the instances that name one (image_name) from dir,
+ * resized to size x size and scaled to [-1, 1], into ds->images
+ * [n_loaded, 3, size, size]. A missing or corrupt picture follows policy
+ * (an mgv_image_policy): fail; skip (the instance is dropped from ds); or
+ * blank (the instance keeps image = -1: "no image", masked by the model).
+ * *n_missing gets the number of pictures that could not be read.
+ * progress(done, total, ctx) may be NULL; it returns non-zero to cancel.
+ */
+int mgv_dataset_load_images(mgv_dataset *ds, const char *dir, int size, int policy,
+                            int64_t *n_missing,
+                            int (*progress)(int64_t done, int64_t total, void *ctx), void *ctx);
+
 /* Instances whose label is in the class list (n_keep classes), relabelled
  * 0..n_keep-1 in list order; class names and images are carried over. */
 int mgv_dataset_subset(const mgv_dataset *ds, int n_keep, const int *classes, mgv_dataset *out);

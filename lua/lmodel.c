@@ -566,6 +566,7 @@ static void set_number(lua_State *L, const char *k, double v)
 
 static int model_train_step(lua_State *L)
 {
+    lua_settop(L, 3);
     lmgv_model *u = check_model(L, 1);
     lmgv_dataset *d = check_dataset(L, 2);
     int n;
@@ -624,6 +625,7 @@ static const char *const forward_opts[] = {"training", "loss", NULL};
 
 static int model_forward(lua_State *L)
 {
+    lua_settop(L, 4);   /* scratch values pushed below must not look like options */
     lmgv_model *u = check_model(L, 1);
     lmgv_dataset *d = check_dataset(L, 2);
     int n;

@@ -1,0 +1,197 @@
+-- test_model.lua — MG-VMoE from Lua: data sets, the model object, a training
+-- step, prediction, inspection tensors, checkpoints, metrics, the sampler,
+-- JSON, the training loop, and argument errors.
+local H = dofile((arg and arg[0] and arg[0]:match("^(.*/)") or
+  (os.getenv("MGV_ROOT") or ".") .. "/tests/lua/") .. "harness.lua")
+local test, eq, near, errors, check = H.test, H.eq, H.near, H.errors, H.check
+
+local task = mgv.data.synth{ seed = 1, per_class = 12 }
+
+test("synthetic task: splits, classes, instances", function()
+  eq(#task.train, 10 * 12)
+  eq(task.train.n_classes, 10)
+  eq(#task.val:classes(), 10)
+  eq(#task.all, 30 * 12)
+  -- splits are disjoint in classes
+  local seen = {}
+  for _, part in ipairs{ "train", "val", "test" } do
+    for _, c in ipairs(task[part]:classes()) do
+      check(not seen[c], "class " .. c .. " in two splits")
+      seen[c] = true
+    end
+  end
+  local inst = task.train:instance(1)
+  eq(#inst.tokens, 10)
+  eq(#inst.spans, 1)
+  eq(inst.spans[1][1], inst.spans[1][2])       -- one-word mention, inclusive span
+  check(inst.label >= 1 and inst.label <= 10)
+  eq(inst.class, task.train:classes()[inst.label])
+  local img = task.train:image(1)
+  eq(table.concat(img:shape(), "x"), "3x16x16")
+  eq(task.words:size(2), 100)
+  eq(#task.vocab, task.words:size(1))
+  local labels = task.train:labels()
+  eq(#labels, #task.train)
+  errors(function() task.train:instance(0) end, "does not exist")
+  errors(function() task.train:instance(#task.train + 1) end, "out of range")
+end)
+
+test("synthetic data is seeded", function()
+  local a = mgv.data.synth{ seed = 3, per_class = 4 }
+  local b = mgv.data.synth{ seed = 3, per_class = 4 }
+  eq(table.concat(a.test:classes(), ","), table.concat(b.test:classes(), ","))
+  near(((a.words - b.words) * (a.words - b.words)):sum():item(), 0, 1e-12)
+  errors(function() mgv.data.synth{ classes = 7 } end, "even")
+  errors(function() mgv.data.synth{ colour = "red" } end, "unknown option 'colour'")
+end)
+
+local model = mgv.model{ words = task.words, task = "met", hidden = 32, heads = 2, experts = 4,
+                         proj = 32, seed = 5 }
+
+test("model object: config, parameters, printing", function()
+  local c = model:config()
+  eq(c.hidden, 32)
+  eq(c.experts, 4)
+  eq(c.task, "met")
+  eq(c.images, true)
+  local p = model:parameters()
+  eq(table.concat(p["vmoe.gate.weight"]:shape(), "x"), "4x32")
+  eq(table.concat(p["vmoe.mu.weight"]:shape(), "x"), "128x32")
+  eq(table.concat(p["vat.r"]:shape(), "x"), "1x64")
+  check(p["text.proj.weight"].requires_grad)
+  local s = tostring(model)
+  check(s:find("MG%-VMoE model"), s)
+  check(s:find("experts 4"), s)
+  check(s:find("parameters:"), s)
+  eq(model.steps, 0)
+end)
+
+test("train_step returns the loss terms and counts steps", function()
+  local sampler = mgv.sampler(task.train, 0)
+  local batch = sampler:next(16)
+  eq(#batch, 16)
+  -- round-robin over the 10 classes: the first 10 are one of each
+  local seen = {}
+  for i = 1, 10 do seen[task.train:instance(batch[i]).label] = true end
+  local n = 0
+  for _ in pairs(seen) do n = n + 1 end
+  eq(n, 10)
+  local st = model:train_step(task.train, batch)
+  for _, k in ipairs{ "loss", "rank", "vmoe", "nce", "mg", "accuracy", "grad_norm" } do
+    check(type(st[k]) == "number" and st[k] == st[k], k)
+  end
+  check(st.loss > 0)
+  near(st.loss, st.rank + 1.0 * (model:config().vmoe_weight * st.vmoe + st.nce + st.mg), 1e-4)
+  eq(model.steps, 1)
+end)
+
+test("predict, forward and inspection tensors", function()
+  local pred = model:predict(task.val)
+  eq(#pred, #task.val)
+  for i = 1, #pred do check(pred[i] >= 1 and pred[i] <= 10) end
+  local again = model:predict(task.val, { batch = 7 })
+  for i = 1, #pred do eq(again[i], pred[i]) end
+  local part = model:predict(task.val, { first = 5, count = 3 })
+  eq(#part, 3)
+  eq(part[1], pred[5])
+  local out = model:forward(task.val, { 1, 2, 3 })
+  eq(table.concat(out.scores:shape(), "x"), "3x10")
+  eq(out.gate_text:size(1), 3)
+  eq(out.gate_text:size(3), 4)
+  eq(table.concat(out.graph:shape(), "x"), "3x3")
+  eq(table.concat(out.p:shape(), "x"), "3x2")
+  eq(table.concat(out.p_tilde:shape(), "x"), "3x2")
+  -- gates are distributions over experts; G has ones on its diagonal
+  near(out.gate_text[1][1]:sum():item(), 1, 1e-5)
+  near(out.graph:get(2, 2), 1, 1e-5)
+  eq(#out.tokens, 3)
+  eq(out.tokens[1][1], -2)   -- [CLS]
+  check(out.loss ~= nil)
+end)
+
+test("checkpoint round trip and resume metadata", function()
+  local path = os.tmpname()
+  model:save(path, { note = "hello" }, true)
+  local other = mgv.model{ words = task.words, task = "met", hidden = 32, heads = 2, experts = 4,
+                           proj = 32, seed = 99 }
+  other:load(path)
+  local a, b = model:predict(task.test), other:predict(task.test)
+  for i = 1, #a do eq(a[i], b[i]) end
+  eq(other.steps, model.steps)
+  local _, meta = mgv.load(path)
+  eq(meta.note, "hello")
+  eq(meta.format, "mgv-mgvmoe-1")
+  local wrong = mgv.model{ words = task.words, task = "met", hidden = 16, heads = 2, experts = 4,
+                           proj = 32 }
+  errors(function() wrong:load(path) end, "in the checkpoint")
+  errors(function() model:load("/nonexistent/x.safetensors") end, "nonexistent")
+  os.remove(path)
+end)
+
+test("metrics as sklearn", function()
+  -- gold 1 1 2 2 3, pred 1 2 2 2 1: P = (1/2, 2/3, 0), R = (1/2, 1, 0)
+  local m = mgv.metrics({ 1, 1, 2, 2, 3 }, { 1, 2, 2, 2, 1 }, { "a", "b", "c" })
+  near(m.macro_p, (0.5 + 2 / 3 + 0) / 3, 1e-9)
+  near(m.macro_r, (0.5 + 1 + 0) / 3, 1e-9)
+  near(m.macro_f1, (0.5 + 0.8 + 0) / 3, 1e-9)
+  near(m.micro_f1, 3 / 5, 1e-9)
+  eq(m.per_class[2].name, "b")
+  eq(m.per_class[2].support, 2)
+  check(m.table:find("macro avg"))
+  errors(function() mgv.metrics({ 1, 2 }, { 1 }) end, "2 gold labels but 1 predictions")
+  errors(function() mgv.metrics({ 0 }, { 1 }) end, "not a class number")
+end)
+
+test("json encode and decode", function()
+  local s = mgv.json.encode{ a = 1, b = { 1, 2, 3 }, c = "x", d = true, e = 0.5 }
+  local t = mgv.json.decode(s)
+  eq(t.a, 1)
+  eq(#t.b, 3)
+  eq(t.c, "x")
+  eq(t.d, true)
+  near(t.e, 0.5)
+  eq(mgv.json.encode{}, "[]")
+  errors(function() mgv.json.decode("{bad") end, "json.decode")
+end)
+
+test("the training loop keeps the best checkpoint", function()
+  local m2 = mgv.model{ words = task.words, task = "met", hidden = 32, heads = 2, experts = 4,
+                        proj = 32, seed = 2 }
+  local ckpt = os.tmpname()
+  local r = mgv.train(m2, task, { epochs = 2, patience = 5, quiet = true, checkpoint = ckpt })
+  eq(#r.history, 2)
+  check(r.best_epoch >= 1 and r.best_epoch <= 2)
+  near(r.val_macro_f1, r.history[r.best_epoch].val_macro_f1, 1e-12)
+  -- the loaded best model scores validation as recorded
+  local v = mgv.evaluate(m2, task.val)
+  near(v.macro_f1, r.val_macro_f1, 1e-9)
+  -- resume continues after the last epoch
+  local r2 = mgv.train(m2, task, { epochs = 3, patience = 5, quiet = true, checkpoint = ckpt,
+                                  resume = true })
+  eq(#r2.history, 1)
+  eq(r2.history[1].epoch, 3)
+  os.remove(ckpt)
+  os.remove(ckpt .. ".last")
+end)
+
+test("bad arguments are messages", function()
+  errors(function() mgv.model{} end, "words")
+  errors(function() mgv.model{ words = task.words, task = "ner" } end, "task must be")
+  errors(function() mgv.model{ words = task.words, hidden = 30, heads = 4 } end, "multiple of heads")
+  errors(function() mgv.model{ words = task.words, bogus = 1 } end, "unknown option 'bogus'")
+  errors(function() model:train_step(task.train, {}) end, "empty batch")
+  errors(function() model:train_step(task.train, { #task.train + 1 }) end, "out of range")
+  errors(function() model:train_step(nil, { 1 }) end, "Dataset expected")
+  errors(function() model:predict(task.val, { first = 0 }) end, "outside")
+  errors(function() mgv.data.mre{ dir = "/nonexistent" } end, "glove")
+  local text_only = mgv.model{ words = task.words, task = "met", images = false, hidden = 32,
+                               heads = 2 }
+  local st = text_only:train_step(task.train, { 1, 2, 3 })
+  eq(st.nce, 0)
+  eq(st.mg, 0)
+  local freed = mgv.model{ words = task.words, hidden = 32, heads = 2 }
+  freed:free()
+  errors(function() freed:predict(task.val) end, "freed")
+end)
+
+H.done()
