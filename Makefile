@@ -80,7 +80,7 @@ $(MGV_BIN): $(REPL_OBJ) $(LUA_OBJ) $(ENGINE_LIB)
 $(KERNEL_BIN): $(KERNEL_OBJ) $(LUA_OBJ) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(KERNEL_OBJ) $(LUA_OBJ) $(ENGINE_LIB) $(LDLIBS) -lzmq -luuid -Wl,-E
 
-$(BUILD)/tests/%: tests/engine/%.c tests/engine/check.h $(ENGINE_LIB)
+$(BUILD)/tests/%: tests/engine/%.c $(wildcard tests/engine/*.h) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/engine $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(LDLIBS)
 

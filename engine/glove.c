@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "fileio.h"
+#include "utf8.h"
 
 #define MAGIC "MGVGLOVE"
 #define VERSION 1
@@ -172,11 +174,8 @@ static int hex4(reader *r, uint32_t *out)
 {
     uint32_t v = 0;
     for (int i = 0; i < 4; i++) {
-        int c = next(r), h;
-        if (c >= '0' && c <= '9') h = c - '0';
-        else if (c >= 'a' && c <= 'f') h = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') h = c - 'A' + 10;
-        else return -1;
+        int h = mgv_hex_digit(next(r));
+        if (h < 0) return -1;
         v = v << 4 | (uint32_t)h;
     }
     *out = v;
@@ -186,25 +185,8 @@ static int hex4(reader *r, uint32_t *out)
 static int put_utf8(bytes *out, uint32_t cp)
 {
     unsigned char b[4];
-    size_t n;
-    if (cp < 0x80) b[0] = (unsigned char)cp, n = 1;
-    else if (cp < 0x800) {
-        b[0] = (unsigned char)(0xc0 | (cp >> 6));
-        b[1] = (unsigned char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (unsigned char)(0xe0 | (cp >> 12));
-        b[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-        b[2] = (unsigned char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        b[0] = (unsigned char)(0xf0 | (cp >> 18));
-        b[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3f));
-        b[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3f));
-        b[3] = (unsigned char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    return bytes_put(out, b, n);
+    int n = mgv_utf8_encode(cp, b);
+    return bytes_put(out, b, (size_t)n);
 }
 
 /*
@@ -261,18 +243,9 @@ static int read_string(reader *r, bytes *out)
         } else {
             /* a UTF-8 sequence: check lead and continuation bytes strictly */
             unsigned char s[4] = {(unsigned char)c, 0, 0, 0};
-            int n;
-            unsigned lo = 0x80, hi = 0xbf;
-            if (c >= 0xc2 && c <= 0xdf) n = 2;
-            else if (c >= 0xe0 && c <= 0xef) {
-                n = 3;
-                if (c == 0xe0) lo = 0xa0;
-                if (c == 0xed) hi = 0x9f;
-            } else if (c >= 0xf0 && c <= 0xf4) {
-                n = 4;
-                if (c == 0xf0) lo = 0x90;
-                if (c == 0xf4) hi = 0x8f;
-            } else return fail_at(r, at, "invalid UTF-8 byte 0x%02x", (unsigned)c);
+            unsigned lo, hi;
+            int n = mgv_utf8_lead((unsigned)c, &lo, &hi);
+            if (n == 0) return fail_at(r, at, "invalid UTF-8 byte 0x%02x", (unsigned)c);
             for (int i = 1; i < n; i++) {
                 int d = peek(r);
                 if (d < 0 || (unsigned)d < (i == 1 ? lo : 0x80) || (unsigned)d > (i == 1 ? hi : 0xbf))
@@ -628,21 +601,6 @@ static void put_u64(unsigned char *p, uint64_t v)
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* fsync of the folder holding path, so that the rename itself is durable. */
-static void sync_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 int mgv_glove_convert(const char *json_path, const char *cache_path, mgv_glove_progress_fn cb,
                       void *ud)
 {
@@ -657,23 +615,20 @@ int mgv_glove_convert(const char *json_path, const char *cache_path, mgv_glove_p
     struct stat st;
     if (fstat(fileno(c.r.f), &st) == 0) c.r.total = (uint64_t)st.st_size;
     c.r.buf = malloc(READ_BUF);
-    size_t tlen = strlen(cache_path) + 32;
-    char *tmp = malloc(tlen);
-    int rc = -1;
-    if (!c.r.buf || !tmp) {
+    mgv_atomic_file af;
+    int opened = 0, ok = 0, rc = -1;
+    if (!c.r.buf) {
         mgv_fail("glove: out of memory");
         goto done;
     }
-    snprintf(tmp, tlen, "%s.tmp.%ld", cache_path, (long)getpid());
-    c.out = fopen(tmp, "wb");
-    if (!c.out) {
-        mgv_fail("glove: cannot create '%s': %s", tmp, strerror(errno));
-        goto done;
-    }
+    if (mgv_atomic_open(&af, cache_path, "glove") < 0) goto done;
+    opened = 1;
+    c.out = mgv_atomic_stdio(&af);
+    if (!c.out) goto done;
     unsigned char hdr[HEADER_BYTES];
     memset(hdr, 0, sizeof hdr);     /* placeholder until the counts are known */
     if (fwrite(hdr, 1, sizeof hdr, c.out) != sizeof hdr) {
-        mgv_fail("glove: cannot write '%s': %s", tmp, strerror(errno));
+        mgv_fail("glove: cannot write '%s': %s", af.tmp, strerror(errno));
         goto done;
     }
     if (cb && cb(ud, 0, c.r.total)) {
@@ -692,30 +647,17 @@ int mgv_glove_convert(const char *json_path, const char *cache_path, mgv_glove_p
     put_u64(hdr + 48, fnv1a(c.words.p, c.words.n));
     put_u32(hdr + 56, 0x01020304u);
     if (fwrite(c.words.p, 1, c.words.n, c.out) != c.words.n || fseek(c.out, 0, SEEK_SET) ||
-        fwrite(hdr, 1, sizeof hdr, c.out) != sizeof hdr || fflush(c.out) ||
-        fsync(fileno(c.out))) {
-        mgv_fail("glove: cannot write '%s': %s", tmp, strerror(errno));
+        fwrite(hdr, 1, sizeof hdr, c.out) != sizeof hdr) {
+        mgv_fail("glove: cannot write '%s': %s", af.tmp, strerror(errno));
         goto done;
     }
-    if (fclose(c.out)) {
-        c.out = NULL;
-        mgv_fail("glove: cannot write '%s': %s", tmp, strerror(errno));
-        goto done;
-    }
-    c.out = NULL;
-    if (rename(tmp, cache_path)) {
-        mgv_fail("glove: cannot rename '%s' to '%s': %s", tmp, cache_path, strerror(errno));
-        goto done;
-    }
-    sync_dir(cache_path);
-    if (cb) cb(ud, c.r.total, c.r.total);
-    rc = 0;
+    ok = 1;
 done:
-    if (c.out) fclose(c.out);
-    if (rc && tmp && tmp[0]) unlink(tmp);
+    /* flushes, syncs and renames the cache into place, or removes the temp file */
+    if (opened) rc = mgv_atomic_commit(&af, ok);
+    if (rc == 0 && cb) cb(ud, c.r.total, c.r.total);
     fclose(c.r.f);
     free(c.r.buf);
-    free(tmp);
     free(c.words.p);
     free(c.key.p);
     free(c.row);

@@ -127,7 +127,7 @@ void mgv_head_out_clear(mgv_head_out *o)
 {
     mgv_tensor **f[] = {&o->scores, &o->loss, &o->l_rank, &o->l_vmoe, &o->l_nce, &o->l_mg,
                         &o->kl_text, &o->kl_image, &o->ent_text, &o->ent_image, &o->gate_text,
-                        &o->gate_image, &o->o_text, &o->o_image, &o->attention, &o->graph,
+                        &o->gate_image, &o->usage_text, &o->usage_image, &o->o_text, &o->o_image, &o->attention, &o->graph,
                         &o->p, &o->p_tilde, &o->g};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
         mgv_release(*f[i]);
@@ -357,10 +357,20 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     out->scores = mgv_retain(scores);
     out->attention = mgv_retain(att);
     out->o_text = mgv_retain(rt.o);
-    if (rt.gate) out->gate_text = mgv_retain(rt.gate);
+    if (rt.gate) {
+        out->gate_text = mgv_retain(rt.gate);
+        mgv_tensor *u = pool_tokens(sc, rt.gate, b->text_mask);
+        if (!u) goto fail;
+        out->usage_text = mgv_retain(u);
+    }
     if (!text_only) {
         out->o_image = mgv_retain(rv.o);
-        if (rv.gate) out->gate_image = mgv_retain(rv.gate);
+        if (rv.gate) {
+            out->gate_image = mgv_retain(rv.gate);
+            mgv_tensor *u = pool_tokens(sc, rv.gate, b->image_mask);
+            if (!u) goto fail;
+            out->usage_image = mgv_retain(u);
+        }
     }
 
     /* the graph and p are cheap and worth seeing even without a target */

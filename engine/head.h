@@ -74,6 +74,7 @@ typedef struct mgv_head_out {
     mgv_tensor *l_rank, *l_vmoe, *l_nce, *l_mg;
     mgv_tensor *kl_text, *kl_image, *ent_text, *ent_image;
     mgv_tensor *gate_text, *gate_image;       /* [B, L, K], [B, P, K] */
+    mgv_tensor *usage_text, *usage_image;     /* expert usage per sample: mean gate over real tokens [B, K] */
     mgv_tensor *o_text, *o_image;             /* MoE outputs [B, N, d] */
     mgv_tensor *attention;                    /* [B, P + L] (image tokens first) */
     mgv_tensor *graph;                        /* G [B, B] */

@@ -12,20 +12,17 @@
  */
 #include "image.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jpeglib.h>
 #include <png.h>
 
 #include "error.h"
+#include "fileio.h"
 
 #define MGV_JPEG_MAX_SCANS 1000     /* progressive scans (CPU bomb guard) */
 
@@ -447,61 +444,12 @@ int mgv_image_decode_rgb8(const unsigned char *buf, size_t len, const char *what
     return 0;
 }
 
-/* Reads a whole file (at most MGV_IMAGE_MAX_FILE bytes) into a malloc'd buffer. */
-static int read_file(const char *path, unsigned char **buf, size_t *len)
-{
-    *buf = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return mgv_fail("image: %s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return mgv_fail("image: %s: is a directory", path);
-    }
-    size_t cap = (st.st_size > 0 && S_ISREG(st.st_mode)) ? (size_t)st.st_size + 1 : 65536;
-    if ((long long)cap > MGV_IMAGE_MAX_FILE + 1) cap = (size_t)MGV_IMAGE_MAX_FILE + 1;
-    unsigned char *b = malloc(cap);
-    size_t n = 0;
-    while (b) {
-        size_t got = fread(b + n, 1, cap - n, f);
-        n += got;
-        if (n < cap) break;                 /* end of file or error */
-        if ((long long)n > MGV_IMAGE_MAX_FILE) {
-            free(b);
-            fclose(f);
-            return mgv_fail("image: %s: larger than %lld MiB; refusing to read it", path,
-                            MGV_IMAGE_MAX_FILE >> 20);
-        }
-        size_t ncap = cap * 2;
-        if ((long long)ncap > MGV_IMAGE_MAX_FILE + 1) ncap = (size_t)MGV_IMAGE_MAX_FILE + 1;
-        unsigned char *nb = realloc(b, ncap);
-        if (!nb) free(b);
-        b = nb;
-        cap = ncap;
-    }
-    if (!b) {
-        fclose(f);
-        return mgv_fail("image: %s: out of memory reading the file", path);
-    }
-    if (ferror(f)) {
-        int e = errno;
-        free(b);
-        fclose(f);
-        return mgv_fail("image: %s: read error: %s", path, strerror(e));
-    }
-    fclose(f);
-    *buf = b;
-    *len = n;
-    return 0;
-}
-
 mgv_tensor *mgv_image_read(const char *path)
 {
     if (!path || !*path) return mgv_fail_null("image: no file name given");
-    unsigned char *buf;
     size_t len;
-    if (read_file(path, &buf, &len) < 0) return NULL;
+    unsigned char *buf = (unsigned char *)mgv_read_file(path, &len, MGV_IMAGE_MAX_FILE, "image");
+    if (!buf) return NULL;
     mgv_tensor *t = mgv_image_decode(buf, len, path);
     free(buf);
     return t;
@@ -705,76 +653,6 @@ int mgv_png_encode_rgb(int w, int h, const uint8_t *rgb, unsigned char **out, si
     return 0;
 }
 
-/* The process umask, read without changing it (Linux); 022 when unknown. */
-static mode_t current_umask(void)
-{
-    FILE *fp = fopen("/proc/self/status", "r");
-    unsigned int m = 022;
-    if (fp) {
-        char line[256];
-        while (fgets(line, sizeof line, fp))
-            if (sscanf(line, "Umask: %o", &m) == 1) break;
-        fclose(fp);
-    }
-    return (mode_t)(m & 0777);
-}
-
-/* Writes len bytes to path through a temp file in the same directory:
- * write, fsync, rename, fsync the directory. Readers never see half a file. */
-static int write_file_atomic(const char *path, const unsigned char *data, size_t len)
-{
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return mgv_fail("png_write: %s: out of memory", path);
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return mgv_fail("png_write: %s: cannot create a temporary file next to it: %s", path,
-                        strerror(e));
-    }
-    if (fchmod(fd, 0666 & ~current_umask()) < 0) errno = 0;  /* else it stays 0600 */
-    int rc = 0;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, data + off, len - off);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = mgv_fail("png_write: %s: write failed: %s", path,
-                          n < 0 ? strerror(errno) : "no progress");
-            break;
-        }
-        off += (size_t)n;
-    }
-    if (rc == 0 && fsync(fd) < 0)
-        rc = mgv_fail("png_write: %s: fsync failed: %s", path, strerror(errno));
-    if (close(fd) < 0 && rc == 0)
-        rc = mgv_fail("png_write: %s: close failed: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = mgv_fail("png_write: %s: cannot rename the temporary file over it: %s", path,
-                      strerror(errno));
-    if (rc < 0) unlink(tmp);
-    free(tmp);
-    if (rc < 0) return -1;
-    /* make the rename durable; file systems that cannot sync directories are fine */
-    const char *slash = strrchr(path, '/');
-    char *dir = !slash ? strdup(".") : slash == path ? strdup("/")
-                                                     : strndup(path, (size_t)(slash - path));
-    if (dir) {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) < 0 && errno != EINVAL && errno != EROFS)
-                rc = mgv_fail("png_write: %s: written, but syncing directory %s failed: %s",
-                              path, dir, strerror(errno));
-            close(dfd);
-        }
-        free(dir);
-    }
-    return rc;
-}
-
 int mgv_png_write_rgb(const char *path, int w, int h, const uint8_t *rgb)
 {
     if (!path || !*path) return mgv_fail("png_write: path is empty");
@@ -784,7 +662,7 @@ int mgv_png_write_rgb(const char *path, int w, int h, const uint8_t *rgb)
         mgv_error_context("png_write: %s", path);
         return -1;
     }
-    int rc = write_file_atomic(path, png, len);
+    int rc = mgv_write_file_atomic(path, png, len, "png_write");
     free(png);
     return rc;
 }

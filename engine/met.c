@@ -15,48 +15,24 @@
 #include <string.h>
 
 #include "error.h"
-
-#define CHUNK_MIN (256 * 1024)
-
-typedef struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    char data[];
-} chunk;
+#include "strpool.h"
 
 struct mgv_met_store {
-    chunk *chunks;
+    mgv_strpool pool;
     int64_t capinst;
     int captypes;
 };
 
 static char *pool_copy(mgv_met_store *st, const char *s, size_t n)
 {
-    chunk *c = st->chunks;
-    if (!c || c->cap - c->used < n + 1) {
-        size_t cap = n + 1 > CHUNK_MIN ? n + 1 : CHUNK_MIN;
-        c = malloc(sizeof *c + cap);
-        if (!c) return mgv_fail_null("met: out of memory");
-        c->next = st->chunks;
-        c->used = 0;
-        c->cap = cap;
-        st->chunks = c;
-    }
-    char *r = c->data + c->used;
-    memcpy(r, s, n);
-    r[n] = '\0';
-    c->used += n + 1;
-    return r;
+    return mgv_strpool_copy(&st->pool, s, n, "met");
 }
 
 void mgv_met_free(mgv_met *ds)
 {
     if (!ds) return;
     if (ds->store) {
-        for (chunk *c = ds->store->chunks, *n; c; c = n) {
-            n = c->next;
-            free(c);
-        }
+        mgv_strpool_free(&ds->store->pool);
         free(ds->store);
     }
     free(ds->inst);

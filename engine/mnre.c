@@ -9,24 +9,17 @@
  */
 #include "mnre.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "fileio.h"
 #include "pyliteral.h"
-
-#define CHUNK_MIN (256 * 1024)
-
-typedef struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    char data[];
-} chunk;
+#include "strpool.h"
 
 struct mgv_mnre_store {
-    chunk *chunks;                  /* newest first */
+    mgv_strpool pool;
     const char **toks;
     size_t ntoks, captoks;
     int64_t capinst;
@@ -35,21 +28,7 @@ struct mgv_mnre_store {
 
 static char *pool_copy(mgv_mnre_store *st, const char *s, size_t n)
 {
-    chunk *c = st->chunks;
-    if (!c || c->cap - c->used < n + 1) {
-        size_t cap = n + 1 > CHUNK_MIN ? n + 1 : CHUNK_MIN;
-        c = malloc(sizeof *c + cap);
-        if (!c) return mgv_fail_null("mnre: out of memory");
-        c->next = st->chunks;
-        c->used = 0;
-        c->cap = cap;
-        st->chunks = c;
-    }
-    char *r = c->data + c->used;
-    memcpy(r, s, n);
-    r[n] = '\0';
-    c->used += n + 1;
-    return r;
+    return mgv_strpool_copy(&st->pool, s, n, "mnre");
 }
 
 static mgv_mnre *dataset_new(void)
@@ -68,10 +47,7 @@ void mgv_mnre_free(mgv_mnre *ds)
 {
     if (!ds) return;
     if (ds->store) {
-        for (chunk *c = ds->store->chunks, *n; c; c = n) {
-            n = c->next;
-            free(c);
-        }
+        mgv_strpool_free(&ds->store->pool);
         free(ds->store->toks);
         free(ds->store);
     }
@@ -258,33 +234,17 @@ static void fix_tokens(mgv_mnre *ds)
     }
 }
 
-static char *read_file(const char *path, size_t *len)
+/* The end of a load: the parser goes; the data set is finished, or freed
+ * when the load failed (NULL). */
+static mgv_mnre *finish_load(mgv_mnre *ds, mgv_pydoc *doc, int failed)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return mgv_fail_null("mnre: cannot open '%s': %s", path, strerror(errno));
-    size_t cap = 1 << 20, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            fclose(f);
-            return mgv_fail_null("mnre: out of memory reading '%s'", path);
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;             /* end of file or error */
-        char *b = realloc(buf, cap * 2);
-        if (!b) free(buf);
-        buf = b;
-        cap *= 2;
+    mgv_pydoc_free(doc);
+    if (failed) {
+        mgv_mnre_free(ds);
+        return NULL;
     }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        return mgv_fail_null("mnre: cannot read '%s'", path);
-    }
-    *len = n;
-    return buf;
+    fix_tokens(ds);
+    return ds;
 }
 
 mgv_mnre *mgv_mnre_load_parts(const char *const *paths, int nparts)
@@ -292,25 +252,16 @@ mgv_mnre *mgv_mnre_load_parts(const char *const *paths, int nparts)
     if (!paths || nparts <= 0) return mgv_fail_null("mnre: no files to load");
     mgv_mnre *ds = dataset_new();
     mgv_pydoc *doc = ds ? mgv_pydoc_new() : NULL;
-    if (!doc) {
-        mgv_mnre_free(ds);
-        return NULL;
-    }
-    for (int i = 0; i < nparts; i++) {
+    int rc = doc ? 0 : -1;
+    for (int i = 0; i < nparts && !rc; i++) {
         size_t len = 0;
-        char *text = paths[i] ? read_file(paths[i], &len) : mgv_fail_null("mnre: NULL path");
-        int rc = text ? add_part(ds, paths[i]) : -1;
+        char *text = paths[i] ? mgv_read_file(paths[i], &len, 0, "mnre")
+                              : mgv_fail_null("mnre: NULL path");
+        rc = text ? add_part(ds, paths[i]) : -1;
         if (!rc) rc = parse_text(ds, doc, text, len, paths[i], i);
         free(text);
-        if (rc) {
-            mgv_pydoc_free(doc);
-            mgv_mnre_free(ds);
-            return NULL;
-        }
     }
-    mgv_pydoc_free(doc);
-    fix_tokens(ds);
-    return ds;
+    return finish_load(ds, doc, rc != 0);
 }
 
 mgv_mnre *mgv_mnre_load(const char *path) { return mgv_mnre_load_parts(&path, 1); }
@@ -320,12 +271,7 @@ mgv_mnre *mgv_mnre_parse(const char *text, size_t len, const char *name)
     if (!name) name = "<string>";
     mgv_mnre *ds = dataset_new();
     mgv_pydoc *doc = ds ? mgv_pydoc_new() : NULL;
-    if (!doc || add_part(ds, name) || parse_text(ds, doc, text ? text : "", text ? len : 0, name, 0)) {
-        mgv_pydoc_free(doc);
-        mgv_mnre_free(ds);
-        return NULL;
-    }
-    mgv_pydoc_free(doc);
-    fix_tokens(ds);
-    return ds;
+    int failed = !doc || add_part(ds, name) ||
+                 parse_text(ds, doc, text ? text : "", text ? len : 0, name, 0);
+    return finish_load(ds, doc, failed);
 }

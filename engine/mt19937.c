@@ -1,6 +1,8 @@
 /* mt19937.c — NumPy-compatible MT19937 (see mt19937.h). */
 #include "mt19937.h"
 
+#include <string.h>
+
 #define MT_M 397
 #define MATRIX_A 0x9908b0dfU
 #define UPPER_MASK 0x80000000U
@@ -69,22 +71,17 @@ uint64_t mgv_mt_interval(mgv_mt19937 *mt, uint64_t max)
     return value;
 }
 
-void mgv_mt_shuffle_int(mgv_mt19937 *mt, int *a, size_t n)
+/* The shuffle of mt19937.h over n elements of size bytes (at most 8). */
+static void shuffle(mgv_mt19937 *mt, void *a, size_t n, size_t size)
 {
+    unsigned char *p = a, t[8];
     for (size_t i = n > 0 ? n - 1 : 0; i >= 1; i--) {
         size_t j = (size_t)mgv_mt_interval(mt, i);
-        int t = a[i];
-        a[i] = a[j];
-        a[j] = t;
+        memcpy(t, p + i * size, size);
+        memcpy(p + i * size, p + j * size, size);
+        memcpy(p + j * size, t, size);
     }
 }
 
-void mgv_mt_shuffle_i64(mgv_mt19937 *mt, int64_t *a, size_t n)
-{
-    for (size_t i = n > 0 ? n - 1 : 0; i >= 1; i--) {
-        size_t j = (size_t)mgv_mt_interval(mt, i);
-        int64_t t = a[i];
-        a[i] = a[j];
-        a[j] = t;
-    }
-}
+void mgv_mt_shuffle_int(mgv_mt19937 *mt, int *a, size_t n) { shuffle(mt, a, n, sizeof *a); }
+void mgv_mt_shuffle_i64(mgv_mt19937 *mt, int64_t *a, size_t n) { shuffle(mt, a, n, sizeof *a); }

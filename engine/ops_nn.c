@@ -10,6 +10,7 @@
 #include "ops_nn.h"
 #include "autograd.h"
 #include "error.h"
+#include "ops_elementwise.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -40,25 +41,6 @@ static mgv_tensor *expand_data(mgv_tensor *t, int ndim, const int64_t *shape)
     mgv_tensor *c = mgv_clone_data(v);
     mgv_release(v);
     return c;
-}
-
-/* numpy broadcast shape of a and b, or a message naming op and both shapes. */
-static int broadcast2(const char *op, const mgv_tensor *a, const mgv_tensor *b, int *ndim,
-                      int64_t *shape)
-{
-    int nd = a->ndim > b->ndim ? a->ndim : b->ndim;
-    for (int d = 0; d < nd; d++) {
-        int da = d - (nd - a->ndim), db = d - (nd - b->ndim);
-        int64_t x = da >= 0 ? a->shape[da] : 1, y = db >= 0 ? b->shape[db] : 1;
-        if (x != y && x != 1 && y != 1) {
-            char sa[96], sb[96];
-            return mgv_fail("%s: shapes %s and %s do not broadcast", op,
-                            mgv_shape_str(a, sa, sizeof sa), mgv_shape_str(b, sb, sizeof sb));
-        }
-        shape[d] = x == 1 ? y : x;
-    }
-    *ndim = nd;
-    return 0;
 }
 
 /* ---- layer_norm --------------------------------------------------------- */
@@ -429,7 +411,7 @@ mgv_tensor *mgv_embedding(mgv_tensor *weight, const int64_t *index, int ndim,
 static int cosine_geometry(mgv_tensor *a, mgv_tensor *b, int axis, int *nd, int64_t *shape,
                            int *ax)
 {
-    if (broadcast2("cosine_similarity", a, b, nd, shape) < 0) return -1;
+    if (mgv_broadcast_shape("cosine_similarity", a, b, nd, shape) < 0) return -1;
     int x = axis < 0 ? axis + *nd : axis;
     if (x < 0 || x >= *nd) {
         char s[96];
@@ -438,6 +420,22 @@ static int cosine_geometry(mgv_tensor *a, mgv_tensor *b, int axis, int *nd, int6
     }
     *ax = x;
     return 0;
+}
+
+/* a.b, |a|^2 and |b|^2 over one slice: n elements from base, inner apart. */
+static inline void slice_dots(const float *a, const float *b, int64_t base, int64_t n,
+                              int64_t inner, double *ab, double *aa, double *bb)
+{
+    double s = 0, na2 = 0, nb2 = 0;
+    for (int64_t j = 0; j < n; j++) {
+        double av = a[base + j * inner], bv = b[base + j * inner];
+        s += av * bv;
+        na2 += av * av;
+        nb2 += bv * bv;
+    }
+    *ab = s;
+    *aa = na2;
+    *bb = nb2;
 }
 
 static int cosine_backward(mgv_node *node, mgv_tensor *gout)
@@ -458,13 +456,8 @@ static int cosine_backward(mgv_node *node, mgv_tensor *gout)
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t base = o * n * inner + i;
-            double s = 0, na2 = 0, nb2 = 0;
-            for (int64_t j = 0; j < n; j++) {
-                double av = ad[base + j * inner], bv = bd[base + j * inner];
-                s += av * bv;
-                na2 += av * av;
-                nb2 += bv * bv;
-            }
+            double s, na2, nb2;
+            slice_dots(ad, bd, base, n, inner, &s, &na2, &nb2);
             double w = sqrt(na2) * sqrt(nb2), go = gd[o * inner + i];
             double ca = 0, cb = 0, kab = 0;   /* ga = kab b - ca a, gb = kab a - cb b */
             if (w > eps) {
@@ -515,13 +508,8 @@ mgv_tensor *mgv_cosine_similarity(mgv_tensor *a, mgv_tensor *b, int axis, float 
     for (int64_t o = 0; o < outer; o++)
         for (int64_t i = 0; i < inner; i++) {
             int64_t base = o * n * inner + i;
-            double s = 0, na2 = 0, nb2 = 0;
-            for (int64_t j = 0; j < n; j++) {
-                double av = ad[base + j * inner], bv = bd[base + j * inner];
-                s += av * bv;
-                na2 += av * av;
-                nb2 += bv * bv;
-            }
+            double s, na2, nb2;
+            slice_dots(ad, bd, base, n, inner, &s, &na2, &nb2);
             double den = sqrt(na2) * sqrt(nb2);
             if (den < eps) den = eps;
             yd[o * inner + i] = den > 0 ? (float)(s / den) : 0.0f;

@@ -188,21 +188,14 @@ mgv_tensor *mgv_permute(mgv_tensor *x, const int *perm)
 
 /* ---- slice / select ----------------------------------------------------- */
 
-/* ints: axis, start, length, step. The gradient lands in the sliced region of
- * a zero tensor shaped like the input. */
-static int slice_backward(mgv_node *n, mgv_tensor *g)
+/* The gradient of a view of x: g copied into the region (ndim, shape, stride,
+ * offset) of a zero tensor shaped like x (contiguous), accumulated into x. */
+static int scatter_grad(mgv_tensor *x, mgv_tensor *g, int ndim, const int64_t *shape,
+                        const int64_t *stride, int64_t offset)
 {
-    mgv_tensor *x = n->inputs[0];
-    int axis = (int)n->ints[0];
     mgv_tensor *gx = mgv_zeros(x->ndim, x->shape);
     if (!gx) return -1;
-    int64_t sh[MGV_MAX_DIMS], st[MGV_MAX_DIMS];
-    memcpy(sh, x->shape, sizeof sh);
-    contiguous_strides(x->ndim, x->shape, st);
-    int64_t offset = n->ints[1] * st[axis];
-    sh[axis] = n->ints[2];
-    st[axis] *= n->ints[3];
-    mgv_tensor *region = mgv_view_of(gx, x->ndim, sh, st, offset);
+    mgv_tensor *region = mgv_view_of(gx, ndim, shape, stride, offset);
     if (!region) {
         mgv_release(gx);
         return -1;
@@ -210,6 +203,21 @@ static int slice_backward(mgv_node *n, mgv_tensor *g)
     strided_copy(region, g);
     mgv_release(region);
     return accumulate_owned(x, gx);
+}
+
+/* ints: axis, start, length, step. The gradient lands in the sliced region of
+ * a zero tensor shaped like the input. */
+static int slice_backward(mgv_node *n, mgv_tensor *g)
+{
+    mgv_tensor *x = n->inputs[0];
+    int axis = (int)n->ints[0];
+    int64_t sh[MGV_MAX_DIMS], st[MGV_MAX_DIMS];
+    memcpy(sh, x->shape, sizeof sh);
+    contiguous_strides(x->ndim, x->shape, st);
+    int64_t offset = n->ints[1] * st[axis];
+    sh[axis] = n->ints[2];
+    st[axis] *= n->ints[3];
+    return scatter_grad(x, g, x->ndim, sh, st, offset);
 }
 
 mgv_tensor *mgv_slice(mgv_tensor *x, int axis, int64_t start, int64_t stop, int64_t step)
@@ -238,8 +246,6 @@ static int select_backward(mgv_node *n, mgv_tensor *g)
 {
     mgv_tensor *x = n->inputs[0];
     int axis = (int)n->ints[0];
-    mgv_tensor *gx = mgv_zeros(x->ndim, x->shape);
-    if (!gx) return -1;
     int64_t st[MGV_MAX_DIMS], sh2[MGV_MAX_DIMS], st2[MGV_MAX_DIMS];
     contiguous_strides(x->ndim, x->shape, st);
     for (int i = 0, j = 0; i < x->ndim; i++) {
@@ -247,14 +253,7 @@ static int select_backward(mgv_node *n, mgv_tensor *g)
         sh2[j] = x->shape[i];
         st2[j++] = st[i];
     }
-    mgv_tensor *region = mgv_view_of(gx, x->ndim - 1, sh2, st2, n->ints[1] * st[axis]);
-    if (!region) {
-        mgv_release(gx);
-        return -1;
-    }
-    strided_copy(region, g);
-    mgv_release(region);
-    return accumulate_owned(x, gx);
+    return scatter_grad(x, g, x->ndim - 1, sh2, st2, n->ints[1] * st[axis]);
 }
 
 mgv_tensor *mgv_select(mgv_tensor *x, int axis, int64_t index)

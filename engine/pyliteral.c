@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "utf8.h"
 
 #define MAX_DEPTH 200
 #define BLOCK_MIN (64 * 1024)
@@ -188,31 +189,6 @@ static int is_ident(int c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* Length of one valid UTF-8 sequence at p (strict: no overlongs, surrogates
- * or code points above U+10FFFF), 0 when invalid or cut off. */
-static int utf8_seq(const unsigned char *p, const unsigned char *e)
-{
-    unsigned c = p[0];
-    if (c < 0x80) return 1;
-    int n;
-    unsigned lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else return 0;
-    if (e - p < n) return 0;
-    if (p[1] < lo || p[1] > hi) return 0;
-    for (int i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf) return 0;
-    return n;
-}
-
 static int sbuf_reserve(mgv_pydoc *d, size_t extra)
 {
     if (d->slen + extra <= d->scap) return 0;
@@ -235,34 +211,9 @@ static int put_bytes(mgv_pydoc *d, const char *s, size_t n)
 
 static int put_code_point(mgv_pydoc *d, uint32_t cp)
 {
-    char b[4];
-    size_t n;
-    if (cp < 0x80) b[0] = (char)cp, n = 1;
-    else if (cp < 0x800) {
-        b[0] = (char)(0xc0 | (cp >> 6));
-        b[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char)(0xe0 | (cp >> 12));
-        b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        b[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        b[0] = (char)(0xf0 | (cp >> 18));
-        b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        b[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    return put_bytes(d, b, n);
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+    unsigned char b[4];
+    int n = mgv_utf8_encode(cp, b);
+    return put_bytes(d, (const char *)b, (size_t)n);
 }
 
 /* Reads exactly n hex digits at p into *out; 0 on success. */
@@ -271,7 +222,7 @@ static int read_hex(const char *p, const char *e, int n, uint32_t *out)
     uint32_t v = 0;
     if (e - p < n) return -1;
     for (int i = 0; i < n; i++) {
-        int h = hexval((unsigned char)p[i]);
+        int h = mgv_hex_digit((unsigned char)p[i]);
         if (h < 0) return -1;
         v = v << 4 | (uint32_t)h;
     }
@@ -320,7 +271,7 @@ static int string_piece(mgv_pydoc *d, int raw)
             return -1;
         }
         if (c >= 0x80) {
-            int n = utf8_seq((const unsigned char *)p, (const unsigned char *)e);
+            int n = mgv_utf8_seq((const unsigned char *)p, (const unsigned char *)e);
             if (!n) {
                 fail_at(d, p, "invalid UTF-8 byte 0x%02x in string", c);
                 return -1;
@@ -461,13 +412,13 @@ static const char *scan_digits(mgv_pydoc *d, const char *p, int base)
     const char *e = d->end;
     int prev_digit = 0;
     while (p < e) {
-        int c = (unsigned char)*p, h = hexval(c);
+        int c = (unsigned char)*p, h = mgv_hex_digit(c);
         if (h >= 0 && h < base && !(base <= 10 && (c < '0' || c > '9'))) {
             prev_digit = 1;
             p++;
         } else if (c == '_') {
-            if (!prev_digit || p + 1 >= e || hexval((unsigned char)p[1]) < 0 ||
-                hexval((unsigned char)p[1]) >= base)
+            if (!prev_digit || p + 1 >= e || mgv_hex_digit((unsigned char)p[1]) < 0 ||
+                mgv_hex_digit((unsigned char)p[1]) >= base)
                 return fail_at(d, p, "invalid number (misplaced '_')");
             prev_digit = 0;
             p++;
@@ -550,7 +501,7 @@ static mgv_py *parse_number(mgv_pydoc *d)
     const char *z = num + (base == 10 ? 0 : 2);
     for (; z < p; z++) {
         if (*z == '_') continue;
-        uint64_t h = (uint64_t)hexval((unsigned char)*z);
+        uint64_t h = (uint64_t)mgv_hex_digit((unsigned char)*z);
         if (acc > (UINT64_MAX - h) / (uint64_t)base)
             return fail_at(d, num, "integer does not fit in 64 bits");
         acc = acc * (uint64_t)base + h;

@@ -15,17 +15,15 @@
  */
 #include "safetensors.h"
 #include "error.h"
+#include "fileio.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
 #define ST_META_KEY "__metadata__"
@@ -357,44 +355,15 @@ fail:
     return NULL;
 }
 
-/* Reads the whole file with read(): unlike mmap, a file that shrinks under us
- * cannot crash the process. */
+/* Reads the whole file (rather than mmap: a file that shrinks under us
+ * cannot crash the process). */
 mgv_st_file *mgv_safetensors_load(const char *path)
 {
     if (!path) return mgv_fail_null("safetensors: load: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return mgv_fail_null("safetensors: %s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int e = errno;
-        close(fd);
-        return mgv_fail_null("safetensors: %s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return mgv_fail_null("safetensors: %s: not a regular file", path);
-    }
-    size_t size = (size_t)st.st_size;
-    unsigned char *buf = malloc(size ? size : 1);
-    if (!buf) {
-        close(fd);
-        return mgv_fail_null("safetensors: %s: out of memory reading %zu bytes", path, size);
-    }
-    size_t got = 0;
-    while (got < size) {
-        ssize_t r = read(fd, buf + got, size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) {
-            int e = errno;
-            free(buf);
-            close(fd);
-            return mgv_fail_null("safetensors: %s: read error: %s", path, strerror(e));
-        }
-        if (r == 0) break;   /* the file shrank: parse what is there */
-        got += (size_t)r;
-    }
-    close(fd);
-    mgv_st_file *f = mgv_safetensors_parse(buf, got, path);
+    size_t len;
+    char *buf = mgv_read_file(path, &len, 0, "safetensors");
+    if (!buf) return NULL;
+    mgv_st_file *f = mgv_safetensors_parse((const unsigned char *)buf, len, path);
     free(buf);
     return f;
 }
@@ -470,19 +439,6 @@ fail:
     return NULL;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    while (n > 0) {
-        ssize_t w = write(fd, b, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w < 0) return -1;
-        b += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Writes a tensor's values as little-endian float32, in row-major order. */
 static int write_tensor(int fd, mgv_tensor *t)
 {
@@ -492,7 +448,7 @@ static int write_tensor(int fd, mgv_tensor *t)
     if (!c) return -2;
     int rc = 0;
     if (host_is_little_endian()) {
-        rc = write_all(fd, mgv_data(c), (size_t)n * 4);
+        rc = mgv_write_all(fd, mgv_data(c), (size_t)n * 4);
     } else {
         unsigned char chunk[4096];
         const float *src = mgv_data(c);
@@ -503,44 +459,10 @@ static int write_tensor(int fd, mgv_tensor *t)
                 memcpy(&u, &src[i], 4);
                 for (int b = 0; b < 4; b++) chunk[4 * k + b] = (unsigned char)(u >> (8 * b));
             }
-            rc = write_all(fd, chunk, 4 * k);
+            rc = mgv_write_all(fd, chunk, 4 * k);
         }
     }
     mgv_release(c);
-    return rc;
-}
-
-/* The process umask, read without changing it (Linux); 022 when unknown. */
-static mode_t current_umask(void)
-{
-    FILE *fp = fopen("/proc/self/status", "r");
-    unsigned int m = 022;
-    if (fp) {
-        char line[256];
-        while (fgets(line, sizeof line, fp))
-            if (sscanf(line, "Umask: %o", &m) == 1) break;
-        fclose(fp);
-    }
-    return (mode_t)(m & 0777);
-}
-
-/* fsync of the directory holding path, so the rename itself is durable.
- * File systems that cannot sync directories (EINVAL) are not an error. */
-static int sync_parent_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir;
-    if (!slash) dir = strdup(".");
-    else if (slash == path) dir = strdup("/");
-    else dir = strndup(path, (size_t)(slash - path));
-    if (!dir) return mgv_fail("safetensors: %s: out of memory", path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = 0;
-    if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL && errno != EROFS))
-        rc = mgv_fail("safetensors: %s: saved, but syncing directory %s failed: %s", path, dir,
-                      strerror(errno));
-    if (fd >= 0) close(fd);
-    free(dir);
     return rc;
 }
 
@@ -581,49 +503,21 @@ int mgv_safetensors_save(const char *path, int n, const char *const *names,
     char *header = build_header(n, names, tensors, n_meta, meta_keys, meta_values, path, &hlen);
     if (!header) return -1;
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
+    mgv_atomic_file af;
+    if (mgv_atomic_open(&af, path, "safetensors") < 0) {
         free(header);
-        return mgv_fail("safetensors: %s: out of memory", path);
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        free(header);
-        return mgv_fail("safetensors: %s: cannot create a temporary file next to it: %s", path,
-                        strerror(e));
-    }
-    /* mkstemp makes the file 0600; a checkpoint should get the usual mode
-     * (if this fails the file just stays private) */
-    if (fchmod(fd, 0666 & ~current_umask()) < 0) errno = 0;
-
-    unsigned char len8[8];
-    for (int b = 0; b < 8; b++) len8[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
-    int rc = write_all(fd, len8, 8);
-    if (rc == 0) rc = write_all(fd, header, hlen);
-    for (int i = 0; i < n && rc == 0; i++) rc = write_tensor(fd, tensors[i]);
-    free(header);
-    if (rc == -2) {   /* the message is already set */
-        mgv_error_context("safetensors: %s", path);
-    } else if (rc < 0) {
-        mgv_fail("safetensors: %s: write failed: %s", path, strerror(errno));
-    } else if (fsync(fd) < 0) {
-        rc = mgv_fail("safetensors: %s: fsync failed: %s", path, strerror(errno));
-    }
-    if (close(fd) < 0 && rc == 0)
-        rc = mgv_fail("safetensors: %s: close failed: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = mgv_fail("safetensors: %s: cannot rename the temporary file over it: %s", path,
-                      strerror(errno));
-    if (rc < 0) {
-        unlink(tmp);
-        free(tmp);
         return -1;
     }
-    free(tmp);
-    return sync_parent_dir(path);
+    int fd = af.fd;
+    unsigned char len8[8];
+    for (int b = 0; b < 8; b++) len8[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
+    int rc = mgv_write_all(fd, len8, 8);
+    if (rc == 0) rc = mgv_write_all(fd, header, hlen);
+    for (int i = 0; i < n && rc == 0; i++) rc = write_tensor(fd, tensors[i]);
+    free(header);
+    if (rc == -2)   /* the message is already set */
+        mgv_error_context("safetensors: %s", path);
+    else if (rc < 0)
+        mgv_fail("safetensors: %s: write failed: %s", path, strerror(errno));
+    return mgv_atomic_commit(&af, rc == 0);
 }

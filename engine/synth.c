@@ -19,6 +19,8 @@ mgv_synth_config mgv_synth_default_config(void)
     c.ambiguous = 0.5f;
     c.class_spread = 0.35f;
     c.image_size = 16;
+    c.image_gain = 1.0f;
+    c.image_noise = 0.1f;
     c.sentence_len = 10;
     c.fillers = 200;
     c.seed = 0;
@@ -195,7 +197,7 @@ int mgv_synth_generate(const mgv_synth_config *cfg, mgv_synth *out)
             for (int q = 0; q < npix; q++) {
                 double s = 0;
                 for (int j = 0; j < m; j++) s += b.R[q * m + j] * lat[j];
-                img[q] = (float)tanh(s + 0.1 * mgv_rng_normal(&rng));
+                img[q] = (float)tanh(c->image_gain * s + c->image_noise * mgv_rng_normal(&rng));
             }
             (void)tmp;
         }

@@ -33,6 +33,8 @@ typedef struct mgv_synth_config {
     float ambiguous;      /* fraction of instances whose text names only the pair (0.5) */
     float class_spread;   /* sigma of an instance's latent around its class (0.35) */
     int image_size;       /* S: images are 3 x S x S (default 16) */
+    float image_gain;     /* pixels are tanh(gain R u + noise) (1) */
+    float image_noise;    /* pixel noise sigma (0.1) */
     int sentence_len;     /* tokens per sentence (default 10) */
     int fillers;          /* filler vocabulary size (default 200) */
     uint64_t seed;

@@ -234,6 +234,44 @@ static int finish_words(mgv_task *t, vocab *v)
     return 0;
 }
 
+/* Classes of split s (its labels' names from all_names, in split order) and
+ * room for its instances; local[label] gets the class index in the split. */
+static int start_split(mgv_dataset *ds, vocab *v, const mgv_zsplit *zs, int s,
+                       const char *const *all_names, const char *descriptions, int local[256])
+{
+    const char *names[64];
+    for (int r = 0; r < 256; r++) local[r] = -1;
+    for (int c = 0; c < zs->nlabels[s] && c < 64; c++) {
+        names[c] = all_names[zs->labels[s][c]];
+        local[zs->labels[s][c]] = c;
+    }
+    if (make_classes(ds, v, zs->nlabels[s], names, descriptions) < 0) return -1;
+    ds->inst = calloc((size_t)zs->ninst[s] + 1, sizeof(mgv_instance));
+    if (!ds->inst) return mgv_fail("task: out of memory");
+    return 0;
+}
+
+/* The next instance of ds, with room for n tokens; NULL with a message. */
+static mgv_instance *add_instance(mgv_dataset *ds, int n)
+{
+    mgv_instance *in = &ds->inst[ds->n++];
+    in->n_tokens = n;
+    in->tokens = malloc(sizeof(int32_t) * (size_t)(n + 1));
+    if (!in->tokens) return mgv_fail_null("task: out of memory");
+    return in;
+}
+
+/* The compact id of a word (-1 unknown), counted in the task's coverage;
+ * -2 with a message when out of memory. */
+static int32_t task_token(mgv_task *t, vocab *v, const char *word)
+{
+    int32_t id = vocab_id(v, token_row(v->g, word, strlen(word)));
+    if (id == -2) mgv_fail("task: out of memory");
+    t->n_tokens++;
+    t->n_unknown += id < 0;
+    return id;
+}
+
 void mgv_task_free(mgv_task *t)
 {
     for (int s = 0; s < 3; s++) mgv_dataset_free(&t->split[s]);
@@ -268,36 +306,17 @@ int mgv_task_mre(mgv_task *t, const char *dir, const mgv_glove *g, int64_t seed,
     int rc = vocab_init(&v, g);
     for (int s = 0; s < 3 && rc == 0; s++) {
         mgv_dataset *ds = &t->split[s];
-        const char *names[64];
         int local[256];
-        for (int r = 0; r < 256; r++) local[r] = -1;
-        for (int c = 0; c < zs.nlabels[s] && c < 64; c++) {
-            names[c] = raw->rel_names[zs.labels[s][c]];
-            local[zs.labels[s][c]] = c;
-        }
-        rc = make_classes(ds, &v, zs.nlabels[s], names, descriptions);
-        if (rc < 0) break;
-        ds->inst = calloc((size_t)zs.ninst[s] + 1, sizeof(mgv_instance));
-        if (!ds->inst) {
-            rc = mgv_fail("task: out of memory");
-            break;
-        }
+        rc = start_split(ds, &v, &zs, s, raw->rel_names, descriptions, local);
         for (int64_t k = 0; k < zs.ninst[s] && rc == 0; k++) {
             const mgv_mnre_inst *src = &raw->inst[zs.inst[s][k]];
-            mgv_instance *in = &ds->inst[ds->n++];
-            in->n_tokens = src->ntok;
-            in->tokens = malloc(sizeof(int32_t) * (size_t)(src->ntok + 1));
-            if (!in->tokens) {
-                rc = mgv_fail("task: out of memory");
+            mgv_instance *in = add_instance(ds, src->ntok);
+            if (!in) {
+                rc = -1;
                 break;
             }
-            for (int i = 0; i < src->ntok; i++) {
-                int32_t id = vocab_id(&v, token_row(g, src->tok[i], strlen(src->tok[i])));
-                if (id == -2) rc = mgv_fail("task: out of memory");
-                in->tokens[i] = id;
-                t->n_tokens++;
-                t->n_unknown += id < 0;
-            }
+            for (int i = 0; i < src->ntok; i++)
+                if ((in->tokens[i] = task_token(t, &v, src->tok[i])) == -2) rc = -1;
             in->n_spans = 2;
             in->span_begin[0] = src->h_begin;
             in->span_end[0] = src->h_end;
@@ -333,38 +352,20 @@ int mgv_task_met(mgv_task *t, const char *json_path, const mgv_glove *g, int tas
     piece_list p = {0};
     for (int s = 0; s < 3 && rc == 0; s++) {
         mgv_dataset *ds = &t->split[s];
-        const char *names[64];
         int local[256];
-        for (int r = 0; r < 256; r++) local[r] = -1;
-        for (int c = 0; c < zs.nlabels[s] && c < 64; c++) {
-            names[c] = raw->type_names[zs.labels[s][c]];
-            local[zs.labels[s][c]] = c;
-        }
-        rc = make_classes(ds, &v, zs.nlabels[s], names, descriptions);
-        if (rc < 0) break;
-        ds->inst = calloc((size_t)zs.ninst[s] + 1, sizeof(mgv_instance));
-        if (!ds->inst) {
-            rc = mgv_fail("task: out of memory");
-            break;
-        }
+        rc = start_split(ds, &v, &zs, s, raw->type_names, descriptions, local);
         for (int64_t k = 0; k < zs.ninst[s] && rc == 0; k++) {
             const mgv_met_inst *src = &raw->inst[zs.inst[s][k]];
             p.n = 0;
             mgv_task_tokenize(src->sentence, strlen(src->sentence), collect_piece, &p);
-            mgv_instance *in = &ds->inst[ds->n++];
-            in->n_tokens = p.n;
-            in->tokens = malloc(sizeof(int32_t) * (size_t)(p.n + 1));
-            if (!in->tokens) {
-                rc = mgv_fail("task: out of memory");
+            mgv_instance *in = add_instance(ds, p.n);
+            if (!in) {
+                rc = -1;
                 break;
             }
             int b = -1, e = -1;
             for (int i = 0; i < p.n; i++) {
-                int32_t id = vocab_id(&v, token_row(g, p.words[i], strlen(p.words[i])));
-                if (id == -2) rc = mgv_fail("task: out of memory");
-                in->tokens[i] = id;
-                t->n_tokens++;
-                t->n_unknown += id < 0;
+                if ((in->tokens[i] = task_token(t, &v, p.words[i])) == -2) rc = -1;
                 size_t off = p.off[i];
                 if ((int64_t)off >= src->byte_begin && (int64_t)off < src->byte_end) {
                     if (b < 0) b = i;

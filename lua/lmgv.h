@@ -89,6 +89,22 @@ int lmgv_shape(lua_State *L, int arg, int64_t *shape, int allow_infer);
 int64_t *lmgv_indices(lua_State *L, int arg, int64_t limit, const char *what, int64_t *n,
                       int *ndim, int64_t *shape);
 
+/* ---- option tables (lopts.c) -------------------------------------------- */
+/* The options argument at t may be nil/none (all defaults) or a table. */
+/* Raises "<op>: unknown option 'k' (known: a, b, c)" for any key of the table
+ * at t that is not in known (a NULL-terminated list). */
+void lmgv_check_options(lua_State *L, int t, const char *const *known, const char *op);
+/* 1 when option k is given (not nil). */
+int lmgv_has_option(lua_State *L, int t, const char *k);
+/* Option k, or def when it is absent; a value of another type raises
+ * "<op>: option 'k' must be a ..., got <type>" (numeric strings count as
+ * numbers). A string stays valid while the options table lives. */
+int lmgv_opt_int(lua_State *L, int t, const char *k, int def, const char *op);
+double lmgv_opt_number(lua_State *L, int t, const char *k, double def, const char *op);
+const char *lmgv_opt_string(lua_State *L, int t, const char *k, const char *def, const char *op);
+/* Option k as a boolean (Lua truth: anything but false and nil), or def. */
+int lmgv_opt_bool(lua_State *L, int t, const char *k, int def);
+
 /* ---- registration ------------------------------------------------------ */
 void lmgv_open_tensor(lua_State *L, int module);   /* ltensor.c */
 void lmgv_open_ops(lua_State *L, int module);      /* lops.c */

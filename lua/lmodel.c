@@ -50,72 +50,6 @@ typedef struct {
     mgv_rng rng;
 } lmgv_sampler;
 
-/* ---- option helpers ---------------------------------------------------------- */
-
-static int opt_int(lua_State *L, int t, const char *k, int def)
-{
-    if (lua_isnoneornil(L, t)) return def;
-    lua_getfield(L, t, k);
-    int isnum;
-    lua_Integer v = lua_tointegerx(L, -1, &isnum);
-    if (!isnum && !lua_isnil(L, -1)) luaL_error(L, "option '%s' must be an integer", k);
-    lua_pop(L, 1);
-    return isnum ? (int)v : def;
-}
-
-static double opt_num(lua_State *L, int t, const char *k, double def)
-{
-    if (lua_isnoneornil(L, t)) return def;
-    lua_getfield(L, t, k);
-    int isnum;
-    lua_Number v = lua_tonumberx(L, -1, &isnum);
-    if (!isnum && !lua_isnil(L, -1)) luaL_error(L, "option '%s' must be a number", k);
-    lua_pop(L, 1);
-    return isnum ? v : def;
-}
-
-static int opt_bool(lua_State *L, int t, const char *k, int def)
-{
-    if (lua_isnoneornil(L, t)) return def;
-    lua_getfield(L, t, k);
-    int v = lua_isnil(L, -1) ? def : lua_toboolean(L, -1);
-    lua_pop(L, 1);
-    return v;
-}
-
-/* A string option; the string stays valid while the options table lives. */
-static const char *opt_str(lua_State *L, int t, const char *k, const char *def)
-{
-    if (lua_isnoneornil(L, t)) return def;
-    lua_getfield(L, t, k);
-    const char *v = lua_isnil(L, -1) ? def : lua_tostring(L, -1);
-    if (!v && !lua_isnil(L, -1)) luaL_error(L, "option '%s' must be a string", k);
-    lua_pop(L, 1);
-    return v;
-}
-
-static void check_options(lua_State *L, int t, const char *const *known, const char *op)
-{
-    if (lua_isnoneornil(L, t)) return;
-    luaL_checktype(L, t, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, t)) {
-        lua_pop(L, 1);
-        const char *k = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-        int ok = 0;
-        for (int i = 0; k && known[i]; i++) ok |= strcmp(k, known[i]) == 0;
-        if (!ok) {
-            int parts = 2;
-            lua_pushfstring(L, "%s: unknown option '%s' (known:", op,
-                            k ? k : luaL_typename(L, -1));
-            for (int i = 0; known[i]; i++, parts++) lua_pushfstring(L, " %s", known[i]);
-            lua_pushstring(L, ")");
-            lua_concat(L, parts);
-            lua_error(L);
-        }
-    }
-}
-
 /* ---- datasets ----------------------------------------------------------------- */
 
 static lmgv_dataset *check_dataset(lua_State *L, int arg)
@@ -311,15 +245,16 @@ static const char *const synth_opts[] = {"seed", "classes", "per_class", "ambigu
 
 static int l_data_synth(lua_State *L)
 {
-    check_options(L, 1, synth_opts, "mgv.data.synth");
+    const char *op = "mgv.data.synth";
+    lmgv_check_options(L, 1, synth_opts, op);
     mgv_synth_config c = mgv_synth_default_config();
-    c.seed = (uint64_t)opt_int(L, 1, "seed", 0);
-    c.n_classes = opt_int(L, 1, "classes", c.n_classes);
-    c.per_class = opt_int(L, 1, "per_class", c.per_class);
-    c.ambiguous = (float)opt_num(L, 1, "ambiguous", c.ambiguous);
-    c.latent_dim = opt_int(L, 1, "latent", c.latent_dim);
-    c.image_size = opt_int(L, 1, "image_size", c.image_size);
-    c.sentence_len = opt_int(L, 1, "sentence_len", c.sentence_len);
+    c.seed = (uint64_t)lmgv_opt_int(L, 1, "seed", 0, op);
+    c.n_classes = lmgv_opt_int(L, 1, "classes", c.n_classes, op);
+    c.per_class = lmgv_opt_int(L, 1, "per_class", c.per_class, op);
+    c.ambiguous = (float)lmgv_opt_number(L, 1, "ambiguous", c.ambiguous, op);
+    c.latent_dim = lmgv_opt_int(L, 1, "latent", c.latent_dim, op);
+    c.image_size = lmgv_opt_int(L, 1, "image_size", c.image_size, op);
+    c.sentence_len = lmgv_opt_int(L, 1, "sentence_len", c.sentence_len, op);
     mgv_synth s;
     if (mgv_synth_generate(&c, &s) < 0) return lmgv_error(L);
     mgv_task t;
@@ -368,12 +303,14 @@ static const char *const mre_opts[] = {"dir", "glove", "seed", "descriptions", N
 static int l_data_mre(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_options(L, 1, mre_opts, "mgv.data.mre");
-    const char *dir = opt_str(L, 1, "dir", NULL);
+    const char *op = "mgv.data.mre";
+    lmgv_check_options(L, 1, mre_opts, op);
+    const char *dir = lmgv_opt_string(L, 1, "dir", NULL, op);
     if (!dir) return luaL_error(L, "mgv.data.mre: option 'dir' (train/val/test.txt) is required");
-    const mgv_glove *g = glove_option(L, 1, "mgv.data.mre");
+    const mgv_glove *g = glove_option(L, 1, op);
     mgv_task t;
-    if (mgv_task_mre(&t, dir, g, opt_int(L, 1, "seed", 0), opt_str(L, 1, "descriptions", NULL)) < 0)
+    if (mgv_task_mre(&t, dir, g, lmgv_opt_int(L, 1, "seed", 0, op),
+                     lmgv_opt_string(L, 1, "descriptions", NULL, op)) < 0)
         return lmgv_error(L);
     push_task(L, &t, "mre");
     mgv_task_free(&t);
@@ -385,12 +322,14 @@ static const char *const met_opts[] = {"file", "glove", "task", "descriptions", 
 static int l_data_met(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_options(L, 1, met_opts, "mgv.data.met");
-    const char *file = opt_str(L, 1, "file", NULL);
+    const char *op = "mgv.data.met";
+    lmgv_check_options(L, 1, met_opts, op);
+    const char *file = lmgv_opt_string(L, 1, "file", NULL, op);
     if (!file) return luaL_error(L, "mgv.data.met: option 'file' (WikiDiverse JSON) is required");
-    const mgv_glove *g = glove_option(L, 1, "mgv.data.met");
+    const mgv_glove *g = glove_option(L, 1, op);
     mgv_task t;
-    if (mgv_task_met(&t, file, g, opt_int(L, 1, "task", 1), opt_str(L, 1, "descriptions", NULL)) < 0)
+    if (mgv_task_met(&t, file, g, lmgv_opt_int(L, 1, "task", 1, op),
+                     lmgv_opt_string(L, 1, "descriptions", NULL, op)) < 0)
         return lmgv_error(L);
     push_task(L, &t, "met");
     mgv_task_free(&t);
@@ -495,41 +434,42 @@ static const char *const model_opts[] = {
 static int l_model(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    check_options(L, 1, model_opts, "mgv.model");
+    const char *op = "mgv.model";
+    lmgv_check_options(L, 1, model_opts, op);
     lua_getfield(L, 1, "words");
     mgv_tensor *words = lmgv_test(L, -1);
     if (!words) return luaL_error(L, "mgv.model: option 'words' (the frozen word table, task.words) is required");
     lua_pop(L, 1);
     mgv_model_config c = mgv_model_default_config();
-    const char *task = opt_str(L, 1, "task", "met");
+    const char *task = lmgv_opt_string(L, 1, "task", "met", op);
     if (strcmp(task, "mre") == 0) c.n_spans = 2;
     else if (strcmp(task, "met") == 0 || strcmp(task, "synth") == 0) c.n_spans = 1;
     else return luaL_error(L, "mgv.model: task must be 'mre', 'met' or 'synth' (got '%s')", task);
     if (strcmp(task, "mre") == 0) c.use_images = 0;   /* MNRE images are not here offline */
-    c.hidden = opt_int(L, 1, "hidden", c.hidden);
-    c.heads = opt_int(L, 1, "heads", c.heads);
-    c.text_layers = opt_int(L, 1, "layers", c.text_layers);
-    c.max_len = opt_int(L, 1, "max_len", c.max_len);
-    c.dropout = (float)opt_num(L, 1, "dropout", c.dropout);
-    c.experts = opt_int(L, 1, "experts", c.experts);
-    c.proj = opt_int(L, 1, "proj", c.proj);
-    c.use_images = opt_bool(L, 1, "images", c.use_images);
-    c.image_size = opt_int(L, 1, "image_size", c.image_size);
-    c.patch = opt_int(L, 1, "patch", c.patch);
-    c.use_vmoe = opt_bool(L, 1, "vmoe", c.use_vmoe);
-    c.use_nce = opt_bool(L, 1, "nce", c.use_nce);
-    c.use_mg = opt_bool(L, 1, "mg", c.use_mg);
-    const char *vat = opt_str(L, 1, "vat", "learned");
+    c.hidden = lmgv_opt_int(L, 1, "hidden", c.hidden, op);
+    c.heads = lmgv_opt_int(L, 1, "heads", c.heads, op);
+    c.text_layers = lmgv_opt_int(L, 1, "layers", c.text_layers, op);
+    c.max_len = lmgv_opt_int(L, 1, "max_len", c.max_len, op);
+    c.dropout = (float)lmgv_opt_number(L, 1, "dropout", c.dropout, op);
+    c.experts = lmgv_opt_int(L, 1, "experts", c.experts, op);
+    c.proj = lmgv_opt_int(L, 1, "proj", c.proj, op);
+    c.use_images = lmgv_opt_bool(L, 1, "images", c.use_images);
+    c.image_size = lmgv_opt_int(L, 1, "image_size", c.image_size, op);
+    c.patch = lmgv_opt_int(L, 1, "patch", c.patch, op);
+    c.use_vmoe = lmgv_opt_bool(L, 1, "vmoe", c.use_vmoe);
+    c.use_nce = lmgv_opt_bool(L, 1, "nce", c.use_nce);
+    c.use_mg = lmgv_opt_bool(L, 1, "mg", c.use_mg);
+    const char *vat = lmgv_opt_string(L, 1, "vat", "learned", op);
     if (strcmp(vat, "learned") == 0) c.vat_mode = MGV_VAT_LEARNED;
     else if (strcmp(vat, "power") == 0) c.vat_mode = MGV_VAT_POWER;
     else return luaL_error(L, "mgv.model: vat must be 'learned' or 'power' (got '%s')", vat);
-    c.beta = (float)opt_num(L, 1, "beta", c.beta);
-    c.vmoe_weight = (float)opt_num(L, 1, "vmoe_weight", c.vmoe_weight);
-    c.head_dropout = (float)opt_num(L, 1, "head_dropout", c.head_dropout);
-    c.lr = opt_num(L, 1, "lr", c.lr);
-    c.weight_decay = opt_num(L, 1, "weight_decay", c.weight_decay);
-    c.clip = opt_num(L, 1, "clip", c.clip);
-    c.seed = (uint64_t)opt_int(L, 1, "seed", (int)c.seed);
+    c.beta = (float)lmgv_opt_number(L, 1, "beta", c.beta, op);
+    c.vmoe_weight = (float)lmgv_opt_number(L, 1, "vmoe_weight", c.vmoe_weight, op);
+    c.head_dropout = (float)lmgv_opt_number(L, 1, "head_dropout", c.head_dropout, op);
+    c.lr = lmgv_opt_number(L, 1, "lr", c.lr, op);
+    c.weight_decay = lmgv_opt_number(L, 1, "weight_decay", c.weight_decay, op);
+    c.clip = lmgv_opt_number(L, 1, "clip", c.clip, op);
+    c.seed = (uint64_t)lmgv_opt_int(L, 1, "seed", (int)c.seed, op);
     lmgv_model *u = lua_newuserdatauv(L, sizeof *u, 1);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, LMGV_MODEL);
@@ -594,10 +534,11 @@ static int model_predict(lua_State *L)
 {
     lmgv_model *u = check_model(L, 1);
     lmgv_dataset *d = check_dataset(L, 2);
-    check_options(L, 3, predict_opts, "predict");
-    int batch = opt_int(L, 3, "batch", 64);
-    int first = opt_int(L, 3, "first", 1) - 1;
-    int count = opt_int(L, 3, "count", d->ds.n - first);
+    const char *op = "predict";
+    lmgv_check_options(L, 3, predict_opts, op);
+    int batch = lmgv_opt_int(L, 3, "batch", 64, op);
+    int first = lmgv_opt_int(L, 3, "first", 1, op) - 1;
+    int count = lmgv_opt_int(L, 3, "count", d->ds.n - first, op);
     if (batch < 1) return luaL_error(L, "predict: batch must be positive");
     if (first < 0 || count < 0 || first + count > d->ds.n)
         return luaL_error(L, "predict: instances %d..%d outside the %d of the data set", first + 1,
@@ -630,9 +571,9 @@ static int model_forward(lua_State *L)
     lmgv_dataset *d = check_dataset(L, 2);
     int n;
     int *idx = index_list(L, 3, d->ds.n, &n);
-    check_options(L, 4, forward_opts, "forward");
-    int training = opt_bool(L, 4, "training", 0);
-    int want_loss = opt_bool(L, 4, "loss", 1);
+    lmgv_check_options(L, 4, forward_opts, "forward");
+    int training = lmgv_opt_bool(L, 4, "training", 0);
+    int want_loss = lmgv_opt_bool(L, 4, "loss", 1);
     if (n < 1) return luaL_error(L, "forward: empty batch");
     int prev = mgv_set_grad_enabled(0);
     mgv_head_out o;
@@ -648,6 +589,8 @@ static int model_forward(lua_State *L)
     set_tensor(L, "mg", o.l_mg);
     set_tensor(L, "gate_text", o.gate_text);
     set_tensor(L, "gate_image", o.gate_image);
+    set_tensor(L, "usage_text", o.usage_text);
+    set_tensor(L, "usage_image", o.usage_image);
     set_tensor(L, "o_text", o.o_text);
     set_tensor(L, "o_image", o.o_image);
     set_tensor(L, "attention", o.attention);

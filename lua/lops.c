@@ -26,6 +26,30 @@
         return 1;                                \
     }
 
+/* Pushes the result of an op on a tensor and a number. */
+#define NUMBER_OP(name, fn)                           \
+    static int m_##name(lua_State *L)                 \
+    {                                                 \
+        mgv_tensor *x = lmgv_check(L, 1);             \
+        float v = (float)luaL_checknumber(L, 2);      \
+        lmgv_tensor *u = lmgv_slot(L);                \
+        u->t = fn(x, v);                              \
+        lmgv_done(L, u);                              \
+        return 1;                                     \
+    }
+
+/* Pushes the result of an op along one axis (optional, default the last). */
+#define AXIS_OP(name, fn)                                 \
+    static int m_##name(lua_State *L)                     \
+    {                                                     \
+        mgv_tensor *x = lmgv_check(L, 1);                 \
+        int a = lmgv_optaxis(L, 2, x->ndim, -1);          \
+        lmgv_tensor *u = lmgv_slot(L);                    \
+        u->t = fn(x, a);                                  \
+        lmgv_done(L, u);                                  \
+        return 1;                                         \
+    }
+
 /* ------------------------------------------------------------------------ */
 /* shape ops                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -292,25 +316,8 @@ static int m_sub(lua_State *L) { return arith(L, OP_SUB); }
 static int m_mul(lua_State *L) { return arith(L, OP_MUL); }
 static int m_div(lua_State *L) { return arith(L, OP_DIV); }
 
-static int m_scale(lua_State *L)
-{
-    mgv_tensor *x = lmgv_check(L, 1);
-    float s = (float)luaL_checknumber(L, 2);
-    lmgv_tensor *u = lmgv_slot(L);
-    u->t = mgv_scale(x, s);
-    lmgv_done(L, u);
-    return 1;
-}
-
-static int m_pow(lua_State *L)
-{
-    mgv_tensor *x = lmgv_check(L, 1);
-    float p = (float)luaL_checknumber(L, 2);
-    lmgv_tensor *u = lmgv_slot(L);
-    u->t = mgv_pow_scalar(x, p);
-    lmgv_done(L, u);
-    return 1;
-}
+NUMBER_OP(scale, mgv_scale)
+NUMBER_OP(pow, mgv_pow_scalar)
 
 /* __pow: tensor ^ number only. */
 static int mm_pow(lua_State *L)
@@ -420,25 +427,8 @@ static int m_linear(lua_State *L)
     return 1;
 }
 
-static int m_softmax(lua_State *L)
-{
-    mgv_tensor *x = lmgv_check(L, 1);
-    int a = lmgv_optaxis(L, 2, x->ndim, -1);
-    lmgv_tensor *u = lmgv_slot(L);
-    u->t = mgv_softmax(x, a);
-    lmgv_done(L, u);
-    return 1;
-}
-
-static int m_log_softmax(lua_State *L)
-{
-    mgv_tensor *x = lmgv_check(L, 1);
-    int a = lmgv_optaxis(L, 2, x->ndim, -1);
-    lmgv_tensor *u = lmgv_slot(L);
-    u->t = mgv_log_softmax(x, a);
-    lmgv_done(L, u);
-    return 1;
-}
+AXIS_OP(softmax, mgv_softmax)
+AXIS_OP(log_softmax, mgv_log_softmax)
 
 /* layer_norm([gamma [, beta [, eps = 1e-5]]]) over the last axis */
 static int m_layer_norm(lua_State *L)

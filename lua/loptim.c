@@ -68,54 +68,6 @@ static mgv_tensor **param_list(lua_State *L, int arg, int *n, const char *op)
     return ps;
 }
 
-/* Reads a number option; unknown keys are caught separately. */
-static double opt_number(lua_State *L, int opts, const char *key, double def, int required,
-                         const char *op)
-{
-    if (lua_isnoneornil(L, opts)) {
-        if (required) luaL_error(L, "%s: option '%s' is required", op, key);
-        return def;
-    }
-    lua_getfield(L, opts, key);
-    double v = def;
-    if (lua_isnil(L, -1)) {
-        if (required) luaL_error(L, "%s: option '%s' is required", op, key);
-    } else if (lua_type(L, -1) == LUA_TNUMBER) {
-        v = lua_tonumber(L, -1);
-    } else {
-        luaL_error(L, "%s: option '%s' must be a number, got %s", op, key, luaL_typename(L, -1));
-    }
-    lua_pop(L, 1);
-    return v;
-}
-
-/* Rejects option keys not in known (a NULL-terminated list): typos fail loudly. */
-static void check_keys(lua_State *L, int opts, const char *const *known, const char *op)
-{
-    if (lua_isnoneornil(L, opts)) return;
-    luaL_checktype(L, opts, LUA_TTABLE);
-    lua_pushnil(L);
-    while (lua_next(L, opts)) {
-        lua_pop(L, 1);
-        int ok = 0;
-        if (lua_type(L, -1) == LUA_TSTRING)
-            for (int i = 0; known[i]; i++)
-                if (strcmp(lua_tostring(L, -1), known[i]) == 0) ok = 1;
-        if (!ok) {
-            luaL_Buffer b;
-            luaL_buffinit(L, &b);
-            for (int i = 0; known[i]; i++) {
-                if (i) luaL_addstring(&b, ", ");
-                luaL_addstring(&b, known[i]);
-            }
-            luaL_pushresult(&b);
-            const char *list = lua_tostring(L, -1);
-            const char *key = luaL_tolstring(L, -2, NULL);
-            luaL_error(L, "%s: unknown option '%s' (known: %s)", op, key, list);
-        }
-    }
-}
-
 static lmgv_optim *optim_slot(lua_State *L)
 {
     lmgv_optim *u = lua_newuserdatauv(L, sizeof *u, 0);
@@ -134,10 +86,11 @@ static int l_sgd(lua_State *L)
     static const char *const known[] = {"lr", "momentum", "weight_decay", NULL};
     const char *op = "optim.sgd";
     int n;
-    check_keys(L, 2, known, op);
-    double lr = opt_number(L, 2, "lr", 0, 1, op);
-    double mom = opt_number(L, 2, "momentum", 0, 0, op);
-    double wd = opt_number(L, 2, "weight_decay", 0, 0, op);
+    lmgv_check_options(L, 2, known, op);
+    if (!lmgv_has_option(L, 2, "lr")) return luaL_error(L, "%s: option 'lr' is required", op);
+    double lr = lmgv_opt_number(L, 2, "lr", 0, op);
+    double mom = lmgv_opt_number(L, 2, "momentum", 0, op);
+    double wd = lmgv_opt_number(L, 2, "weight_decay", 0, op);
     mgv_tensor **ps = param_list(L, 1, &n, op);
     lmgv_optim *u = optim_slot(L);
     u->o = mgv_sgd_new(n, ps, lr, mom, wd);
@@ -173,10 +126,10 @@ static int adam(lua_State *L, int decoupled)
     static const char *const known[] = {"lr", "betas", "eps", "weight_decay", NULL};
     const char *op = decoupled ? "optim.adamw" : "optim.adam";
     int n;
-    check_keys(L, 2, known, op);
-    double lr = opt_number(L, 2, "lr", 1e-3, 0, op);
-    double eps = opt_number(L, 2, "eps", 1e-8, 0, op);
-    double wd = opt_number(L, 2, "weight_decay", decoupled ? 1e-2 : 0, 0, op);
+    lmgv_check_options(L, 2, known, op);
+    double lr = lmgv_opt_number(L, 2, "lr", 1e-3, op);
+    double eps = lmgv_opt_number(L, 2, "eps", 1e-8, op);
+    double wd = lmgv_opt_number(L, 2, "weight_decay", decoupled ? 1e-2 : 0, op);
     double b1 = 0.9, b2 = 0.999;
     betas(L, 2, &b1, &b2, op);
     mgv_tensor **ps = param_list(L, 1, &n, op);

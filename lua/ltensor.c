@@ -539,18 +539,23 @@ static int push_field(lua_State *L, const char *k)
     return 1;
 }
 
+/* The number key of t[k] or t[k] = v (stack slot 2); an error unless integral. */
+static lua_Integer int_key(lua_State *L)
+{
+    int ok;
+    lua_Integer i = lua_tointegerx(L, 2, &ok);
+    if (!ok)
+        luaL_error(L, "index: tensor indices must be integers, got %f",
+                   (double)lua_tonumber(L, 2));
+    return i;
+}
+
 /* __index: integer keys select, then fields, then the methods (upvalue 1). */
 static int t_index(lua_State *L)
 {
     luaL_checkudata(L, 1, LMGV_TENSOR);
     int kt = lua_type(L, 2);
-    if (kt == LUA_TNUMBER) {
-        int ok;
-        lua_Integer i = lua_tointegerx(L, 2, &ok);
-        if (!ok) return luaL_error(L, "index: tensor indices must be integers, got %f",
-                                   (double)lua_tonumber(L, 2));
-        return index_int(L, lmgv_check(L, 1), i);
-    }
+    if (kt == LUA_TNUMBER) return index_int(L, lmgv_check(L, 1), int_key(L));
     if (kt == LUA_TSTRING) {
         if (push_field(L, lua_tostring(L, 2))) return 1;
         lua_pushvalue(L, 2);
@@ -616,10 +621,7 @@ static int t_newindex(lua_State *L)
     mgv_tensor *t = lmgv_check(L, 1);
     int kt = lua_type(L, 2);
     if (kt == LUA_TNUMBER) {
-        int ok;
-        lua_Integer i = lua_tointegerx(L, 2, &ok);
-        if (!ok) return luaL_error(L, "index: tensor indices must be integers, got %f",
-                                   (double)lua_tonumber(L, 2));
+        lua_Integer i = int_key(L);
         if (t->ndim == 0)
             shape_error(L, "index: a 0-d tensor %s has no elements to index; use fill()", t);
         int64_t k = lmgv_index(L, 2, i, t->shape[0], "index");
@@ -821,34 +823,21 @@ static int m_copy(lua_State *L)
     return 1;
 }
 
-/* t:uniform_(lo, hi), t:normal_(mean, std): in-place random fill (global rng). */
-static int m_uniform_(lua_State *L)
+/* t:uniform_(lo = 0, hi = 1), t:normal_(mean = 0, std = 1): in-place random
+ * fill from the global rng. */
+static int random_fill(lua_State *L, const char *op,
+                       void (*fill)(mgv_tensor *, mgv_rng *, float, float))
 {
     mgv_tensor *t = lmgv_check(L, 1);
-    float lo = (float)luaL_optnumber(L, 2, 0), hi = (float)luaL_optnumber(L, 3, 1);
-    lmgv_check_writable(L, t, "uniform_");
-    mgv_fill_uniform_(t, NULL, lo, hi);
+    float a = (float)luaL_optnumber(L, 2, 0), b = (float)luaL_optnumber(L, 3, 1);
+    lmgv_check_writable(L, t, op);
+    fill(t, NULL, a, b);
     lua_settop(L, 1);
     return 1;
 }
 
-static int m_normal_(lua_State *L)
-{
-    mgv_tensor *t = lmgv_check(L, 1);
-    float mean = (float)luaL_optnumber(L, 2, 0), sd = (float)luaL_optnumber(L, 3, 1);
-    lmgv_check_writable(L, t, "normal_");
-    mgv_fill_normal_(t, NULL, mean, sd);
-    lua_settop(L, 1);
-    return 1;
-}
-
-static int m_free(lua_State *L)
-{
-    lmgv_tensor *u = luaL_checkudata(L, 1, LMGV_TENSOR);
-    mgv_release(u->t);
-    u->t = NULL;
-    return 0;
-}
+static int m_uniform_(lua_State *L) { return random_fill(L, "uniform_", mgv_fill_uniform_); }
+static int m_normal_(lua_State *L) { return random_fill(L, "normal_", mgv_fill_normal_); }
 
 /* ------------------------------------------------------------------------ */
 /* registration                                                              */
@@ -870,7 +859,7 @@ static const luaL_Reg tensor_methods[] = {
     {"copy", m_copy},
     {"uniform_", m_uniform_},
     {"normal_", m_normal_},
-    {"free", m_free},
+    {"free", t_gc},   /* t:free() releases the storage now, as the collector would */
     {NULL, NULL},
 };
 

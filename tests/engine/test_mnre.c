@@ -13,12 +13,7 @@
 #include "check.h"
 #include "mnre.h"
 #include "pyliteral.h"
-
-static const char *root(void)
-{
-    const char *r = getenv("MGV_ROOT");
-    return r && *r ? r : ".";
-}
+#include "testutil.h"
 
 static const mgv_py *parse(mgv_pydoc *d, const char *s)
 {
@@ -123,7 +118,7 @@ static void test_pyliteral_errors(void)
 static void test_mnre_fixture(void)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/mnre_small.txt", root());
+    snprintf(path, sizeof path, "%s/tests/fixtures/mnre_small.txt", test_root());
     mgv_mnre *ds = mgv_mnre_load(path);
     CHECK(ds != NULL);
     if (!ds) return;
@@ -198,55 +193,22 @@ static void test_mnre_errors(void)
     }
     mgv_clear_error();
     CHECK(mgv_mnre_load("/nonexistent/mnre.txt") == NULL);
-    CHECK_ERROR_HAS("mnre: cannot open '/nonexistent/mnre.txt'");
-    CHECK(mgv_mnre_load(root()) == NULL);   /* a folder */
-    CHECK_ERROR_HAS("mnre: cannot read");
+    CHECK_ERROR_HAS("mnre: /nonexistent/mnre.txt: cannot open: ");
+    CHECK(mgv_mnre_load(test_root()) == NULL);   /* a folder */
+    CHECK_ERROR_HAS(": is a directory");
     /* empty text: an empty dataset */
     mgv_mnre *ds = mgv_mnre_parse("\n  \n", 4, "e.txt");
     CHECK(ds && ds->n == 0 && ds->nrel == 0);
     mgv_mnre_free(ds);
 }
 
-/* The folder holding the real MNRE text, or NULL. */
-static const char *real_dir(char *buf, size_t n)
-{
-    /* $MGV_MNRE_DIR, else the shared copy beside the repository, else what
-     * scripts/get-data.sh fetched ($MGV_DATA/mnre or data/mnre) */
-    const char *env = getenv("MGV_MNRE_DIR"), *data = getenv("MGV_DATA");
-    char cand[3][1024];
-    int nc = 0;
-    if (env && *env) snprintf(cand[nc++], sizeof cand[0], "%s", env);
-    else {
-        snprintf(cand[nc++], sizeof cand[0], "%s/../shared/data/mnre", root());
-        if (data && *data) snprintf(cand[nc++], sizeof cand[0], "%s/mnre", data);
-        else snprintf(cand[nc++], sizeof cand[0], "%s/data/mnre", root());
-    }
-    for (int i = 0; i < nc; i++) {
-        char probe[1100];
-        snprintf(buf, n, "%s", cand[i]);
-        snprintf(probe, sizeof probe, "%s/train.txt", cand[i]);
-        FILE *f = fopen(probe, "rb");
-        if (f) {
-            fclose(f);
-            return buf;
-        }
-    }
-    snprintf(buf, n, "%s", cand[0]);
-    return NULL;
-}
-
 static void test_mnre_real(void)
 {
-    char dir[1024], p[3][1100];
-    real_dir(dir, sizeof dir);
-    const char *names[3] = {"train", "val", "test"}, *paths[3];
-    for (int i = 0; i < 3; i++) {
-        snprintf(p[i], sizeof p[i], "%s/%s.txt", dir, names[i]);
-        paths[i] = p[i];
-    }
+    char dir[1024];
+    test_mnre_dir(dir, sizeof dir);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    mgv_mnre *ds = mgv_mnre_load_parts(paths, 3);
+    mgv_mnre *ds = test_mnre_load(dir);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     CHECK(ds != NULL);
     if (!ds) return;
@@ -271,7 +233,7 @@ int main(void)
     RUN(test_mnre_fixture);
     RUN(test_mnre_errors);
     char dir[1024];
-    if (real_dir(dir, sizeof dir)) RUN(test_mnre_real);
+    if (test_mnre_dir(dir, sizeof dir)) RUN(test_mnre_real);
     else printf("NOTE test_mnre_real not run: no MNRE text at %s\n", dir);
     return CHECK_DONE();
 }

@@ -10,34 +10,7 @@
  */
 #include "check.h"
 #include "gradcheck.h"
-
-#define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
-#define DATA(...) ((const float[]){__VA_ARGS__})
-
-/* Every element of t equals expect[i] within tol (flat row-major order). */
-static int values_near(const mgv_tensor *t, const float *expect, int64_t n, double tol)
-{
-    if (mgv_numel(t) != n) {
-        printf("  numel %lld, expected %lld\n", (long long)mgv_numel(t), (long long)n);
-        return 0;
-    }
-    for (int64_t i = 0; i < n; i++) {
-        double v = mgv_get_flat(t, i);
-        if (!(fabs(v - expect[i]) <= tol)) {
-            printf("  element %lld = %.9g, expected %.9g\n", (long long)i, v, expect[i]);
-            return 0;
-        }
-    }
-    return 1;
-}
-
-static int shape_is(const mgv_tensor *t, int ndim, const int64_t *shape)
-{
-    if (t->ndim != ndim) return 0;
-    for (int i = 0; i < ndim; i++)
-        if (t->shape[i] != shape[i]) return 0;
-    return 1;
-}
+#include "testutil.h"
 
 /* ---- gradcheck adaptors ---------------------------------------------------- */
 

@@ -325,7 +325,7 @@ static void test_save_atomic_replace(void)
     CHECK(mgv_safetensors_load(path) == NULL);
     CHECK_ERROR_HAS("nothing.safetensors: cannot open");
     CHECK(mgv_safetensors_load(dpath) == NULL);
-    CHECK_ERROR_HAS("adir: not a regular file");
+    CHECK_ERROR_HAS("adir: is a directory");
     clear_dir(tmpdir);
     mgv_release(a);
     mgv_release(b);
@@ -407,58 +407,68 @@ static void test_corrupt_headers(void)
     CHECK(mgv_safetensors_parse(NULL, 0, NULL) == NULL);
     CHECK_ERROR_HAS("too short");
 
-    CHECK(rejects("{not json}", d, 0, "header is not valid JSON"));
-    CHECK(rejects("{\"w\": {\"dtype\": \"F32\"", d, 0, "header is not valid JSON"));
-    CHECK(rejects("[1, 2, 3]", d, 0, "header is not a JSON object"));
-    CHECK(rejects("\"str\"", d, 0, "header is not a JSON object"));
-    CHECK(rejects("{\"w\": 5}", d, 0, "tensor \"w\": entry is not an object"));
-    /* offsets out of range, reversed, not integers, missing */
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}", d, 8,
-                  "tensor \"w\": data_offsets [8, 16] go beyond the data section (8 bytes)"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", d, 8,
-                  "tensor \"w\": data_offsets [8, 0] end before they begin"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", d, 8,
-                  "tensor \"w\": \"data_offsets\" are not non-negative integers"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}", d, 8,
-                  "tensor \"w\": \"data_offsets\" is missing"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}", d, 8,
-                  "tensor \"w\": \"data_offsets\" is missing"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],"
-                  "\"data_offsets\":[0,99999999999999999999]}}",
-                  d, 8, "header is not valid JSON"));
-    /* size mismatch */
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", d, 8,
-                  "tensor \"w\": data_offsets [0, 8] hold 8 bytes but F32 [3] needs 12"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", d, 16,
-                  "hold 16 bytes but F16 [2x2] needs 8"));
-    /* dtypes */
-    CHECK(rejects("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", d, 2,
-                  "tensor \"w\": dtype \"F8_E4M3\" is not supported"));
-    CHECK(rejects("{\"w\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}", d, 8,
-                  "tensor \"w\": \"dtype\" is missing or not a string"));
-    /* shapes */
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", d, 8,
-                  "tensor \"w\": shape entry 1 is not a non-negative integer"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[1, 2.0],\"data_offsets\":[0,8]}}", d, 8,
-                  "tensor \"w\": shape entry 2 is not a non-negative integer"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}", d, 8,
-                  "tensor \"w\": \"shape\" is missing or not a list"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],"
-                  "\"data_offsets\":[0,8]}}",
-                  d, 8, "tensor \"w\": shape has 9 dimensions (at most 8)"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],"
-                  "\"data_offsets\":[0,8]}}",
-                  d, 8, "tensor \"w\": shape is too large"));
-    CHECK(rejects("{\"w\":{\"dtype\":\"U8\",\"shape\":[3037000500,3037000500],"
-                  "\"data_offsets\":[0,8]}}",
-                  d, 8, "tensor \"w\": shape is too large"));
-    /* duplicates */
-    CHECK(rejects("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                  "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
-                  d, 8, "duplicate name \"w\""));
-    /* metadata */
-    CHECK(rejects("{\"__metadata__\":{\"a\":1}}", d, 0, "metadata \"a\" is not a string"));
-    CHECK(rejects("{\"__metadata__\":[\"a\"]}", d, 0, "\"__metadata__\" is not an object"));
+    /* each header, with the first dlen bytes of d as data, must be refused
+     * with a message naming the file and containing want */
+    static const struct {
+        const char *header;
+        size_t dlen;
+        const char *want;
+    } bad[] = {
+        {"{not json}", 0, "header is not valid JSON"},
+        {"{\"w\": {\"dtype\": \"F32\"", 0, "header is not valid JSON"},
+        {"[1, 2, 3]", 0, "header is not a JSON object"},
+        {"\"str\"", 0, "header is not a JSON object"},
+        {"{\"w\": 5}", 0, "tensor \"w\": entry is not an object"},
+        /* offsets out of range, reversed, not integers, missing */
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+         8, "tensor \"w\": data_offsets [8, 16] go beyond the data section (8 bytes)"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}",
+         8, "tensor \"w\": data_offsets [8, 0] end before they begin"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}",
+         8, "tensor \"w\": \"data_offsets\" are not non-negative integers"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0]}}",
+         8, "tensor \"w\": \"data_offsets\" is missing"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2]}}",
+         8, "tensor \"w\": \"data_offsets\" is missing"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[2],"
+         "\"data_offsets\":[0,99999999999999999999]}}",
+         8, "header is not valid JSON"},
+        /* size mismatch */
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}",
+         8, "tensor \"w\": data_offsets [0, 8] hold 8 bytes but F32 [3] needs 12"},
+        {"{\"w\":{\"dtype\":\"F16\",\"shape\":[2,2],\"data_offsets\":[0,16]}}",
+         16, "hold 16 bytes but F16 [2x2] needs 8"},
+        /* dtypes */
+        {"{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}",
+         2, "tensor \"w\": dtype \"F8_E4M3\" is not supported"},
+        {"{\"w\":{\"dtype\":7,\"shape\":[2],\"data_offsets\":[0,8]}}",
+         8, "tensor \"w\": \"dtype\" is missing or not a string"},
+        /* shapes */
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}",
+         8, "tensor \"w\": shape entry 1 is not a non-negative integer"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1, 2.0],\"data_offsets\":[0,8]}}",
+         8, "tensor \"w\": shape entry 2 is not a non-negative integer"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":\"2\",\"data_offsets\":[0,8]}}",
+         8, "tensor \"w\": \"shape\" is missing or not a list"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,2],"
+         "\"data_offsets\":[0,8]}}",
+         8, "tensor \"w\": shape has 9 dimensions (at most 8)"},
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4294967296],"
+         "\"data_offsets\":[0,8]}}",
+         8, "tensor \"w\": shape is too large"},
+        {"{\"w\":{\"dtype\":\"U8\",\"shape\":[3037000500,3037000500],"
+         "\"data_offsets\":[0,8]}}",
+         8, "tensor \"w\": shape is too large"},
+        /* duplicates */
+        {"{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+         "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+         8, "duplicate name \"w\""},
+        /* metadata */
+        {"{\"__metadata__\":{\"a\":1}}", 0, "metadata \"a\" is not a string"},
+        {"{\"__metadata__\":[\"a\"]}", 0, "\"__metadata__\" is not an object"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK(rejects(bad[i].header, d, bad[i].dlen, bad[i].want));
     /* tensor data too large for the allocation limit: a message, not a crash */
     mgv_set_alloc_limit(1024);
     unsigned char *zeros = calloc(1, 4096);

@@ -20,13 +20,8 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "testutil.h"
 #include "zsplit.h"
-
-static const char *root(void)
-{
-    const char *r = getenv("MGV_ROOT");
-    return r && *r ? r : ".";
-}
 
 #define NSYN 200
 static int syn_label[NSYN];
@@ -199,33 +194,6 @@ static void test_sampler(void)
     mgv_zsplit_free(&sp);
 }
 
-static const char *real_dir(char *buf, size_t n)
-{
-    /* $MGV_MNRE_DIR, else the shared copy beside the repository, else what
-     * scripts/get-data.sh fetched ($MGV_DATA/mnre or data/mnre) */
-    const char *env = getenv("MGV_MNRE_DIR"), *data = getenv("MGV_DATA");
-    char cand[3][1024];
-    int nc = 0;
-    if (env && *env) snprintf(cand[nc++], sizeof cand[0], "%s", env);
-    else {
-        snprintf(cand[nc++], sizeof cand[0], "%s/../shared/data/mnre", root());
-        if (data && *data) snprintf(cand[nc++], sizeof cand[0], "%s/mnre", data);
-        else snprintf(cand[nc++], sizeof cand[0], "%s/data/mnre", root());
-    }
-    for (int i = 0; i < nc; i++) {
-        char probe[1100];
-        snprintf(buf, n, "%s", cand[i]);
-        snprintf(probe, sizeof probe, "%s/test.txt", cand[i]);
-        FILE *f = fopen(probe, "rb");
-        if (f) {
-            fclose(f);
-            return buf;
-        }
-    }
-    snprintf(buf, n, "%s", cand[0]);
-    return NULL;
-}
-
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -235,14 +203,9 @@ static int ends_with(const char *s, const char *suffix)
 /* Seed 0 on the real MNRE v2 text: the paper's test relations. */
 static void test_mre_real_seed0(void)
 {
-    char dir[1024], p[3][1100];
-    real_dir(dir, sizeof dir);
-    const char *names[3] = {"train", "val", "test"}, *paths[3];
-    for (int i = 0; i < 3; i++) {
-        snprintf(p[i], sizeof p[i], "%s/%s.txt", dir, names[i]);
-        paths[i] = p[i];
-    }
-    mgv_mnre *ds = mgv_mnre_load_parts(paths, 3);
+    char dir[1024];
+    test_mnre_dir(dir, sizeof dir);
+    mgv_mnre *ds = test_mnre_load(dir);
     CHECK(ds != NULL);
     if (!ds) return;
     mgv_zsplit s;
@@ -276,7 +239,7 @@ int main(void)
     RUN(test_met_rotation);
     RUN(test_sampler);
     char dir[1024];
-    if (real_dir(dir, sizeof dir)) RUN(test_mre_real_seed0);
+    if (test_mnre_dir(dir, sizeof dir)) RUN(test_mre_real_seed0);
     else printf("NOTE test_mre_real_seed0 not run: no MNRE text at %s (the synthetic split test "
                 "checks the algorithm)\n", dir);
     return CHECK_DONE();

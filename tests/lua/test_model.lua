@@ -104,6 +104,12 @@ test("predict, forward and inspection tensors", function()
   -- gates are distributions over experts; G has ones on its diagonal
   near(out.gate_text[1][1]:sum():item(), 1, 1e-5)
   near(out.graph:get(2, 2), 1, 1e-5)
+  -- expert usage per sample: the gates averaged over real tokens
+  eq(table.concat(out.usage_text:shape(), "x"), "3x4")
+  near(out.usage_text[2]:sum():item(), 1, 1e-5)
+  local ntok = #out.tokens[2]
+  near(out.usage_text:get(2, 3), out.gate_text[2]:slice(1, 1, ntok):mean(1):get(3), 1e-5)
+  eq(table.concat(out.usage_image:shape(), "x"), "3x4")
   eq(#out.tokens, 3)
   eq(out.tokens[1][1], -2)   -- [CLS]
   check(out.loss ~= nil)

@@ -1,0 +1,34 @@
+#!/bin/sh
+# Runs the main job over seeds and variants and prints the results tables of
+# the README (mean and per-seed test macro-F1 on the unseen classes).
+#   scripts/results.sh [mre|synth|all] [SEEDS]      (default: all, "0 1 2 3 4")
+# JSON files go to results/<task>-<variant>-<seed>.json; re-runs skip files
+# that exist (delete them to measure again).
+set -eu
+cd "$(dirname "$0")/.."
+which="${1:-all}"
+seeds="${2:-0 1 2 3 4}"
+mkdir -p results
+run() {  # run TASK VARIANT FLAGS...
+  task=$1; variant=$2; shift 2
+  for s in $seeds; do
+    out="results/$task-$variant-$s.json"
+    [ -f "$out" ] && continue
+    echo "== $task $variant seed $s" >&2
+    OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} bin/mgv examples/zeroshot.lua --task "$task" \
+      --seed "$s" --quiet --json "$out" "$@" >/dev/null
+  done
+}
+if [ "$which" = mre ] || [ "$which" = all ]; then
+  run mre full
+  run mre no-vmoe --no-vmoe
+fi
+if [ "$which" = synth ] || [ "$which" = all ]; then
+  run synth full
+  run synth text-only --text-only
+  run synth no-vmoe --no-vmoe
+  run synth no-mg --no-mg
+  run synth no-nce --no-nce
+  run synth power-vat --vat power
+fi
+bin/mgv scripts/results_table.lua results
