@@ -28,6 +28,14 @@ typedef struct mgv_instance {
     char *image_name;                /* file name of its picture, or NULL (owned) */
 } mgv_instance;
 
+/* Token states from an outside encoder, row i for instance i (optional). */
+typedef struct mgv_features {
+    mgv_tensor *text, *text_mask;     /* [N, L, d], [N, L] (1 real, 0 padding) */
+    mgv_tensor *entity;               /* [N, DE] the entity feature h_e */
+    mgv_tensor *image, *image_mask;   /* [N, P, d], [N, P]; or NULL */
+    mgv_tensor *labels;               /* [C, DL] label embeddings in class order */
+} mgv_features;
+
 typedef struct mgv_dataset {
     int n;
     mgv_instance *inst;
@@ -37,6 +45,7 @@ typedef struct mgv_dataset {
     int32_t **class_name_tokens;
     mgv_tensor *images;              /* [n_images, 3, S, S] pixels, or NULL */
     int n_word_rows;                 /* rows of the word table the ids refer to */
+    mgv_features feat;               /* precomputed features, or all NULL */
 } mgv_dataset;
 
 void mgv_dataset_free(mgv_dataset *ds);
@@ -52,6 +61,19 @@ void mgv_dataset_free(mgv_dataset *ds);
 int mgv_dataset_load_images(mgv_dataset *ds, const char *dir, int size, int policy,
                             int64_t *n_missing,
                             int (*progress)(int64_t done, int64_t total, void *ctx), void *ctx);
+
+/*
+ * Precomputed features from a safetensors file with tensors "text" [N, L, d],
+ * optional "text_mask" [N, L] (default all real), "entity" [N, DE], optional
+ * "image" [N, P, d] and "image_mask" [N, P], and "labels" [C, DL] — N the
+ * instances of ds in order, C its classes in order. Checked against ds; on
+ * failure ds is unchanged.
+ */
+int mgv_dataset_load_features(mgv_dataset *ds, const char *path);
+/* A data set made from such a file alone: it must also hold "target" [N]
+ * (class indices) and the class names in the metadata key "classes" (JSON
+ * array of strings). Its instances have no tokens. */
+int mgv_dataset_from_features(mgv_dataset *ds, const char *path);
 
 /* Instances whose label is in the class list (n_keep classes), relabelled
  * 0..n_keep-1 in list order; class names and images are carried over. */

@@ -63,15 +63,18 @@ int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
     mgv_params_init(&m->params);
     mgv_text_encoder_config tc = {cfg->hidden, cfg->heads, cfg->text_layers, cfg->max_len,
                                   cfg->dropout, getenv("H8_MS") ? atoi(getenv("H8_MS")) : 1};
-    if (mgv_text_encoder_init(&m->text, &m->params, words, &tc, &m->rng) < 0) goto fail;
-    if (cfg->use_images) {
+    if (!cfg->text_features &&
+        mgv_text_encoder_init(&m->text, &m->params, words, &tc, &m->rng) < 0)
+        goto fail;
+    if (cfg->use_images && !cfg->image_features) {
         mgv_patch_encoder_config pc = mgv_patch_encoder_default_config(cfg->image_size,
                                                                        cfg->patch, cfg->hidden);
         pc.extra_layer = 1;
         if (mgv_patch_encoder_init(&m->vision, &m->params, "vision", &pc, &m->rng) < 0) goto fail;
     }
-    mgv_head_config hc = mgv_head_default_config(cfg->hidden, cfg->experts,
-                                                 (1 + cfg->n_spans) * cfg->hidden, cfg->hidden,
+    int entity_dim = cfg->entity_dim > 0 ? cfg->entity_dim : (1 + cfg->n_spans) * cfg->hidden;
+    int label_dim = cfg->label_dim > 0 ? cfg->label_dim : cfg->hidden;
+    mgv_head_config hc = mgv_head_default_config(cfg->hidden, cfg->experts, entity_dim, label_dim,
                                                  cfg->proj);
     hc.use_vmoe = cfg->use_vmoe;
     hc.use_nce = cfg->use_nce;
@@ -231,7 +234,7 @@ int mgv_model_collate(const mgv_model *m, const mgv_dataset *ds, const int *idx,
             out->ids[i * L + t] = real ? seq[(size_t)i * (size_t)cap + (size_t)t] : MGV_TOK_PAD;
             mk[i * L + t] = real ? 1.0f : 0.0f;
         }
-    if (c->use_images) {
+    if (c->use_images && !c->image_features) {
         if (!ds->images)
             {
                 mgv_fail("collate: the data set has no images; use a text-only model");
@@ -327,10 +330,75 @@ done:
     return out;
 }
 
+/* rows idx[0..n) of a feature tensor */
+static mgv_tensor *feature_rows(mgv_tensor *t, const int *idx, int n, const char *what)
+{
+    if (!t) return mgv_fail_null("model: the data set has no precomputed %s features "
+                                 "(ds:load_features(path))", what);
+    int64_t *rows = malloc(sizeof(int64_t) * (size_t)n);
+    if (!rows) return mgv_fail_null("model: out of memory");
+    for (int i = 0; i < n; i++) rows[i] = idx[i];
+    mgv_tensor *r = mgv_index_select(t, 0, rows, n);
+    free(rows);
+    return r;
+}
+
+/* the forward pass on precomputed text (and image) features */
+static int forward_features(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                            int training, int want_loss, mgv_head_out *out)
+{
+    const mgv_features *f = &ds->feat;
+    int rc = -1;
+    mgv_tensor *H = NULL, *tm = NULL, *ent = NULL, *img = NULL, *im = NULL;
+    mgv_batch b;
+    memset(&b, 0, sizeof b);
+    int64_t *target = malloc(sizeof(int64_t) * (size_t)(n + 1));
+    if (!target) return mgv_fail("model: out of memory");
+    for (int i = 0; i < n; i++) {
+        if (idx[i] < 0 || idx[i] >= ds->n) {
+            mgv_fail("model: instance %d out of range (%d instances)", idx[i], ds->n);
+            goto done;
+        }
+        target[i] = ds->inst[idx[i]].label;
+    }
+    if (!(H = feature_rows(f->text, idx, n, "text")) ||
+        !(tm = feature_rows(f->text_mask, idx, n, "text")) ||
+        !(ent = feature_rows(f->entity, idx, n, "entity")))
+        goto done;
+    if (!f->labels) {
+        mgv_fail("model: the data set has no precomputed label features");
+        goto done;
+    }
+    if (m->cfg.use_images) {
+        if (m->cfg.image_features) {
+            if (!(img = feature_rows(f->image, idx, n, "image")) ||
+                !(im = feature_rows(f->image_mask, idx, n, "image")))
+                goto done;
+        } else {
+            mgv_fail("model: text features with pixel images is not supported; use image "
+                     "features too, or a text-only model");
+            goto done;
+        }
+    }
+    mgv_head_batch hb = {.text = H, .text_mask = tm, .image = img, .image_mask = im,
+                         .entity = ent, .labels = f->labels,
+                         .target = want_loss ? target : NULL};
+    rc = mgv_head_forward(&m->head, &hb, training, out);
+done:
+    mgv_release(H);
+    mgv_release(tm);
+    mgv_release(ent);
+    mgv_release(img);
+    mgv_release(im);
+    free(target);
+    return rc;
+}
+
 int mgv_model_forward(mgv_model *m, const mgv_dataset *ds, const int *idx, int n, int training,
                       int want_loss, mgv_head_out *out)
 {
     memset(out, 0, sizeof *out);
+    if (m->cfg.text_features) return forward_features(m, ds, idx, n, training, want_loss, out);
     mgv_batch b;
     if (mgv_model_collate(m, ds, idx, n, &b) < 0) return -1;
     int rc = -1, ns = m->cfg.n_spans;
@@ -342,14 +410,21 @@ int mgv_model_forward(mgv_model *m, const mgv_dataset *ds, const int *idx, int n
         if (!(parts[1 + s] = gather_positions(H, b.marker, ns, s))) goto done;
     if (!(ent = mgv_concat(1 + ns, parts, -1))) goto done;
     if (!(labels = mgv_model_label_embeddings(m, ds, training))) goto done;
-    if (m->cfg.use_images) {
+    mgv_tensor *image_mask = b.image_mask, *feat_mask = NULL;
+    if (m->cfg.use_images && m->cfg.image_features) {
+        if (!(img = feature_rows(ds->feat.image, idx, n, "image")) ||
+            !(feat_mask = feature_rows(ds->feat.image_mask, idx, n, "image")))
+            goto done;
+        image_mask = feat_mask;
+    } else if (m->cfg.use_images) {
         img = mgv_patch_encoder_forward(&m->vision, b.images, NULL, NULL);
         if (!img) goto done;
     }
     mgv_head_batch hb = {.text = H, .text_mask = b.text_mask, .image = img,
-                         .image_mask = b.image_mask, .entity = ent, .labels = labels,
+                         .image_mask = image_mask, .entity = ent, .labels = labels,
                          .target = want_loss ? b.target : NULL};
     rc = mgv_head_forward(&m->head, &hb, training, out);
+    mgv_release(feat_mask);
 done:
     mgv_release(H);
     mgv_release(ent);

@@ -32,6 +32,11 @@ typedef struct mgv_model_config {
     float beta, vmoe_weight, head_dropout;
     double lr, weight_decay, clip;
     uint64_t seed;
+    /* precomputed features (the data set's feat, see dataset.h) instead of
+     * the text encoder / the patch encoder; sizes of h_e and label vectors
+     * (0: (1 + n_spans) d and d, what the text encoder makes) */
+    int text_features, image_features;
+    int entity_dim, label_dim;
 } mgv_model_config;
 
 mgv_model_config mgv_model_default_config(void);

@@ -323,7 +323,9 @@ int mgv_task_mre(mgv_task *t, const char *dir, const mgv_glove *g, int64_t seed,
             in->span_begin[1] = src->t_begin;
             in->span_end[1] = src->t_end;
             in->label = local[src->rel];
-            in->image = -1;   /* MNRE images are not available offline */
+            in->image = -1;   /* until mgv_dataset_load_images finds the picture */
+            if (src->img_id && src->img_id[0] && !(in->image_name = strdup(src->img_id)))
+                rc = mgv_fail("task: out of memory");
         }
     }
     if (rc == 0) rc = finish_words(t, &v);
@@ -382,6 +384,8 @@ int mgv_task_met(mgv_task *t, const char *json_path, const mgv_glove *g, int tas
             in->span_end[0] = e;
             in->label = local[src->type];
             in->image = -1;
+            if (src->image && src->image[0] && !(in->image_name = strdup(src->image)))
+                rc = mgv_fail("task: out of memory");
         }
     }
     free(p.words);

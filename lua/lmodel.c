@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "glove.h"
+#include "image.h"
 #include "metrics.h"
 #include "model.h"
 #include "synth.h"
@@ -171,6 +172,47 @@ static int ds_subset(lua_State *L)
     mgv_dataset out;
     if (mgv_dataset_subset(&u->ds, n, cls, &out) < 0) return lmgv_error(L);
     push_dataset(L, &out);
+    return 1;
+}
+
+/* ds:load_features(path): precomputed token features for these instances */
+static int ds_load_features(lua_State *L)
+{
+    lmgv_dataset *u = check_dataset(L, 1);
+    if (mgv_dataset_load_features(&u->ds, luaL_checkstring(L, 2)) < 0) return lmgv_error(L);
+    lmgv_account(L);
+    return 0;
+}
+
+/* mgv.data.features(path): a data set made of precomputed features alone */
+static int l_data_features(lua_State *L)
+{
+    mgv_dataset ds;
+    if (mgv_dataset_from_features(&ds, luaL_checkstring(L, 1)) < 0) return lmgv_error(L);
+    push_dataset(L, &ds);
+    lmgv_account(L);
+    return 1;
+}
+
+/* ds:load_images(dir [, {size = 16, policy = "blank"}]) -> pictures missing */
+static int ds_load_images(lua_State *L)
+{
+    lmgv_dataset *u = check_dataset(L, 1);
+    const char *dir = luaL_checkstring(L, 2);
+    static const char *const known[] = {"size", "policy", NULL};
+    lmgv_check_options(L, 3, known, "load_images");
+    int size = lmgv_opt_int(L, 3, "size", 16, "load_images");
+    const char *policy = lmgv_opt_string(L, 3, "policy", "blank", "load_images");
+    int pol;
+    if (strcmp(policy, "fail") == 0) pol = MGV_IMAGE_FAIL;
+    else if (strcmp(policy, "skip") == 0) pol = MGV_IMAGE_SKIP;
+    else if (strcmp(policy, "blank") == 0) pol = MGV_IMAGE_BLANK;
+    else return luaL_error(L, "load_images: policy must be 'fail', 'skip' or 'blank' (got '%s')", policy);
+    int64_t missing = 0;
+    if (mgv_dataset_load_images(&u->ds, dir, size, pol, &missing, NULL, NULL) < 0)
+        return lmgv_error(L);
+    lmgv_account(L);
+    lua_pushinteger(L, (lua_Integer)missing);
     return 1;
 }
 
@@ -429,18 +471,28 @@ static lmgv_model *check_model(lua_State *L, int arg)
 static const char *const model_opts[] = {
     "words", "task", "hidden", "heads", "layers", "max_len", "dropout", "experts", "proj",
     "images", "image_size", "patch", "vmoe", "nce", "mg", "vat", "beta", "vmoe_weight",
-    "head_dropout", "lr", "weight_decay", "clip", "seed", NULL};
+    "head_dropout", "lr", "weight_decay", "clip", "seed", "text", "image", "entity_dim",
+    "label_dim", NULL};
 
 static int l_model(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     const char *op = "mgv.model";
     lmgv_check_options(L, 1, model_opts, op);
+    mgv_model_config c = mgv_model_default_config();
+    const char *text_src = lmgv_opt_string(L, 1, "text", "encoder", "mgv.model");
+    const char *image_src = lmgv_opt_string(L, 1, "image", "pixels", "mgv.model");
+    if (strcmp(text_src, "encoder") == 0) c.text_features = 0;
+    else if (strcmp(text_src, "features") == 0) c.text_features = 1;
+    else return luaL_error(L, "mgv.model: text must be 'encoder' or 'features' (got '%s')", text_src);
+    if (strcmp(image_src, "pixels") == 0) c.image_features = 0;
+    else if (strcmp(image_src, "features") == 0) c.image_features = 1;
+    else return luaL_error(L, "mgv.model: image must be 'pixels' or 'features' (got '%s')", image_src);
     lua_getfield(L, 1, "words");
     mgv_tensor *words = lmgv_test(L, -1);
-    if (!words) return luaL_error(L, "mgv.model: option 'words' (the frozen word table, task.words) is required");
+    if (!words && !c.text_features)
+        return luaL_error(L, "mgv.model: option 'words' (the frozen word table, task.words) is required");
     lua_pop(L, 1);
-    mgv_model_config c = mgv_model_default_config();
     const char *task = lmgv_opt_string(L, 1, "task", "met", op);
     if (strcmp(task, "mre") == 0) c.n_spans = 2;
     else if (strcmp(task, "met") == 0 || strcmp(task, "synth") == 0) c.n_spans = 1;
@@ -470,6 +522,8 @@ static int l_model(lua_State *L)
     c.weight_decay = lmgv_opt_number(L, 1, "weight_decay", c.weight_decay, op);
     c.clip = lmgv_opt_number(L, 1, "clip", c.clip, op);
     c.seed = (uint64_t)lmgv_opt_int(L, 1, "seed", (int)c.seed, op);
+    c.entity_dim = lmgv_opt_int(L, 1, "entity_dim", 0, op);
+    c.label_dim = lmgv_opt_int(L, 1, "label_dim", 0, op);
     lmgv_model *u = lua_newuserdatauv(L, sizeof *u, 1);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, LMGV_MODEL);
@@ -732,11 +786,17 @@ static int model_tostring(lua_State *L)
     luaL_addvalue(&b);
     int64_t enc = 0, head = mgv_params_count(&m->head.params);
     for (int i = 0; i < m->params.n; i++) enc += mgv_numel(m->params.tensors[i]);
-    lua_pushfstring(L, "  text encoder   frozen words [%d x %d], hidden %d, %d layer(s), %d heads\n",
-                    (int)m->text.words->shape[0], (int)m->text.words->shape[1], c->hidden,
-                    c->text_layers, c->heads);
+    if (c->text_features)
+        lua_pushfstring(L, "  text           precomputed token features, hidden %d\n", c->hidden);
+    else
+        lua_pushfstring(L, "  text encoder   frozen words [%d x %d], hidden %d, %d layer(s), %d heads\n",
+                        (int)m->text.words->shape[0], (int)m->text.words->shape[1], c->hidden,
+                        c->text_layers, c->heads);
     luaL_addvalue(&b);
-    if (c->use_images) {
+    if (c->use_images && c->image_features) {
+        lua_pushstring(L, "  vision         precomputed image token features\n");
+        luaL_addvalue(&b);
+    } else if (c->use_images) {
         lua_pushfstring(L, "  vision encoder patches %dx%d of %dx%d images -> %d tokens\n", c->patch,
                         c->patch, c->image_size, c->image_size, (int)m->vision.n_tokens);
         luaL_addvalue(&b);
@@ -945,6 +1005,7 @@ static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
 static const luaL_Reg dataset_methods[] = {
     {"classes", ds_classes}, {"labels", ds_labels}, {"instance", ds_instance},
     {"image", ds_image},     {"subset", ds_subset}, {"free", ds_gc},
+    {"load_images", ds_load_images}, {"load_features", ds_load_features},
     {NULL, NULL}};
 
 static const luaL_Reg model_methods[] = {
@@ -977,6 +1038,8 @@ void lmgv_open_model(lua_State *L, int module)
     lua_setfield(L, -2, "mre");
     lua_pushcfunction(L, l_data_met);
     lua_setfield(L, -2, "met");
+    lua_pushcfunction(L, l_data_features);
+    lua_setfield(L, -2, "features");
     lua_setfield(L, module, "data");
     lua_newtable(L);
     lua_pushcfunction(L, l_glove_open);

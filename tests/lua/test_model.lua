@@ -180,6 +180,59 @@ test("the training loop keeps the best checkpoint", function()
   os.remove(ckpt .. ".last")
 end)
 
+test("pictures for instances that name one, by policy", function()
+  -- the synthetic instances carry pixels already and name no file: nothing to read
+  local d = mgv.data.synth{ seed = 2, per_class = 2 }
+  local fix = (os.getenv("MGV_ROOT") or ".") .. "/tests/fixtures/images"
+  eq(d.test:load_images(fix, { size = 8, policy = "blank" }), 0)
+  eq(table.concat(d.test:image(1):shape(), "x"), "3x16x16")   -- pixels kept
+  errors(function() d.test:load_images(fix, { policy = "maybe" }) end, "policy must be")
+  errors(function() d.test:load_images(fix, { size = 0 }) end, "size 0")
+end)
+
+test("precomputed features from a file", function()
+  -- 24 instances of 3 classes; entity features carry the class, labels too
+  mgv.seed(7)
+  local N, L, P, d, C = 24, 5, 4, 8, 3
+  local labels = mgv.randn(C, 6)
+  local target, entity = {}, mgv.zeros(N, 12)
+  for i = 1, N do
+    target[i] = (i - 1) % C
+    mgv.no_grad(function() entity[i]:slice(1, 1, 6):copy(labels[target[i] + 1]) end)
+  end
+  local mask = mgv.ones(N, L)
+  mask[1][5] = 0
+  local path = os.tmpname()
+  mgv.save(path, { text = mgv.randn(N, L, d), text_mask = mask, entity = entity,
+                   image = mgv.randn(N, P, d), labels = labels, target = mgv.tensor(target) },
+           { classes = '["alpha", "beta", "gamma"]' })
+  local ds = mgv.data.features(path)
+  eq(#ds, N)
+  eq(table.concat(ds:classes(), ","), "alpha,beta,gamma")
+  eq(ds:labels()[2], 2)
+  local m = mgv.model{ text = "features", image = "features", hidden = d, heads = 2, experts = 2,
+                       entity_dim = 12, label_dim = 6, proj = 8, seed = 1, lr = 1e-2 }
+  check(tostring(m):find("precomputed"))
+  local first
+  for step = 1, 30 do
+    local st = m:train_step(ds, { 1, 2, 3, 4, 5, 6, 7, 8 })
+    first = first or st.rank
+    if step == 30 then check(st.rank < first, "ranking loss fell: " .. first .. " -> " .. st.rank) end
+  end
+  local out = m:forward(ds, { 1, 2 })
+  eq(table.concat(out.gate_image:shape(), "x"), "2x4x2")
+  eq(#m:predict(ds), N)
+  -- a subset keeps the rows of its instances
+  local sub = ds:subset{ 3, 1 }
+  eq(#sub, 16)
+  eq(#m:predict(sub), 16)
+  -- the text encoder's data set has no features: a message
+  local m2 = mgv.model{ text = "features", hidden = 32, heads = 2, images = false }
+  errors(function() m2:train_step(task.train, { 1 }) end, "no precomputed text features")
+  errors(function() task.train:load_features(path) end, "rows")
+  os.remove(path)
+end)
+
 test("bad arguments are messages", function()
   errors(function() mgv.model{} end, "words")
   errors(function() mgv.model{ words = task.words, task = "ner" } end, "task must be")
