@@ -69,7 +69,7 @@ int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
     if (cfg->use_images && !cfg->image_features) {
         mgv_patch_encoder_config pc = mgv_patch_encoder_default_config(cfg->image_size,
                                                                        cfg->patch, cfg->hidden);
-        pc.extra_layer = 1;
+        pc.extra_layer = getenv("H8_XL") ? atoi(getenv("H8_XL")) : 1;
         if (mgv_patch_encoder_init(&m->vision, &m->params, "vision", &pc, &m->rng) < 0) goto fail;
     }
     int entity_dim = cfg->entity_dim > 0 ? cfg->entity_dim : (1 + cfg->n_spans) * cfg->hidden;
@@ -312,7 +312,23 @@ mgv_tensor *mgv_model_label_embeddings(mgv_model *m, const mgv_dataset *ds, int 
             mgv_data(mask)[c * L + t] = t < len ? 1.0f : 0.0f;
         }
     }
-    H = mgv_text_encoder_forward(&m->text, C, L, ids, mask, training, &m->rng);
+    {
+        static int lbl = -1;
+        if (lbl < 0) lbl = getenv("H8_LBL") ? atoi(getenv("H8_LBL")) : 0;
+        if (lbl == 2) {
+            /* diagnostic: raw projected word vectors (no LN, no transformer) */
+            int64_t *wi = malloc(sizeof(int64_t) * (size_t)C * (size_t)L);
+            for (int i = 0; i < C * L; i++) wi[i] = ids[i] >= 0 ? ids[i] : 0;
+            int64_t s2[2] = {C, L};
+            mgv_tensor *e = mgv_embedding(m->text.words, wi, 2, s2);
+            H = mgv_linear(e, m->text.proj_w, m->text.proj_b);
+            mgv_release(e);
+            free(wi);
+        } else
+            H = mgv_text_encoder_forward(&m->text, C, L, ids, mask, training, &m->rng);
+        if (lbl >= 1)
+            for (int c = 0; c < C; c++) mgv_data(mask)[c * L] = 0.0f;   /* drop [CLS] from the mean */
+    }
     if (!H) goto done;
     int ax = 1;
     if (!(m3 = mgv_unsqueeze(mask, -1)) || !(prod = mgv_mul(H, m3)) ||

@@ -21,6 +21,8 @@ mgv_synth_config mgv_synth_default_config(void)
     c.image_size = 16;
     c.image_gain = 1.0f;
     c.image_noise = 0.1f;
+    c.image_tile = 4;
+    c.image_shared = 0.8f;
     c.sentence_len = 10;
     c.fillers = 200;
     c.seed = 0;
@@ -111,6 +113,20 @@ int mgv_synth_generate(const mgv_synth_config *cfg, mgv_synth *out)
     }
     for (int i = 0; i < c->word_dim * m; i++) b.E[i] = (float)mgv_rng_normal(&rng);
     for (int i = 0; i < npix * m; i++) b.R[i] = (float)(mgv_rng_normal(&rng) / sqrt(m));
+    if (c->image_tile > 0) {
+        int T = c->image_tile;
+        float *Rt = malloc(sizeof(float) * (size_t)(3 * T * T * m));
+        if (!Rt) { mgv_fail("synth: out of memory"); goto done; }
+        for (int i = 0; i < 3 * T * T * m; i++) Rt[i] = (float)(mgv_rng_normal(&rng) / sqrt(m));
+        float a = c->image_shared, r = sqrtf(fmaxf(0.0f, 1.0f - a * a));
+        for (int ch = 0; ch < 3; ch++)
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S; x++) {
+                    int q = (ch * S + y) * S + x, t = (ch * T + y % T) * T + x % T;
+                    for (int j = 0; j < m; j++) b.R[q * m + j] = a * Rt[t * m + j] + r * b.R[q * m + j];
+                }
+        free(Rt);
+    }
     for (int i = 0; i < C * m; i++) u[i] = (float)mgv_rng_normal(&rng);
 
     /* vocabulary: class names, cue words per class, cue words per pair, fillers */

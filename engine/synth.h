@@ -35,6 +35,8 @@ typedef struct mgv_synth_config {
     int image_size;       /* S: images are 3 x S x S (default 16) */
     float image_gain;     /* pixels are tanh(gain R u + noise) (1) */
     float image_noise;    /* pixel noise sigma (0.1) */
+    int image_tile;       /* T: tiles of T x T pixels share a rendering map (4; 0 = none) */
+    float image_shared;   /* weight of the shared tile map in each pixel's map (0.8) */
     int sentence_len;     /* tokens per sentence (default 10) */
     int fillers;          /* filler vocabulary size (default 200) */
     uint64_t seed;

@@ -56,7 +56,7 @@ local data_dir = o.data or os.getenv("MGV_DATA") or (script_dir() .. "/../data")
 local function exists(p) local f = io.open(p, "rb") if f then f:close() return true end return false end
 
 -- ---- data -------------------------------------------------------------------
-local started = os.time()
+local started = mgv.clock()
 local clock0 = os.clock()
 local task_name = o.task
 local task, fallback_reason
@@ -141,7 +141,7 @@ local result = mgv.train(model, task, {
   quiet = o.quiet,
 })
 local test = mgv.evaluate(model, task.test, { label = "test" })
-local seconds = os.time() - started
+local seconds = mgv.clock() - started
 print(string.format("\nbest epoch %d (val macro-F1 %.4f); unseen test classes:", result.best_epoch,
   result.val_macro_f1))
 print(test.table)
@@ -152,7 +152,7 @@ if task_name ~= "synth" then
   print(string.format("GloVe similarity baseline (no training): macro-F1 %.4f micro-F1 %.4f",
     baseline.macro_f1, baseline.micro_f1))
 end
-print(string.format("test macro-F1 %.4f  micro-F1 %.4f  macro-P %.4f  macro-R %.4f  (%d s)",
+print(string.format("test macro-F1 %.4f  micro-F1 %.4f  macro-P %.4f  macro-R %.4f  (%.1f s)",
   test.macro_f1, test.micro_f1, test.macro_p, test.macro_r, seconds))
 
 if o.json then

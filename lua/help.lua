@@ -97,7 +97,7 @@ doc("mgv.cat", "mgv.cat({a, b, ...} [, axis = 1])",
   "local a, b = mgv.ones(2, 2), mgv.zeros(1, 2)\nprint(mgv.cat({a, b}, 1))   -- shape [3x2]")
 
 doc("mgv.is_tensor", "mgv.is_tensor(x)",
-  "true when x is an mgv tensor.",
+  "true when x is an mgv tensor (a live or freed mgv.Tensor userdata), false for anything else.",
   "print(mgv.is_tensor(mgv.zeros(1)), mgv.is_tensor({}))")
 
 doc("mgv.broadcast_shape", "mgv.broadcast_shape(a, b)",
@@ -127,7 +127,7 @@ doc("Tensor:size", "t:size([axis])", "The size of one axis (1-based, negative fr
   "or the shape table without an axis.", "print(mgv.zeros(2, 3):size(-1))   -- 3")
 doc("Tensor:dim", "t:dim()", "The number of axes (0 for a scalar tensor).",
   "print(mgv.zeros(2, 3):dim())   -- 2")
-doc("Tensor:numel", "t:numel()", "The number of elements.", "print(mgv.zeros(2, 3):numel())   -- 6")
+doc("Tensor:numel", "t:numel()", "The number of elements: the product of the sizes (1 for a 0-d tensor).", "print(mgv.zeros(2, 3):numel())   -- 6")
 doc("Tensor:is_contiguous", "t:is_contiguous()",
   "true when t's elements are laid out densely in row-major order (transposes and strided " ..
   "slices are not).", "print(mgv.zeros(2, 3):transpose():is_contiguous())   -- false")
@@ -205,15 +205,15 @@ doc("Tensor:mul", "t:mul(x)", "t * x element-wise for a tensor (broadcast) or a 
   "print(mgv.tensor{1, 2}:mul(mgv.tensor{3, 4}))   -- tensor([3, 8], shape=[2])")
 doc("Tensor:div", "t:div(x)", "t / x element-wise for a tensor (broadcast) or a number.",
   "print(mgv.tensor{1, 2}:div(2))")
-doc("Tensor:scale", "t:scale(s)", "s * t for a number s.", "print(mgv.ones(2):scale(0.5))")
+doc("Tensor:scale", "t:scale(s)", "s * t for a number s, as a new tensor (recorded for autograd).", "print(mgv.ones(2):scale(0.5))")
 doc("Tensor:pow", "t:pow(p)", "t ^ p element-wise for a number p (also written t ^ p).",
   "print(mgv.tensor{1, 2, 3}:pow(2))")
-doc("Tensor:neg", "t:neg()", "-t.", "print(mgv.ones(2):neg())")
-doc("Tensor:exp", "t:exp()", "e ^ t element-wise.", "print(mgv.zeros(2):exp())")
+doc("Tensor:neg", "t:neg()", "-t element-wise, as a new tensor (also written -t; recorded for autograd).", "print(mgv.ones(2):neg())")
+doc("Tensor:exp", "t:exp()", "e ^ t element-wise, as a new tensor (recorded for autograd).", "print(mgv.zeros(2):exp())")
 doc("Tensor:log", "t:log()", "Natural logarithm element-wise.", "print(mgv.ones(2):log())")
-doc("Tensor:sqrt", "t:sqrt()", "Square root element-wise.", "print(mgv.tensor{4, 9}:sqrt())")
+doc("Tensor:sqrt", "t:sqrt()", "Square root element-wise (nan below 0), as a new tensor.", "print(mgv.tensor{4, 9}:sqrt())")
 doc("Tensor:tanh", "t:tanh()", "Hyperbolic tangent element-wise.", "print(mgv.zeros(2):tanh())")
-doc("Tensor:relu", "t:relu()", "max(t, 0) element-wise.", "print(mgv.tensor{-1, 2}:relu())")
+doc("Tensor:relu", "t:relu()", "max(t, 0) element-wise; the gradient is 1 where t > 0, else 0.", "print(mgv.tensor{-1, 2}:relu())")
 doc("Tensor:gelu", "t:gelu()", "GELU, exact form t * Phi(t) with erf (as BERT).",
   "print(mgv.tensor{-1, 0, 1}:gelu())")
 doc("Tensor:sigmoid", "t:sigmoid()", "1 / (1 + e ^ -t) element-wise.", "print(mgv.zeros(2):sigmoid())")
@@ -225,7 +225,7 @@ doc("Tensor:sum", "t:sum([axis | {axes}] [, keepdim = false])",
   "Sum over one axis, a table of axes, or (without) every element (a 0-d tensor). keepdim " ..
   "keeps the reduced axes with size 1.",
   "local t = mgv.tensor{{1, 2}, {3, 4}}\nprint(t:sum(), t:sum(1), t:sum(-1, true))")
-doc("Tensor:mean", "t:mean([axis | {axes}] [, keepdim = false])", "Mean, with the axes of sum.",
+doc("Tensor:mean", "t:mean([axis | {axes}] [, keepdim = false])", "The mean over one axis, a table of axes or every element, with the axes and keepdim of sum.",
   "print(mgv.tensor{{1, 2}, {3, 4}}:mean(2))   -- tensor([1.5000, 3.5000], shape=[2])")
 doc("Tensor:max", "t:max([axis [, keepdim = false]]) -> values, indices",
   "The maximum along an axis and where it is (1-based indices, as a tensor). Without an axis, " ..
@@ -237,7 +237,7 @@ doc("Tensor:matmul", "a:matmul(b)",
 doc("Tensor:linear", "x:linear(W [, b])",
   "x W^T + b, as torch.nn.Linear: x [..., in], W [out, in], b [out].",
   "local x, W, b = mgv.ones(5, 3), mgv.ones(2, 3), mgv.zeros(2)\nprint(x:linear(W, b))")
-doc("Tensor:softmax", "t:softmax([axis = -1])", "Softmax along an axis.",
+doc("Tensor:softmax", "t:softmax([axis = -1])", "Softmax along an axis (exp(t) / sum exp(t), computed stably): entries in [0, 1] that sum to 1.",
   "print(mgv.zeros(1, 4):softmax())   -- all 0.25")
 doc("Tensor:log_softmax", "t:log_softmax([axis = -1])",
   "log(softmax(t)) along an axis, computed stably.", "print(mgv.zeros(1, 2):log_softmax())")
@@ -253,7 +253,7 @@ doc("Tensor:masked_fill", "x:masked_fill(mask, value)",
 doc("Tensor:cosine_similarity", "a:cosine_similarity(b [, axis = -1 [, eps = 1e-8]])",
   "<a, b> / max(|a| |b|, eps) along an axis (a and b broadcast); the axis is removed.",
   "print(mgv.tensor{{1, 0}}:cosine_similarity(mgv.tensor{{1, 1}}))   -- 0.7071")
-doc("Tensor:l2_norm", "x:l2_norm([axis = -1 [, keepdim = false]])", "sqrt(sum x^2) along an axis.",
+doc("Tensor:l2_norm", "x:l2_norm([axis = -1 [, keepdim = false]])", "The Euclidean norm sqrt(sum x^2) along an axis.",
   "print(mgv.tensor{{3, 4}}:l2_norm())   -- tensor([5], shape=[1])")
 
 doc("mgv.embedding", "mgv.embedding(weight, indices)",
@@ -287,7 +287,7 @@ doc("Tensor:backward", "t:backward([grad])",
   "(a tensor of t's shape, or a number) may be omitted for a one-element t. Frees the graph: a " ..
   "second backward through it is an error.",
   "local w = mgv.tensor{1, 2}:requires_grad_()\n;(w * w):sum():backward()\nprint(w.grad)   -- [2, 4]")
-doc("Tensor:zero_grad", "t:zero_grad()", "Clears t.grad; returns t.",
+doc("Tensor:zero_grad", "t:zero_grad()", "Clears t.grad (sets it to nil); returns t. Gradients accumulate otherwise.",
   "local w = mgv.ones(1):requires_grad_()\nw:sum():backward()\nw:zero_grad()\nprint(w.grad)   -- nil")
 doc("Tensor:retain_grad", "t:retain_grad()",
   "Keeps .grad on a computed (non-leaf) tensor after backward; returns t.",
@@ -341,67 +341,490 @@ doc("mgv.load", "mgv.load(path) -> tensors, metadata",
   "local path = os.tmpname()\nmgv.save(path, {w = mgv.ones(2)}, {note = 'hi'})\n" ..
   "local t, meta = mgv.load(path)\nprint(t.w, meta.note)\nos.remove(path)")
 
+doc("repl", "bin/mgv (no arguments, on a terminal)",
+  "The interactive prompt. An expression prints its values (tables nested, tensors " ..
+  "numpy-style, models and data sets by their description); a trailing ';' silences it; " ..
+  "unfinished input (a function, a loop, a table) continues on a '...>' line. ?x or help(x) " ..
+  "shows the documentation of x (a name, or any expression: ?model:train_step). Tab " ..
+  "completes globals, fields and methods (mgv.ze -> mgv.zeros, t:res -> t:reshape) and, " ..
+  "inside a string, file names. Ctrl-C stops running code (a loop, a training epoch) and " ..
+  "keeps every variable; at the prompt it clears the line. Ctrl-D on an empty line leaves " ..
+  "(asking first once something has run). History is kept in $MGV_HISTORY (default " ..
+  "~/.mgv_history; empty for none), at most $MGV_HISTORY_SIZE entries (1000); Ctrl-R " ..
+  "searches it. Locals do not outlive their line: use globals at the prompt.",
+  "-- what the prompt prints for a value:\nprint(mgv.inspect({1, 2, name = 'x', w = mgv.zeros(500, 2)}))")
+
 doc("mgv.help", "mgv.help([x])",
   "Prints the documentation of x: a function (mgv.zeros, t.reshape), a name ('zeros', " ..
-  "'Tensor:reshape', 'optim.adam', 'indexing'), or with no argument the list of topics.",
+  "'Tensor:reshape', 'optim.adam', 'indexing'), an object (a model, a data set), or with no " ..
+  "argument the list of topics. At the prompt, help(x) and ?x do the same.",
   "mgv.help(mgv.zeros)\nmgv.help('reshape')")
 doc("mgv.doc", "mgv.doc(x) -> string | nil",
   "The documentation text mgv.help would print for x, or nil when there is none (for tools " ..
   "such as the notebook kernel's inspect).", "print(mgv.doc('zeros'))")
 
+doc("mgv.inspect", "mgv.inspect(v [, {depth = 4, items = 40, width = 80, strlen = 200}]) -> string",
+  "Readable text for any value, as the REPL prints results: tables nested with sorted keys (the " ..
+  "array part first), on one line when short and indented otherwise; a table inside itself " ..
+  "prints as <cycle>, levels deeper than depth as {...}, and more than items entries end with " ..
+  "'... (n more)'. Tensors print numpy-style; inside a table only few-valued ones show their " ..
+  "values, others their shape. Objects with __tostring (models, data sets) use it; functions " ..
+  "show their documented name.",
+  "print(mgv.inspect({1, 2, name = 'x', nested = {ok = true}}))\n" ..
+  "local t = {}\nt.self = t\nprint(mgv.inspect(t))   -- {self = <cycle>}\n" ..
+  "print(mgv.inspect({w = mgv.zeros(100, 100)}, {width = 60}))")
+
+-------------------------------------------------------------------------------
+-- data sets
+-------------------------------------------------------------------------------
+doc("Dataset", "mgv.Dataset (from mgv.data.synth / mre / met)",
+  "A split of instances (a sentence, its entity mention spans, a class and maybe an image). " ..
+  "#ds and ds.n count the instances, ds.n_classes the classes. Methods: ds:classes(), " ..
+  "ds:labels(), ds:instance(i), ds:image(i), ds:subset{...}, ds:load_images(dir), ds:free(). " ..
+  "Indices and class numbers are 1-based.",
+  "local task = mgv.data.synth{per_class = 4}\nlocal ds = task.train\nprint(ds, #ds, ds.n_classes)")
+
+doc("mgv.data.synth", "mgv.data.synth{seed = 0, classes = 30, per_class = 60, ambiguous = 0.5, " ..
+  "latent = 6, image_size = 16, sentence_len = 10} -> task",
+  "The built-in synthetic zero-shot entity-typing task, generated from the seed: classes (an " ..
+  "even number; they come in confusable pairs) with made-up names whose meaning the frozen " ..
+  "word table carries, sentences with one mention word, and 3 x image_size x image_size " ..
+  "pictures that tell the pair members apart when the text is 'ambiguous'. The task table " ..
+  "holds the data sets train, val and test (disjoint classes) and all, the word table words " ..
+  "[V x 100] with its vocab (V strings), and name = 'synth'.",
+  "local task = mgv.data.synth{seed = 1, per_class = 4}\n" ..
+  "print(task.train, task.val, task.test)\nprint(task.words, task.vocab[1])")
+
+doc("mgv.data.mre", "mgv.data.mre{dir = , glove = , seed = 0, descriptions = nil} -> task",
+  "Loads MNRE relation extraction from dir (train.txt, val.txt, test.txt) and splits it by " ..
+  "relation for zero-shot learning (seed picks the split). Words are looked up in glove (a " ..
+  "table from mgv.glove.open); label names become phrases ('/per/loc/place_of_birth' reads " ..
+  "'person location place of birth') unless descriptions names a file of 'name<TAB>phrase' " ..
+  "lines. The task table is as mgv.data.synth's, plus n_tokens and n_unknown (GloVe coverage).",
+  "local dir = (os.getenv('MGV_DATA') or 'data')\n" ..
+  "local cache = dir .. '/glove/glove-100d.bin'   -- made by scripts/get-data.sh\n" ..
+  "if io.open(cache) and io.open(dir .. '/mnre/train.txt') then\n" ..
+  "  local task = mgv.data.mre{dir = dir .. '/mnre', glove = mgv.glove.open(cache)}\n" ..
+  "  print(task.train, task.test:classes()[1])\nend")
+
+doc("mgv.data.met", "mgv.data.met{file = , glove = , task = 1, descriptions = nil} -> task",
+  "Loads multimodal entity typing from a WikiDiverse-format JSON file (all entries pooled) and " ..
+  "splits it by type for zero-shot learning; task picks the reference's split 1..3. Words are " ..
+  "looked up in glove (mgv.glove.open); descriptions, a file of 'name<TAB>phrase' lines, " ..
+  "explains type names GloVe lacks. The task table is as mgv.data.synth's.",
+  "local file = (os.getenv('MGV_DATA') or 'data') .. '/wikidiverse/all.json'\n" ..
+  "local cache = (os.getenv('MGV_DATA') or 'data') .. '/glove/glove-100d.bin'\n" ..
+  "if io.open(file) and io.open(cache) then\n" ..
+  "  local task = mgv.data.met{file = file, glove = mgv.glove.open(cache)}\n" ..
+  "  print(task.train)\nend")
+
+doc("Dataset:classes", "ds:classes() -> {names}",
+  "The class names of the data set, in class-number order (labels index this list).",
+  "local ds = mgv.data.synth{per_class = 4}.train\nprint(#ds:classes(), ds:classes()[1])")
+doc("Dataset:labels", "ds:labels() -> {classes}",
+  "The gold class number (1-based) of every instance, as a Lua array of #ds entries.",
+  "local ds = mgv.data.synth{per_class = 4}.train\nlocal y = ds:labels()\nprint(#y, y[1])")
+doc("Dataset:instance", "ds:instance(i) -> {tokens, spans, label, class, image}",
+  "Instance i: its token ids (rows of the task's word table; 0 for a word the table lacks), " ..
+  "its mention spans as inclusive 1-based {first, last} token pairs, its class number and " ..
+  "name, and its picture number when it has one.",
+  "local task = mgv.data.synth{per_class = 4}\nlocal x = task.train:instance(1)\n" ..
+  "print(x.class, x.spans[1][1], task.vocab[x.tokens[x.spans[1][1]]])")
+doc("Dataset:image", "ds:image(i) -> tensor [3 x S x S] | nil",
+  "The picture of instance i as a view of the data set's image tensor (channels first, " ..
+  "pixels in [-1, 1]), or nil when the instance has none.",
+  "local ds = mgv.data.synth{per_class = 4}.train\nprint(table.concat(ds:image(1):shape(), 'x'))   -- 3x16x16")
+doc("Dataset:subset", "ds:subset{c1, c2, ...} -> Dataset",
+  "A new data set with only the instances of the given classes (1-based class numbers), " ..
+  "relabelled 1..k in the order given.",
+  "local ds = mgv.data.synth{per_class = 4}.train\nlocal two = ds:subset{3, 1}\n" ..
+  "print(two, two:classes()[1] == ds:classes()[3])")
+doc("Dataset:load_images", "ds:load_images(dir [, {size = 16, policy = 'blank'}]) -> missing",
+  "Reads the instances' pictures (JPEG/PNG files named by the data set) from dir, resized " ..
+  "to size x size and scaled to [-1, 1]; policy says what a missing or unreadable picture " ..
+  "does: 'blank' (the instance keeps no image, which the model masks), 'skip' (the instance " ..
+  "is dropped from the data set) or 'fail' (an error). Returns how many were missing. Long " ..
+  "imports stop at Ctrl-C.",
+  "local ds = mgv.data.synth{per_class = 4}.train\n" ..
+  "local ok, err = pcall(ds.load_images, ds, '/nonexistent', {policy = 'fail'})\nprint(ok, err)")
+doc("Dataset:load_features", "ds:load_features(path)",
+  "Attaches precomputed features from an outside encoder to the data set, from a " ..
+  "safetensors file with 'text' [N x L x d], optional 'text_mask' [N x L] (1 real, 0 " ..
+  "padding), 'entity' [N x DE], optional 'image' [N x P x d] and 'image_mask' [N x P], and " ..
+  "'labels' [C x DL] (one vector per class, in class order), N and C being the data set's " ..
+  "instances and classes. A model made with text = 'features' (and image = 'features') " ..
+  "then trains on them. Checked against the data set; on an error it is unchanged.",
+  "local ds = mgv.data.synth{per_class = 4}.train\nlocal path = os.tmpname()\n" ..
+  "mgv.save(path, {text = mgv.randn(#ds, 10, 8), entity = mgv.randn(#ds, 16),\n" ..
+  "                labels = mgv.randn(ds.n_classes, 8)})\nds:load_features(path)\n" ..
+  "local model = mgv.model{text = 'features', images = false, hidden = 8, heads = 2,\n" ..
+  "                        entity_dim = 16, label_dim = 8}\n" ..
+  "print(model:train_step(ds, {1, 2, 3}).loss)\nos.remove(path)")
+doc("mgv.data.features", "mgv.data.features(path) -> Dataset",
+  "A data set made of precomputed features alone: a safetensors file as ds:load_features " ..
+  "reads, which also holds 'target' [N] (0-based class indices) and the class names in the " ..
+  "metadata key 'classes' (a JSON array of strings). Its instances have no tokens; train a " ..
+  "model with text = 'features' on it.",
+  "local path = os.tmpname()\n" ..
+  "mgv.save(path, {text = mgv.randn(4, 3, 8), entity = mgv.randn(4, 16), labels = mgv.randn(2, 8),\n" ..
+  "                target = mgv.tensor{0, 1, 0, 1}}, {classes = '[\"cat\", \"dog\"]'})\n" ..
+  "local ds = mgv.data.features(path)\nprint(ds, ds:classes()[2])   -- ... dog\nos.remove(path)")
+doc("Dataset:free", "ds:free()",
+  "Releases the data set now instead of at garbage collection; using it afterwards is an " ..
+  "error. (local ds <close> = ... does the same at the end of the scope.)",
+  "local task = mgv.data.synth{per_class = 4}\ntask.all:free()\nprint(task.all)   -- Dataset (freed)")
+
+-------------------------------------------------------------------------------
+-- word vectors
+-------------------------------------------------------------------------------
+doc("mgv.glove.open", "mgv.glove.open(path [, cache [, progress]]) -> Glove",
+  "Opens a table of word vectors. path is a binary cache, or a JSON file in the " ..
+  "wink-embeddings format, which is converted once into cache (a later open reuses the cache " ..
+  "while it is newer than the JSON); progress(done_bytes, total_bytes) is called during the " ..
+  "conversion, which Ctrl-C stops. The table is memory-mapped; words are looked up " ..
+  "lower-cased.",
+  "local cache = os.tmpname()\nos.remove(cache)\n" ..
+  "local g = mgv.glove.open((os.getenv('MGV_ROOT') or '.') .. '/tests/fixtures/glove_small.json', cache)\n" ..
+  "print(g)   -- GloVe: 6 words x 3\ng:close()\nos.remove(cache)")
+doc("Glove", "mgv.Glove (from mgv.glove.open)",
+  "A memory-mapped word-vector table: g:lookup(word), g:vector(word), g:close(). Pass it as " ..
+  "the glove option of mgv.data.mre / mgv.data.met.",
+  "local cache = os.tmpname()\nos.remove(cache)\n" ..
+  "local g = mgv.glove.open((os.getenv('MGV_ROOT') or '.') .. '/tests/fixtures/glove_small.json', cache)\n" ..
+  "print(g)\ng:close()\nos.remove(cache)")
+doc("Glove:lookup", "g:lookup(word) -> row | nil",
+  "The 1-based row of word (ASCII-lowercased) in the table, or nil when it is not there.",
+  "local cache = os.tmpname()\nos.remove(cache)\n" ..
+  "local g = mgv.glove.open((os.getenv('MGV_ROOT') or '.') .. '/tests/fixtures/glove_small.json', cache)\n" ..
+  "print(g:lookup('The'), g:lookup('nope'))   -- 1 nil\ng:close()\nos.remove(cache)")
+doc("Glove:vector", "g:vector(word) -> tensor [dim] | nil",
+  "The vector of word (ASCII-lowercased) as a new 1-d tensor, or nil when the word is missing.",
+  "local cache = os.tmpname()\nos.remove(cache)\n" ..
+  "local g = mgv.glove.open((os.getenv('MGV_ROOT') or '.') .. '/tests/fixtures/glove_small.json', cache)\n" ..
+  "print(g:vector('the'))\ng:close()\nos.remove(cache)")
+doc("Glove:close", "g:close()",
+  "Unmaps the table now instead of at garbage collection; using it afterwards is an error.",
+  "local cache = os.tmpname()\nos.remove(cache)\n" ..
+  "local g = mgv.glove.open((os.getenv('MGV_ROOT') or '.') .. '/tests/fixtures/glove_small.json', cache)\n" ..
+  "g:close()\nprint(g)   -- GloVe (closed)\nos.remove(cache)")
+
+-------------------------------------------------------------------------------
+-- the model
+-------------------------------------------------------------------------------
+doc("mgv.model", "mgv.model{words = , task = 'met', hidden = 64, heads = 4, layers = 1, " ..
+  "max_len = 96, dropout = 0.1, experts = 8, proj = 64, images = true, image_size = 16, " ..
+  "patch = 4, vmoe = true, nce = true, mg = true, vat = 'learned', beta = 1, vmoe_weight = 1, " ..
+  "head_dropout = 0.1, lr = 1e-3, weight_decay = 0, clip = 1, seed = 0, text = 'encoder', " ..
+  "image = 'pixels', entity_dim = 0, label_dim = 0} -> Model",
+  "A new MG-VMoE model over the frozen word table words (task.words): a transformer text " ..
+  "encoder (hidden size, heads, layers, tokens up to max_len), a patch encoder for images " ..
+  "(patch x patch pixels per token; images = false for text only; 'mre' has no images), the " ..
+  "variational mixture of experts (experts, projection size proj; vmoe = false puts a linear " ..
+  "layer there), InfoNCE between text and image (nce), and graph-based virtual adversarial " ..
+  "training (mg; vat = 'learned' or 'power'). task is 'met', 'mre' (two spans) or 'synth'. " ..
+  "The model owns its Adam optimiser (lr, weight_decay, gradient clipping at clip). " ..
+  "text = 'features' / image = 'features' replace the encoders by precomputed features of " ..
+  "the data set (ds:load_features, mgv.data.features; words is then optional), whose entity " ..
+  "and label vectors have entity_dim and label_dim entries (0: what the text encoder makes). " ..
+  "Unknown options are errors. Printing a model shows its parts and parameter counts.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "print(model)")
+doc("Model", "mgv.Model (from mgv.model)",
+  "The MG-VMoE model: model:train_step(ds, idx), model:predict(ds), model:forward(ds, idx), " ..
+  "model:save(path), model:load(path), model:parameters(), model:config(), " ..
+  "model:set_lr(lr), model:free(); fields model.steps (optimiser steps taken) and model.lr.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "print(model.steps, model.lr)")
+doc("Model:train_step", "model:train_step(ds, indices) -> stats",
+  "One optimisation step on the batch of instances indices (1-based, a table or tensor) of " ..
+  "ds: forward in training mode, the loss (ranking + VIB-MoE + InfoNCE + MG-VAT terms), " ..
+  "backward, clipping and an Adam step, then the update of the adversarial perturbation. " ..
+  "Returns a table of numbers: loss, rank, vmoe, nce, mg, r_objective, grad_norm and " ..
+  "accuracy (of the batch). Ctrl-C stops a long step with an error; the model stays usable.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local st = model:train_step(task.train, {1, 2, 3, 4})\nprint(st.loss, st.accuracy, model.steps)")
+doc("Model:predict", "model:predict(ds [, {batch = 64, first = 1, count = #ds}]) -> {classes}",
+  "The predicted class number (1-based, among ds's classes) of instances first .. " ..
+  "first+count-1, in evaluation mode, batch instances at a time. mgv.predict does the same " ..
+  "for a whole data set with a progress bar.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local p = model:predict(task.val, {first = 1, count = 5})\nprint(#p, p[1])")
+doc("Model:forward", "model:forward(ds, indices [, {training = false, loss = true}]) -> out",
+  "Runs the model on a batch without recording gradients and returns what it computed, for " ..
+  "inspection: scores [B x C]; the losses loss, rank, vmoe, nce, mg (0-d); gating weights per " ..
+  "token gate_text [B x L x K] and gate_image [B x P x K]; expert usage per sample usage_text " ..
+  "and usage_image [B x K]; the MoE outputs o_text, o_image; the fusion attention " ..
+  "[B x (P+L)]; the batch graph [B x B]; p and p_tilde [B x 2] (clean and perturbed); node " ..
+  "vectors g; and tokens, each sample's token ids as the encoder saw them.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local out = model:forward(task.train, {1, 2, 3})\nprint(out.usage_text, out.graph, out.p)")
+doc("Model:save", "model:save(path [, metadata [, with_optimiser = false]])",
+  "Writes the model's parameters (and with_optimiser, the Adam state and step count) to a " ..
+  "safetensors checkpoint, atomically; metadata is a table of strings stored alongside " ..
+  "(read them back with mgv.load).",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local path = os.tmpname()\nmodel:save(path, {note = 'first try'})\n" ..
+  "print(select(2, mgv.load(path)).note)\nos.remove(path)")
+doc("Model:load", "model:load(path)",
+  "Reads a checkpoint written by model:save into this model (and the optimiser state when it " ..
+  "was saved); the shapes must match the model's configuration, else an error names the " ..
+  "tensor.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local cfg = {words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local a, b = mgv.model(cfg), mgv.model(cfg)\nlocal path = os.tmpname()\n" ..
+  "a:save(path)\nb:load(path)\nos.remove(path)")
+doc("Model:parameters", "model:parameters() -> {name = tensor}",
+  "The model's parameter tensors by name ('text.proj.weight', 'vmoe.gate.weight', ..., and " ..
+  "'vat.r', the perturbation). They share storage with the model: changing one in place " ..
+  "changes the model.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local n = 0\nfor name, p in pairs(model:parameters()) do n = n + p:numel() end\nprint(n)")
+doc("Model:set_lr", "model:set_lr(lr)",
+  "Sets the learning rate of the model's optimisers (model.lr reads it), e.g. for a schedule " ..
+  "in a training loop of your own.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "model:set_lr(5e-4)\nprint(model.lr)")
+doc("Model:config", "model:config() -> table",
+  "The model's configuration as a table with the keys of mgv.model's options (task, hidden, " ..
+  "heads, layers, experts, images, vat, lr, ...), to print or to build a twin model.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "print(mgv.inspect(model:config()))")
+doc("Model:free", "model:free()",
+  "Releases the model's memory now instead of at garbage collection; using it afterwards is " ..
+  "an error that says so.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "model:free()\nprint(model)   -- Model (freed)")
+
+-------------------------------------------------------------------------------
+-- training, evaluation, metrics
+-------------------------------------------------------------------------------
+doc("mgv.sampler", "mgv.sampler(ds [, seed = 0]) -> Sampler",
+  "A class-balanced batch sampler over ds: s:next(n) gives n instance indices, going round " ..
+  "the classes in turn and taking a random instance of each (seeded; the same seed gives the " ..
+  "same batches).",
+  "local ds = mgv.data.synth{per_class = 4}.train\nlocal s = mgv.sampler(ds, 7)\n" ..
+  "print(table.concat(s:next(8), ' '))")
+doc("Sampler", "mgv.Sampler (from mgv.sampler)",
+  "A class-balanced sampler of batches: s:next(n).",
+  "local s = mgv.sampler(mgv.data.synth{per_class = 4}.train)\nprint(#s:next())   -- 16")
+doc("Sampler:next", "s:next([n = 16]) -> {indices}",
+  "The next n instance indices (1-based) of the sampler's data set, class-balanced.",
+  "local ds = mgv.data.synth{per_class = 4}.train\nlocal s = mgv.sampler(ds)\n" ..
+  "local batch = s:next(10)\nprint(#batch, ds:instance(batch[1]).class)")
+
+doc("mgv.metrics", "mgv.metrics(gold, pred [, names]) -> m",
+  "Scores predictions against gold labels (two arrays of 1-based class numbers, as " ..
+  "ds:labels() and model:predict give). m has macro_p, macro_r, macro_f1 and micro_f1 " ..
+  "(as scikit-learn: classes absent from gold and pred are left out of the macro average), " ..
+  "n, per_class (precision, recall, f1, support and name per class) and table, a printable " ..
+  "per-class table; names (ds:classes()) label it.",
+  "local m = mgv.metrics({1, 1, 2, 2, 3}, {1, 2, 2, 2, 1}, {'a', 'b', 'c'})\n" ..
+  "print(m.macro_f1, m.micro_f1)\nprint(m.table)")
+doc("mgv.glove_baseline", "mgv.glove_baseline(ds, words) -> {classes}",
+  "The no-training zero-shot baseline: for each instance, the class whose label phrase (mean " ..
+  "word vector) is most cosine-similar to the mean vector of the mention's words (the whole " ..
+  "sentence when no mention word is known). words is the task's word table.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local pred = mgv.glove_baseline(task.test, task.words)\n" ..
+  "print(mgv.metrics(task.test:labels(), pred).macro_f1)")
+doc("mgv.isatty", "mgv.isatty([fd = 2]) -> boolean",
+  "Whether file descriptor fd (1 standard output, 2 standard error) is a terminal; progress " ..
+  "bars draw only then.",
+  "print(mgv.isatty(1), mgv.isatty(2))")
+doc("mgv.clock", "mgv.clock() -> seconds",
+  "Monotonic wall-clock time in seconds (os.clock counts CPU time of all threads instead); " ..
+  "progress bars and the training loop time themselves with it.",
+  "local t0 = mgv.clock()\nlocal x = mgv.randn(200, 200):matmul(mgv.randn(200, 200))\n" ..
+  "print(string.format('%.3f s', mgv.clock() - t0))")
+doc("mgv.progress", "mgv.progress(total [, label]) -> bar",
+  "A progress bar on standard error with the count, the rate and the time left (ETA), drawn " ..
+  "only when standard error is a terminal and at most ten times a second. bar:update(done " ..
+  "[, info]) redraws it with an extra text; bar:close() erases it.",
+  "local bar = mgv.progress(100, 'work')\nfor i = 1, 100 do bar:update(i, 'step ' .. i) end\nbar:close()")
+doc("mgv.predict", "mgv.predict(model, ds [, {batch = 64, label = 'predict'}]) -> {classes}",
+  "model:predict over a whole data set in chunks, with a progress bar: the predicted class " ..
+  "number of every instance.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local p = mgv.predict(model, task.val)\nprint(#p == #task.val)")
+doc("mgv.evaluate", "mgv.evaluate(model, ds [, opts]) -> m",
+  "Predicts every instance of ds (as mgv.predict, same options) and scores the predictions " ..
+  "with mgv.metrics against ds's labels and class names; m also holds the predictions as " ..
+  "m.pred.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local m = mgv.evaluate(model, task.test)\nprint(m.macro_f1)\nprint(m.table)")
+doc("mgv.train", "mgv.train(model, task [, {epochs = 20, patience = 10, batch = 16, seed = 0, " ..
+  "checkpoint = tmp, resume = false, steps_per_epoch, on_epoch, quiet = false}]) -> result",
+  "The zero-shot training loop, written in Lua over model:train_step (lua/train.lua: copy it " ..
+  "to write your own). Each epoch takes steps_per_epoch (#task.train // batch + 1) " ..
+  "class-balanced batches of task.train, then scores task.val; the model is checkpointed when " ..
+  "validation macro-F1 or micro-F1 reaches its best, and training stops after patience " ..
+  "epochs without that. The best checkpoint is loaded at the end. resume continues from " ..
+  "checkpoint .. '.last'; on_epoch(info) is called after each epoch; quiet drops the log " ..
+  "lines. Returns best_epoch, val_macro_f1, val_micro_f1, history, checkpoint and seconds. " ..
+  "Ctrl-C stops it between (or inside) steps and leaves the model as trained so far.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local r = mgv.train(model, task, {epochs = 2, quiet = true})\n" ..
+  "print(r.best_epoch, r.val_macro_f1, mgv.evaluate(model, task.test).macro_f1)\n" ..
+  "os.remove(r.checkpoint)\nos.remove(r.checkpoint .. '.last')")
+
+-------------------------------------------------------------------------------
+-- JSON
+-------------------------------------------------------------------------------
+doc("mgv.json.encode", "mgv.json.encode(v [, pretty = false]) -> string",
+  "JSON text for a Lua value: a table whose keys are exactly 1..n (or an empty table) becomes " ..
+  "an array, another table an object (number keys become strings), tensors nested arrays, " ..
+  "nil, functions, NaN and infinities null. pretty indents by two spaces. Cycles are errors.",
+  "print(mgv.json.encode({name = 'x', scores = {1, 2.5}, w = mgv.ones(2)}))")
+doc("mgv.json.decode", "mgv.json.decode(text) -> value",
+  "The Lua value of a JSON text: objects and arrays become tables (arrays 1-based), null " ..
+  "becomes nil. Malformed input is an error naming the line and column.",
+  "local v = mgv.json.decode('{\"a\": [1, 2, {\"b\": null}]}')\nprint(v.a[2])   -- 2")
+
 -------------------------------------------------------------------------------
 -- lookup
 -------------------------------------------------------------------------------
+
+-- Classes documented as "Class:method", with the registry name of their metatable.
+local CLASSES = { Tensor = "mgv.Tensor", Optim = "mgv.Optim", Model = "mgv.Model",
+                  Dataset = "mgv.Dataset", Sampler = "mgv.Sampler", Glove = "mgv.Glove",
+                  Plot = "mgv.Plot" }
+
+-- Every documented name: those added with doc() in order, then entries other
+-- files put straight into M._docs (plot.lua), sorted.
+local function all_names()
+  local seen, names, extra = {}, {}, {}
+  for _, name in ipairs(order) do
+    seen[name] = true
+    names[#names + 1] = name
+  end
+  for name in pairs(docs) do
+    if not seen[name] then extra[#extra + 1] = name end
+  end
+  table.sort(extra)
+  for _, name in ipairs(extra) do names[#names + 1] = name end
+  return names
+end
+
+-- The topic of a class: "Model", else its module's ("Plot" -> "mgv.plot").
+local function class_topic(class)
+  if docs[class] then return class end
+  if docs["mgv." .. class:lower()] then return "mgv." .. class:lower() end
+  return nil
+end
+
+-- The methods table of a class: __methods, a table __index, or the table a C
+-- __index function keeps as its first upvalue.
+local function methods_of(class)
+  if class == "Tensor" then return Tensor end
+  local reg = debug and debug.getregistry and debug.getregistry()
+  local mt = reg and reg[CLASSES[class]]
+  if type(mt) ~= "table" then return nil end
+  if type(mt.__methods) == "table" then return mt.__methods end
+  if type(mt.__index) == "table" then return mt.__index end
+  if type(mt.__index) == "function" then
+    local ok, _, up = pcall(debug.getupvalue, mt.__index, 1)
+    if ok and type(up) == "table" then return up end
+  end
+  return nil
+end
+
+-- A value at a dotted path below the module ("optim.adam" -> M.optim.adam).
+local function module_value(path)
+  local v = M
+  for part in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then return nil end
+    v = rawget(v, part)
+  end
+  return v
+end
 
 -- Function value -> doc name, built on first use (functions are compared by identity).
 local by_function
 local function function_names()
   if by_function then return by_function end
   by_function = {}
-  local optim_meta = debug and debug.getregistry and debug.getregistry()["mgv.Optim"]
-  for _, name in ipairs(order) do
+  for _, name in ipairs(all_names()) do
     local f
-    local m = name:match("^Tensor:(.+)$")
-    if m then f = Tensor[m] end
-    local g = name:match("^mgv%.optim%.(.+)$")
-    if g then f = M.optim[g] end
-    local h = not g and name:match("^mgv%.(.+)$")
-    if h then f = M[h] end
+    local class, m = name:match("^(%u%a*):(.+)$")
+    if class and CLASSES[class] then
+      local methods = methods_of(class)
+      f = methods and rawget(methods, m)
+    else
+      local path = name:match("^mgv%.(.+)$")
+      if path then f = module_value(path) end
+    end
     if type(f) == "function" and not by_function[f] then by_function[f] = name end
-    local o = name:match("^Optim:(.+)$")
-    if o and optim_meta then
-      local ok, _, idx = pcall(debug.getupvalue, optim_meta.__index, 1)
-      if ok and type(idx) == "table" and type(idx[o]) == "function" then by_function[idx[o]] = name end
+  end
+  -- undocumented methods of a class lead to the class's topic
+  for class in pairs(CLASSES) do
+    local methods, topic = methods_of(class), class_topic(class)
+    if methods and topic then
+      for _, f in pairs(methods) do
+        if type(f) == "function" and not by_function[f] then by_function[f] = topic end
+      end
     end
   end
   return by_function
 end
 
+-- The class name ("Model") of a userdata value, from its metatable's __name.
+local function class_of(x)
+  local mt = getmetatable(x)
+  local name = type(mt) == "table" and rawget(mt, "__name")
+  for class, reg in pairs(CLASSES) do
+    if reg == name then return class end
+  end
+  return nil
+end
+
 local function resolve(x)
   if type(x) == "function" then return function_names()[x] end
   if M.is_tensor(x) then return "Tensor" end
+  if type(x) == "userdata" then
+    local class = class_of(x)
+    return class and class_topic(class)
+  end
   if type(x) ~= "string" then return nil end
   x = x:gsub("^t[:.]", "Tensor:"):gsub("^Tensor%.(%l)", "Tensor:%1")
-  x = x:gsub("^opt:", "Optim:")
+  x = x:gsub("^opt:", "Optim:"):gsub("^model[:.]", "Model:"):gsub("^ds[:.]", "Dataset:")
   local dotted = x:gsub("^Tensor:", "Tensor.")
-  for _, cand in ipairs({ x, dotted, "mgv." .. x, "Tensor:" .. x, "mgv.optim." .. x,
-    "Optim:" .. x, "Tensor." .. x }) do
+  local cands = { x, dotted, "mgv." .. x, "Tensor:" .. x, "mgv.optim." .. x, "Optim:" .. x,
+    "Tensor." .. x, (x:gsub("^mgv%.", "Tensor:")) }   -- mgv.exp(t) is t:exp()
+  for _, class in ipairs({ "Model", "Dataset", "Sampler", "Glove" }) do
+    cands[#cands + 1] = class .. ":" .. x
+    cands[#cands + 1] = (x:gsub("^" .. class:lower() .. "[:.]", class .. ":"))
+  end
+  for _, cand in ipairs(cands) do
     if docs[cand] then return cand end
   end
   return nil
 end
 
 local function topics()
-  local groups = { {}, {}, {}, {} }
-  for _, name in ipairs(order) do
+  local groups = { {}, {}, {}, {}, {} }
+  for _, name in ipairs(all_names()) do
     if name:match("^Tensor[:.]") then table.insert(groups[2], name)
     elseif name:match("^mgv%.optim") or name:match("^Optim:") then table.insert(groups[3], name)
+    elseif name:match("^%u%a*:") or CLASSES[name] then table.insert(groups[4], name)
     elseif name:match("^mgv%.") then table.insert(groups[1], name)
-    else table.insert(groups[4], name) end
+    else table.insert(groups[5], name) end
   end
   local out = { "mgv " .. M.version .. " — mgv.help(name) for details. Topics:" }
   local titles = { "module functions", "tensor methods and fields (t:name)", "optimisers",
-    "topics" }
+    "models, data sets, samplers, word vectors (Class, Class:method)", "topics" }
   for i, g in ipairs(groups) do
     out[#out + 1] = "  " .. titles[i] .. ":"
     local line = "    "
@@ -431,6 +854,24 @@ local function wrap(text, width, indent)
   return table.concat(lines, "\n")
 end
 
+-- A long signature breaks after its commas, continuation lines indented.
+local function wrap_sig(sig, width)
+  if #sig <= width then return sig end
+  local pieces = {}
+  for piece in sig:gmatch("(.-, )") do pieces[#pieces + 1] = piece end
+  pieces[#pieces + 1] = sig:match(".*, (.-)$") or sig
+  local lines, line = {}, ""
+  for _, piece in ipairs(pieces) do
+    if #line + #piece > width and #line > 4 then
+      lines[#lines + 1] = (line:gsub("%s+$", ""))
+      line = "    "
+    end
+    line = line .. piece
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
+end
+
 function M.doc(x)
   if x == nil then return topics() end
   local name = resolve(x)
@@ -438,7 +879,7 @@ function M.doc(x)
   local d = name and docs[name]
   if not d then return nil end
   local ex = d.example and ("\n  Example:" .. ("\n" .. d.example):gsub("\n", "\n    ")) or ""
-  return d.sig .. "\n" .. wrap(d.text, 78, "  ") .. ex
+  return wrap_sig(d.sig, 78) .. "\n" .. wrap(d.text, 78, "  ") .. ex
 end
 
 function M.help(x)
@@ -447,6 +888,28 @@ function M.help(x)
     text = "no help for " .. tostring(x) .. "; mgv.help() lists the topics"
   end
   print(text)
+end
+
+-- The documented name of a function value, or nil (mgv.inspect prints it).
+function M._doc_name(f)
+  if type(f) ~= "function" then return nil end
+  return function_names()[f]
+end
+
+-- The REPL's "?x": help for the name x, else for the value of the expression
+-- x (a ':' reads as '.', so "?model:save" finds the method). Prints.
+function M._help_line(src)
+  if type(src) ~= "string" then error("help: a string expected, got " .. type(src), 2) end
+  src = src:match("^%s*(.-)%s*$")
+  if src == "" then return M.help() end
+  if M.doc(src) then return M.help(src) end
+  local expr = src:gsub(":([%a_][%w_]*)$", ".%1")
+  local chunk = load("return " .. expr, "=?", "t")
+  if chunk then
+    local ok, v = pcall(chunk)
+    if ok and v ~= nil and M.doc(v) then return M.help(v) end
+  end
+  return M.help(src)
 end
 
 -- For tests and tools: every documented name with its entry.

@@ -24,6 +24,7 @@ int luaopen_mgv(lua_State *L)
     lmgv_open_optim(L, module);
     lmgv_open_model(L, module);
     lmgv_open_json(L, module);
+    lmgv_open_plot(L, module);
     lua_pushliteral(L, LMGV_VERSION);
     lua_setfield(L, module, "version");
 

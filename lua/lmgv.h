@@ -111,6 +111,7 @@ void lmgv_open_ops(lua_State *L, int module);      /* lops.c */
 void lmgv_open_optim(lua_State *L, int module);    /* loptim.c */
 void lmgv_open_model(lua_State *L, int module);    /* lmodel.c: data, model, metrics */
 void lmgv_open_json(lua_State *L, int module);     /* ljson.c: mgv.json */
+void lmgv_open_plot(lua_State *L, int module);     /* lplot.c: mgv.plot */
 
 /* ---- embedded pure-Lua sources (generated from the lua/ Lua files) -------------- */
 typedef struct lmgv_source {

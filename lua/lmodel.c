@@ -17,6 +17,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "glove.h"
@@ -978,6 +979,15 @@ static int l_isatty(lua_State *L)
     return 1;
 }
 
+/* mgv.clock(): monotonic wall-clock seconds (os.clock is CPU time) */
+static int l_clock(lua_State *L)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    return 1;
+}
+
 /* ---- registration ----------------------------------------------------------------- */
 
 static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
@@ -1055,4 +1065,6 @@ void lmgv_open_model(lua_State *L, int module)
     lua_setfield(L, module, "glove_baseline");
     lua_pushcfunction(L, l_isatty);
     lua_setfield(L, module, "isatty");
+    lua_pushcfunction(L, l_clock);
+    lua_setfield(L, module, "clock");
 }

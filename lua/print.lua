@@ -165,3 +165,183 @@ local function tostring_tensor(t)
 end
 
 meta.__tostring = tostring_tensor
+
+-------------------------------------------------------------------------------
+-- mgv.inspect: readable text for any Lua value (what the REPL prints)
+-------------------------------------------------------------------------------
+--
+-- Tables print nested, keys sorted (the array part first, in order), on one
+-- line when that fits in `width` and indented otherwise; a table met again
+-- on its own path prints as <cycle>; deeper than `depth` as {...}; more
+-- than `items` entries end with "... (n more)". Inside a table, a tensor
+-- prints its values only when it has a few of them, else its shape; objects
+-- with __tostring (models, data sets) print their first line.
+
+local KEYWORDS = {}
+for w in ([[and break do else elseif end false for function goto if in local nil not or
+  repeat return then true until while]]):gmatch("%a+") do KEYWORDS[w] = true end
+
+local INSPECT_DEFAULTS = { depth = 4, items = 40, width = 80, strlen = 200 }
+
+local function quote(s, maxlen)
+  local cut = ""
+  if #s > maxlen then
+    cut = "...(" .. #s .. " bytes)"
+    s = s:sub(1, maxlen)
+  end
+  local q = string.format("%q", s):gsub("\\\n", "\\n"):gsub("\\\r", "\\r")
+  return q .. cut
+end
+
+-- The first line of tostring(v) through __tostring, protected.
+local function tostring_line(v)
+  local ok, s = pcall(tostring, v)
+  if not ok or type(s) ~= "string" then return "<" .. type(v) .. ": __tostring failed>" end
+  local first, rest = s:match("^([^\n]*)\n(.*)$")
+  if first then return first .. " ..." end
+  return s
+end
+
+-- A tensor inside a table: its values when few, else its shape.
+local function short_tensor(t)
+  local ok, shape = pcall(t.shape, t)
+  if not ok then return "tensor(<freed>)" end
+  if t:numel() <= 8 then
+    local s = tostring_tensor(t)
+    if not s:find("\n", 1, true) then return s end
+  end
+  local extra = t.grad_fn and (", grad_fn=<" .. t.grad_fn .. ">")
+    or (t.requires_grad and ", requires_grad=true" or "")
+  return "tensor(shape=[" .. table.concat(shape, "x") .. "]" .. extra .. ")"
+end
+
+local function function_name(f)
+  local name = M._doc_name and M._doc_name(f)
+  if name then return "function: " .. name end
+  return tostring(f)
+end
+
+local function has_tostring(v)
+  local mt = getmetatable(v)
+  return type(mt) == "table" and rawget(mt, "__tostring") ~= nil
+end
+
+-- Keys of a table in print order: 1..n, then numbers, strings, the rest.
+local function sorted_keys(t)
+  local n = rawlen(t)
+  local rest = {}
+  for k in next, t do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then rest[#rest + 1] = k end
+  end
+  local rank = { number = 1, string = 2, boolean = 3 }
+  table.sort(rest, function(a, b)
+    local ta, tb = rank[type(a)] or 4, rank[type(b)] or 4
+    if ta ~= tb then return ta < tb end
+    if ta == 1 or ta == 2 then return a < b end
+    return tostring(a) < tostring(b)
+  end)
+  return n, rest
+end
+
+local render
+
+local function render_key(k, o)
+  if type(k) == "string" and k:match("^[%a_][%w_]*$") and not KEYWORDS[k] then return k end
+  return "[" .. render(k, o, 0, {}, 0) .. "]"
+end
+
+-- v at nesting level `level`, printed at column `indent`; `path` holds the
+-- tables being printed around it (cycle detection).
+render = function(v, o, level, path, indent)
+  local tv = type(v)
+  if tv == "string" then return quote(v, o.strlen) end
+  if tv == "number" or tv == "boolean" or tv == "nil" then return tostring(v) end
+  if tv == "function" then return function_name(v) end
+  if M.is_tensor(v) then return short_tensor(v) end
+  if tv ~= "table" or has_tostring(v) then return tostring_line(v) end
+  if path[v] then return "<cycle>" end
+  local n, rest = sorted_keys(v)
+  local total = n + #rest
+  if total == 0 then return "{}" end
+  if level >= o.depth then return "{...}" end
+  path[v] = true
+  local parts, shown = {}, math.min(total, o.items)
+  local multiline = false
+  for i = 1, shown do
+    local s
+    if i <= n then
+      s = render(rawget(v, i), o, level + 1, path, indent + 2)
+    else
+      local k = rest[i - n]
+      s = render_key(k, o) .. " = " .. render(rawget(v, k), o, level + 1, path, indent + 2)
+    end
+    if s:find("\n", 1, true) then multiline = true end
+    parts[i] = s
+  end
+  path[v] = nil
+  if total > shown then parts[#parts + 1] = "... (" .. (total - shown) .. " more)" end
+  if not multiline then
+    local line = "{" .. table.concat(parts, ", ") .. "}"
+    if indent + #line <= o.width then return line end
+  end
+  -- one entry per line, except that single-line array items share lines
+  local pad = string.rep(" ", indent + 2)
+  local lines, line = {}, nil
+  for i, s in ipairs(parts) do
+    local packable = i <= n and not s:find("\n", 1, true)
+    if packable and line and #pad + #line + 2 + #s <= o.width then
+      line = line .. ", " .. s
+    else
+      if line then lines[#lines + 1] = line end
+      line = s
+      if not packable then
+        lines[#lines + 1] = line
+        line = nil
+      end
+    end
+  end
+  if line then lines[#lines + 1] = line end
+  return "{\n" .. pad .. table.concat(lines, ",\n" .. pad) .. "\n" .. string.rep(" ", indent) .. "}"
+end
+
+--- mgv.inspect(v [, {depth=4, items=40, width=80, strlen=200}]) -> string
+function M.inspect(v, opts)
+  local o = {}
+  for k, d in pairs(INSPECT_DEFAULTS) do o[k] = d end
+  if opts ~= nil then
+    if type(opts) ~= "table" then
+      error("inspect: options must be a table, got " .. type(opts), 2)
+    end
+    for k, x in pairs(opts) do
+      if INSPECT_DEFAULTS[k] == nil then
+        error("inspect: unknown option '" .. tostring(k) .. "' (known: depth, items, width, strlen)", 2)
+      end
+      if math.type(x) ~= "integer" or x < 1 then
+        error("inspect: option '" .. k .. "' must be a positive integer", 2)
+      end
+      o[k] = x
+    end
+  end
+  -- at the top, objects print in full (a tensor's values, a model's layers)
+  if M.is_tensor(v) then return tostring_tensor(v) end
+  if has_tostring(v) then
+    local ok, s = pcall(tostring, v)
+    if ok and type(s) == "string" then return s end
+  end
+  return render(v, o, 0, {}, 0)
+end
+
+-- The REPL's view of a chunk's results: strings as they are (as lua.c), the
+-- rest through inspect; on one line with tabs when each fits, else one per
+-- line.
+function M._show_results(...)
+  local n = select("#", ...)
+  local parts, multi = {}, false
+  for i = 1, n do
+    local v = select(i, ...)
+    local s = type(v) == "string" and v or M.inspect(v)
+    if s:find("\n", 1, true) then multi = true end
+    parts[i] = s
+  end
+  return table.concat(parts, multi and "\n" or "\t")
+end

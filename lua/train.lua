@@ -16,11 +16,11 @@ local M = ...
 --- A progress bar with rate and ETA, on stderr, only when it is a terminal.
 -- mgv.progress(total, label) -> bar; bar:update(done, info); bar:close()
 function M.progress(total, label)
-  local bar = { total = total, label = label or "", start = os.clock(), wall = os.time(),
+  local bar = { total = total, label = label or "", start = M.clock(),
                 tty = M.isatty(2), last = -1 }
   function bar:update(done, info)
     if not self.tty then return end
-    local now = os.clock()
+    local now = M.clock()
     if done < self.total and now - self.last < 0.1 then return end
     self.last = now
     local frac = self.total > 0 and done / self.total or 1
@@ -106,7 +106,7 @@ function M.train(model, task, opts)
       log(opts, "resuming after epoch %d (best val macro-F1 %.4f)", start_epoch - 1, best.macro_f1)
     end
   end
-  local t0 = os.time()
+  local t0 = M.clock()
   for epoch = start_epoch, epochs do
     local bar = M.progress(steps, string.format("epoch %d/%d", epoch, epochs))
     local sum = { loss = 0, rank = 0, vmoe = 0, nce = 0, mg = 0, accuracy = 0 }
@@ -142,5 +142,5 @@ function M.train(model, task, opts)
   end
   if best.epoch > 0 then model:load(ckpt) end
   return { best_epoch = best.epoch, val_macro_f1 = best.macro_f1, val_micro_f1 = best.micro_f1,
-           history = history, checkpoint = ckpt, seconds = os.time() - t0 }
+           history = history, checkpoint = ckpt, seconds = M.clock() - t0 }
 end

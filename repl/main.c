@@ -1,6 +1,6 @@
 /*
- * main.c — bin/mgv: runs Lua scripts with the mgv module preloaded, and a
- * small readline REPL.
+ * main.c — bin/mgv: runs Lua scripts with the mgv module preloaded, and the
+ * interactive REPL on GNU Readline.
  *
  *   mgv FILE.lua [args]   run a script; the global `arg` as lua(1) makes it
  *   mgv -e 'code' ...     run code (repeatable, in order)
@@ -9,19 +9,41 @@
  *   mgv -v / -h           version / usage
  *   mgv                   the REPL on a terminal, else standard input as a script
  *
- * Behaviour follows lua.c where users know it: errors print their message
- * and a traceback on stderr and the exit status is 1; Ctrl-C while Lua runs
- * sets a hook (the one thing a signal handler may safely do to a Lua state)
- * that raises "interrupted!" at the next Lua instruction, and also raises the
- * engine's interrupt flag so that long C loops (training, backward) stop
- * too. A second Ctrl-C kills the process. In the REPL a line is first tried
- * as "return <line>" so that expressions print their values, and a chunk
- * whose syntax error ends in "<eof>" continues on the next line.
+ * Scripts behave as under lua.c: errors print their message and a traceback
+ * on stderr and the exit status is 1; Ctrl-C sets a hook (the one thing a
+ * signal handler may safely do to a Lua state) that raises "interrupted!" at
+ * the next Lua instruction and raises the engine's interrupt flag so that
+ * long C loops (training, backward) stop too; a second Ctrl-C kills.
+ *
+ * The REPL:
+ *  - a line is first compiled as "return <line>" so that expressions print
+ *    their values (through mgv.inspect: nested tables, tensors numpy-style);
+ *    a trailing ';' silences them; otherwise it runs as a statement. Input
+ *    whose syntax error ends in "<eof>" continues on a secondary prompt (the
+ *    lua.c rule, applied to both forms so that "{1," continues too);
+ *  - "?x" prints the documentation of x (mgv._help_line), as does help(x);
+ *  - Tab completes globals, fields and methods (mgv._complete, in Lua); in a
+ *    string literal it completes file names;
+ *  - history persists in $MGV_HISTORY or ~/.mgv_history (appended line by
+ *    line, truncated to MGV_HISTORY_SIZE entries, default 1000); Ctrl-R etc.
+ *    come from Readline;
+ *  - errors print the message and a short traceback and the session goes on;
+ *  - Ctrl-C while code runs interrupts it (hook + engine flag) and returns
+ *    to the prompt with the state intact; it never kills the process (after
+ *    three unanswered ones it says how to: Ctrl-\). At the prompt Ctrl-C
+ *    clears the line; on an empty prompt it explains how to leave, and a
+ *    second one (or Ctrl-D) then exits. Ctrl-D on an empty prompt exits at
+ *    once only when nothing was run yet; otherwise it first warns that the
+ *    session's variables will be lost.
+ * Readline runs through its callback interface with pselect(), so that a
+ * SIGINT at the prompt is noticed without longjmp and without races.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/select.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -34,7 +56,15 @@
 #include "lmgv.h"
 
 static const char *progname = "mgv";
-static lua_State *running_L;   /* for the signal handler */
+static lua_State *running_L;               /* for the signal handlers */
+static int repl_mode;                      /* in the REPL: Ctrl-C never kills */
+static volatile sig_atomic_t run_sigints;  /* Ctrl-C count during one call */
+static volatile sig_atomic_t prompt_sigint;
+static volatile sig_atomic_t got_sigwinch;
+
+#define PROMPT1 "mgv> "
+#define PROMPT2 "...> "
+#define HISTORY_DEFAULT 1000
 
 /* ---- interrupts ------------------------------------------------------- */
 
@@ -45,23 +75,42 @@ static void stop_hook(lua_State *L, lua_Debug *ar)
     luaL_error(L, "interrupted!");
 }
 
-static void on_sigint(int sig)
+/* While Lua runs: stop it at the next instruction and stop engine loops. */
+static void on_sigint_run(int sig)
 {
     (void)sig;
     mgv_request_interrupt();
     lua_sethook(running_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT,
                 1);
+    if (repl_mode && ++run_sigints == 3) {
+        static const char msg[] =
+            "\nmgv: still busy (in a C call that does not poll Ctrl-C); Ctrl-\\ quits mgv, "
+            "losing the session\n";
+        ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+        (void)w;
+    }
 }
 
-/* Installs the handler once; SA_RESETHAND makes a second Ctrl-C fatal. */
-static void catch_sigint(int on)
+static void on_sigint_prompt(int sig)
+{
+    (void)sig;
+    prompt_sigint = 1;
+}
+
+static void on_sigwinch(int sig)
+{
+    (void)sig;
+    got_sigwinch = 1;
+}
+
+static void set_handler(int sig, void (*fn)(int), int flags, struct sigaction *old)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on ? on_sigint : SIG_DFL;
-    sa.sa_flags = on ? SA_RESETHAND : 0;
-    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = fn;
+    sa.sa_flags = flags;
+    sigaction(sig, &sa, old);
 }
 
 /* ---- running chunks --------------------------------------------------- */
@@ -69,7 +118,8 @@ static void catch_sigint(int on)
 static void message(const char *msg)
 {
     fflush(stdout);
-    fprintf(stderr, "%s: %s\n", progname, msg);
+    if (progname) fprintf(stderr, "%s: ", progname);
+    fprintf(stderr, "%s\n", msg);
     fflush(stderr);
 }
 
@@ -85,7 +135,11 @@ static int msghandler(lua_State *L)
     return 1;
 }
 
-/* Calls the function below narg arguments in protected mode, with Ctrl-C caught. */
+/*
+ * Calls the function below narg arguments in protected mode with Ctrl-C
+ * caught: in a script a second Ctrl-C kills (as lua.c), in the REPL it
+ * never does. Restores the previous SIGINT handler afterwards.
+ */
 static int docall(lua_State *L, int narg, int nres)
 {
     int base = lua_gettop(L) - narg;
@@ -94,9 +148,12 @@ static int docall(lua_State *L, int narg, int nres)
     if (lua_gethook(L) == stop_hook) lua_sethook(L, NULL, 0, 0);   /* a stale Ctrl-C */
     mgv_clear_interrupt();
     running_L = L;
-    catch_sigint(1);
+    run_sigints = 0;
+    struct sigaction old;
+    set_handler(SIGINT, on_sigint_run, repl_mode ? 0 : SA_RESETHAND, &old);
     int status = lua_pcall(L, narg, nres, base);
-    catch_sigint(0);
+    sigaction(SIGINT, &old, NULL);
+    if (lua_gethook(L) == stop_hook) lua_sethook(L, NULL, 0, 0);
     mgv_clear_interrupt();
     lua_remove(L, base);
     return status;
@@ -153,96 +210,537 @@ static int run_script(lua_State *L, char **argv, int argc, int script)
     return report(L, status);
 }
 
-/* ---- REPL ------------------------------------------------------------- */
+/* ---- the REPL's Lua helpers ---------------------------------------------- */
+
+static const char MODULE_KEY = 'm';   /* registry key: the mgv table at start-up */
+
+/* Pushes mgv.<name> from the module as it was at start-up (the user may
+ * reassign the global); returns 0 and pushes nothing when it is missing. */
+static int push_helper(lua_State *L, const char *name)
+{
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &MODULE_KEY);
+    if (!lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    lua_getfield(L, -1, name);
+    lua_remove(L, -2);
+    if (lua_isfunction(L, -1)) return 1;
+    lua_pop(L, 1);
+    return 0;
+}
+
+/*
+ * Prints an error in the REPL: the message, then a traceback cut down to the
+ * frames that say something (none for an error in the typed line itself).
+ * A progress bar left on the terminal by the interrupted code is erased first.
+ */
+static void report_repl(lua_State *L)
+{
+    size_t len;
+    const char *msg = lua_tolstring(L, -1, &len);
+    if (!msg) msg = "(error object is not a string)";
+    if (isatty(STDERR_FILENO)) fputs("\r\033[K", stderr);
+    fflush(stdout);
+    const char *tb = strstr(msg, "\nstack traceback:\n");
+    if (!tb) {
+        fprintf(stderr, "%s\n", msg);
+        fflush(stderr);
+        lua_pop(L, 1);
+        return;
+    }
+    fprintf(stderr, "%.*s\n", (int)(tb - msg), msg);
+    /* the frames, one per line, each starting with a tab */
+    const char *frames[64];
+    int lens[64], n = 0, main_chunks = 0;
+    for (const char *p = tb + strlen("\nstack traceback:\n"); *p && n < 64;) {
+        const char *e = strchr(p, '\n');
+        int l = e ? (int)(e - p) : (int)strlen(p);
+#define IS(s) (l == (int)strlen(s) && strncmp(p, s, (size_t)l) == 0)
+        int drop = IS("\t[C]: in ?") || IS("\t[C]: in function 'error'") ||
+                   IS("\t[C]: in function 'assert'");
+#undef IS
+        if (!drop) {
+            if (l >= 13 && strncmp(p + l - 13, "in main chunk", 13) == 0) main_chunks++;
+            frames[n] = p;
+            lens[n++] = l;
+        }
+        if (!e) break;
+        p = e + 1;
+    }
+    if (!(n == 0 || (n == 1 && main_chunks == 1))) {
+        fputs("stack traceback:\n", stderr);
+        for (int i = 0; i < n; i++) {
+            if (n > 10 && i == 6) {
+                fprintf(stderr, "\t... (%d more)\n", n - 9);
+                i = n - 3;
+            }
+            fprintf(stderr, "%.*s\n", lens[i], frames[i]);
+        }
+    }
+    fflush(stderr);
+    lua_pop(L, 1);
+}
+
+/* Prints the n values on top of the stack (a chunk's results) and pops them. */
+static void show_results(lua_State *L, int n)
+{
+    if (n == 0) return;
+    luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+    int base = lua_gettop(L) - n + 1;
+    if (push_helper(L, "_show_results")) {
+        lua_insert(L, base);
+        int status = docall(L, n, 1);
+        if (status == LUA_OK) {
+            size_t len;
+            const char *s = lua_tolstring(L, -1, &len);
+            if (s) {
+                fwrite(s, 1, len, stdout);
+                fputc('\n', stdout);
+                fflush(stdout);
+            }
+            lua_pop(L, 1);
+        } else {
+            report_repl(L);
+        }
+        return;
+    }
+    for (int i = base; i < base + n; i++) {   /* no module: as lua.c */
+        fputs(luaL_tolstring(L, i, NULL), stdout);
+        fputc(i + 1 < base + n ? '\t' : '\n', stdout);
+        lua_pop(L, 1);
+    }
+    fflush(stdout);
+    lua_pop(L, n);
+}
+
+/* ---- completion ----------------------------------------------------------- */
+
+static lua_State *comp_L;
+static char **comp_list;
+static int comp_n, comp_next;
+static size_t comp_head;   /* bytes of "path." shared by every match (not displayed) */
+
+#define LUA_BREAKS " \t\n\"\\'`@$><=;|&{}()[],+-*/%^#~?!"
+#define STRING_BREAKS " \t\n\"'"
+
+/* 1 when position pos of line is inside a string literal. */
+static int in_string(const char *line, int pos)
+{
+    char q = 0;
+    for (int i = 0; i < pos && line[i]; i++) {
+        char c = line[i];
+        if (q) {
+            if (c == '\\' && i + 1 < pos) i++;
+            else if (c == q) q = 0;
+        } else if (c == '"' || c == '\'') {
+            q = c;
+        } else if (c == '-' && line[i + 1] == '-') {
+            return 0;   /* a comment: nothing to complete */
+        }
+    }
+    return q != 0;
+}
+
+static char *word_break_hook(void)
+{
+    return in_string(rl_line_buffer, rl_point) ? (char *)STRING_BREAKS : (char *)LUA_BREAKS;
+}
+
+static void free_completions(void)
+{
+    for (int i = 0; i < comp_n; i++) free(comp_list[i]);
+    free(comp_list);
+    comp_list = NULL;
+    comp_n = comp_next = 0;
+}
+
+static char *comp_generator(const char *text, int state)
+{
+    (void)text;
+    if (state == 0) comp_next = 0;
+    if (comp_next < comp_n) return strdup(comp_list[comp_next++]);
+    return NULL;
+}
+
+/* Lists the matches without their shared "path." head (readline shows mgv.zeros as zeros). */
+static void display_matches(char **matches, int n, int max_len)
+{
+    (void)max_len;
+    char **shown = malloc(sizeof *shown * (size_t)(n + 2));
+    if (!shown) return;
+    int longest = 0;
+    shown[0] = matches[0];
+    for (int i = 1; i <= n; i++) {
+        size_t l = strlen(matches[i]);
+        shown[i] = matches[i] + (l >= comp_head ? comp_head : 0);
+        if ((int)strlen(shown[i]) > longest) longest = (int)strlen(shown[i]);
+    }
+    shown[n + 1] = NULL;
+    rl_display_match_list(shown, n, longest);
+    rl_forced_update_display();
+    free(shown);
+}
+
+static void budget_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    luaL_error(L, "completion took too long");
+}
+
+static int complete_call(lua_State *L)
+{
+    lua_call(L, 1, 1);
+    return 1;
+}
+
+/* Asks mgv._complete for the matches of text (a budget of Lua instructions
+ * keeps a looping __index from hanging the prompt). */
+static char **attempt_completion(const char *text, int start, int end)
+{
+    (void)end;
+    rl_completion_suppress_append = 1;
+    rl_completion_display_matches_hook = NULL;
+    if (in_string(rl_line_buffer, start)) return NULL;   /* file names, by readline */
+    rl_attempted_completion_over = 1;
+    free_completions();
+    lua_State *L = comp_L;
+    int top = lua_gettop(L);
+    if (!lua_checkstack(L, 8)) return NULL;
+    lua_pushcfunction(L, complete_call);
+    if (!push_helper(L, "_complete")) {
+        lua_settop(L, top);
+        return NULL;
+    }
+    lua_pushstring(L, text);
+    lua_Hook user_hook = lua_gethook(L);   /* a debug.sethook of the user's survives */
+    int user_mask = lua_gethookmask(L), user_count = lua_gethookcount(L);
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 2000000);
+    int status = lua_pcall(L, 2, 1, 0);
+    lua_sethook(L, user_hook, user_mask, user_count);
+    if (status == LUA_OK && lua_istable(L, -1)) {
+        int n = (int)lua_rawlen(L, -1);
+        comp_list = calloc((size_t)(n ? n : 1), sizeof *comp_list);
+        for (int i = 1; comp_list && i <= n; i++) {
+            lua_rawgeti(L, -1, i);
+            const char *s = lua_tostring(L, -1);
+            if (s && (comp_list[comp_n] = strdup(s))) comp_n++;
+            lua_pop(L, 1);
+        }
+    }
+    lua_settop(L, top);
+    const char *sep = NULL;
+    for (const char *p = text; *p; p++)
+        if (*p == '.' || *p == ':') sep = p;
+    comp_head = sep ? (size_t)(sep - text + 1) : 0;
+    if (comp_n == 0) return NULL;
+    rl_completion_display_matches_hook = display_matches;
+    return rl_completion_matches(text, comp_generator);
+}
+
+/* ---- reading lines ---------------------------------------------------------- */
+
+enum { READ_LINE, READ_EOF, READ_INTERRUPT };
+
+static char *cb_line;
+static int cb_done;
+
+static void on_line(char *line)
+{
+    cb_line = line;
+    cb_done = 1;
+    rl_callback_handler_remove();
+}
+
+/*
+ * Reads one line with the prompt. READ_LINE sets *out (free it); READ_EOF is
+ * Ctrl-D on an empty line or the end of input; READ_INTERRUPT is Ctrl-C, after
+ * which the line is gone and *was_empty says whether it had been empty.
+ */
+static int read_line(const char *prompt, char **out, int *was_empty)
+{
+    sigset_t block, orig;
+    sigemptyset(&block);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &block, &orig);
+    prompt_sigint = 0;
+    cb_done = 0;
+    cb_line = NULL;
+    *out = NULL;
+    int result = READ_LINE;
+    rl_callback_handler_install(prompt, on_line);
+    int fd = fileno(rl_instream ? rl_instream : stdin);
+    while (!cb_done) {
+        fd_set fds;
+        FD_ZERO(&fds);
+        FD_SET(fd, &fds);
+        int r = pselect(fd + 1, &fds, NULL, NULL, NULL, &orig);
+        if (got_sigwinch) {
+            got_sigwinch = 0;
+            rl_resize_terminal();
+        }
+        if (prompt_sigint) {
+            prompt_sigint = 0;
+            rl_callback_sigcleanup();   /* leaves an i-search or a key sequence */
+            *was_empty = rl_end == 0;
+            rl_point = rl_end;
+            rl_redisplay();
+            fputs("^C", rl_outstream ? rl_outstream : stdout);
+            rl_replace_line("", 0);
+            rl_crlf();
+            rl_callback_handler_remove();
+            result = READ_INTERRUPT;
+            break;
+        }
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            rl_callback_handler_remove();
+            result = READ_EOF;
+            break;
+        }
+        if (r > 0) rl_callback_read_char();
+    }
+    if (result == READ_LINE) {
+        if (cb_line) *out = cb_line;
+        else result = READ_EOF;
+    }
+    fflush(rl_outstream ? rl_outstream : stdout);
+    sigprocmask(SIG_SETMASK, &orig, NULL);
+    return result;
+}
+
+/* ---- history ---------------------------------------------------------------- */
+
+static char hist_path[4096];
+static int hist_size = HISTORY_DEFAULT;
+
+static void history_open(void)
+{
+    const char *h = getenv("MGV_HISTORY");
+    const char *home = getenv("HOME");
+    if (h) snprintf(hist_path, sizeof hist_path, "%s", h);   /* "" switches it off */
+    else if (home && *home) snprintf(hist_path, sizeof hist_path, "%s/.mgv_history", home);
+    else hist_path[0] = '\0';
+    const char *size = getenv("MGV_HISTORY_SIZE");
+    if (size && atoi(size) > 0) hist_size = atoi(size);
+    using_history();
+    stifle_history(hist_size);
+    if (*hist_path) read_history(hist_path);
+}
+
+/*
+ * Adds a chunk: consecutive duplicates are skipped; a multi-line chunk is
+ * kept on one line (lines joined by spaces) when no comment or long string
+ * could change meaning. Each entry is appended to the file at once, so a
+ * crash loses nothing and concurrent sessions do not overwrite each other.
+ */
+static void history_add(const char *chunk)
+{
+    while (*chunk == ' ' || *chunk == '\t') chunk++;
+    if (!*chunk) return;
+    char *entry = strdup(chunk);
+    if (!entry) return;
+    if (!strstr(entry, "--") && !strstr(entry, "[[") && !strstr(entry, "[="))
+        for (char *p = entry; *p; p++)
+            if (*p == '\n') *p = ' ';
+    HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
+    if (!last || strcmp(last->line, entry) != 0) {
+        add_history(entry);
+        if (*hist_path) {
+            if (access(hist_path, F_OK) != 0) write_history(hist_path);
+            else append_history(1, hist_path);
+        }
+    }
+    free(entry);
+}
+
+static void history_close(void)
+{
+    if (*hist_path && access(hist_path, F_OK) == 0) history_truncate_file(hist_path, hist_size);
+    clear_history();
+}
+
+/* ---- the REPL ----------------------------------------------------------------- */
+
+enum { CHUNK_RUN, CHUNK_ERROR, CHUNK_HELP, CHUNK_NONE, CHUNK_EOF, CHUNK_INTERRUPT_EMPTY };
 
 static int incomplete(lua_State *L, int status)
 {
     if (status == LUA_ERRSYNTAX) {
         size_t len;
         const char *msg = lua_tolstring(L, -1, &len);
-        if (len >= 5 && strcmp(msg + len - 5, "<eof>") == 0) {
-            lua_pop(L, 1);
-            return 1;
-        }
+        if (msg && len >= 5 && strcmp(msg + len - 5, "<eof>") == 0) return 1;
     }
     return 0;
 }
 
-/* Reads one chunk; leaves the compiled function on the stack, or an error
- * message. Returns -1 at end of input. */
-static int read_chunk(lua_State *L)
+/*
+ * Compiles code (the string at the top): as "return <code>" (an expression;
+ * *print = 1, or 0 after a trailing ';') or else as statements. Leaves the
+ * function, or the error message; returns 1 when the input is incomplete.
+ */
+static int compile(lua_State *L, int *status, int *print)
 {
-    char *line = readline("mgv> ");
-    if (!line) return -1;
-    lua_settop(L, 0);
-    /* an expression? */
-    const char *ret = lua_pushfstring(L, "return %s;", line);
-    int status = luaL_loadbuffer(L, ret, strlen(ret), "=stdin");
-    if (status == LUA_OK) {
+    size_t len;
+    const char *code = lua_tolstring(L, -1, &len);
+    size_t n = len;
+    while (n > 0 && (code[n - 1] == ' ' || code[n - 1] == '\t' || code[n - 1] == '\n')) n--;
+    int silent = n > 0 && code[n - 1] == ';';
+    if (silent) n--;
+    lua_pushliteral(L, "return ");
+    lua_pushlstring(L, code, n);
+    lua_concat(L, 2);
+    const char *ret = lua_tolstring(L, -1, &len);
+    int st = luaL_loadbuffer(L, ret, len, "=stdin");
+    if (st == LUA_OK) {
         lua_remove(L, -2);
-        if (*line) add_history(line);
-        free(line);
-        return LUA_OK;
+        *print = !silent;
+        *status = LUA_OK;
+        return 0;
     }
+    int ret_eof = incomplete(L, st);
     lua_pop(L, 2);
-    /* a statement, maybe over several lines */
-    lua_pushstring(L, line);
-    free(line);
-    for (;;) {
-        size_t len;
-        const char *code = lua_tolstring(L, 1, &len);
-        status = luaL_loadbuffer(L, code, len, "=stdin");
-        if (!incomplete(L, status)) break;
-        char *more = readline("...> ");
-        if (!more) break;
-        lua_pushfstring(L, "%s\n%s", lua_tostring(L, 1), more);
-        free(more);
-        lua_replace(L, 1);
+    code = lua_tolstring(L, -1, &len);
+    st = luaL_loadbuffer(L, code, len, "=stdin");
+    *print = 0;
+    *status = st;
+    return st != LUA_OK && (incomplete(L, st) || ret_eof);
+}
+
+/*
+ * Reads one chunk. CHUNK_RUN leaves the function on the stack (*print says
+ * whether to show its results), CHUNK_ERROR a syntax error message,
+ * CHUNK_HELP the text after '?'.
+ */
+static int read_chunk(lua_State *L, int *print)
+{
+    char *line;
+    int empty = 0;
+    int r = read_line(PROMPT1, &line, &empty);
+    if (r == READ_EOF) return CHUNK_EOF;
+    if (r == READ_INTERRUPT) return empty ? CHUNK_INTERRUPT_EMPTY : CHUNK_NONE;
+    const char *p = line;
+    while (*p == ' ' || *p == '\t') p++;
+    if (!*p) {
+        free(line);
+        return CHUNK_NONE;
     }
-    if (lua_rawlen(L, 1) > 0) add_history(lua_tostring(L, 1));
-    lua_remove(L, 1);
-    return status;
-}
-
-static void print_results(lua_State *L)
-{
-    int n = lua_gettop(L);
-    if (n == 0) return;
-    luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
-    lua_getglobal(L, "print");
-    lua_insert(L, 1);
-    if (lua_pcall(L, n, 0, 0) != LUA_OK)
-        message(lua_pushfstring(L, "error calling 'print' (%s)", lua_tostring(L, -1)));
-}
-
-static void history_path(char *buf, size_t n)
-{
-    const char *h = getenv("MGV_HISTORY");
-    const char *home = getenv("HOME");
-    if (h) snprintf(buf, n, "%s", h);
-    else if (home) snprintf(buf, n, "%s/.mgv_history", home);
-    else buf[0] = '\0';
+    if (*p == '?') {
+        history_add(line);
+        lua_pushstring(L, p + 1);
+        free(line);
+        return CHUNK_HELP;
+    }
+    lua_pushstring(L, line);   /* the code so far, at index top */
+    free(line);
+    int code_idx = lua_gettop(L);
+    int status;
+    for (;;) {
+        lua_pushvalue(L, code_idx);
+        int more = compile(L, &status, print);
+        if (!more) break;
+        lua_pop(L, 1);   /* the "incomplete" message */
+        r = read_line(PROMPT2, &line, &empty);
+        if (r == READ_INTERRUPT) {
+            lua_settop(L, code_idx - 1);
+            return CHUNK_NONE;
+        }
+        if (r == READ_EOF) {   /* report what is missing */
+            lua_pushvalue(L, code_idx);
+            compile(L, &status, print);
+            break;
+        }
+        lua_pushvalue(L, code_idx);
+        lua_pushliteral(L, "\n");
+        lua_pushstring(L, line);
+        free(line);
+        lua_concat(L, 3);
+        lua_replace(L, code_idx);
+    }
+    history_add(lua_tostring(L, code_idx));
+    lua_remove(L, code_idx);
+    return status == LUA_OK ? CHUNK_RUN : CHUNK_ERROR;
 }
 
 static void repl(lua_State *L)
 {
-    char hist[4096];
-    history_path(hist, sizeof hist);
+    repl_mode = 1;
+    progname = NULL;   /* errors print without a prefix */
+    comp_L = L;
+    int interactive = isatty(STDIN_FILENO);
+    /* the module as it is now, for the helpers; help(x) as a global */
+    lua_getglobal(L, "mgv");
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &MODULE_KEY);
+    lua_getglobal(L, "help");
+    if (lua_isnil(L, -1) && push_helper(L, "help")) lua_setglobal(L, "help");
+    lua_pop(L, 1);
+
     rl_readline_name = "mgv";
-    if (*hist) read_history(hist);
-    int status;
-    while ((status = read_chunk(L)) != -1) {
-        if (status == LUA_OK) status = docall(L, 0, LUA_MULTRET);
-        if (status == LUA_OK) print_results(L);
-        else report(L, status);
+    rl_catch_signals = 0;    /* SIGINT and SIGWINCH are handled here */
+    rl_catch_sigwinch = 0;
+    rl_attempted_completion_function = attempt_completion;
+    rl_completion_word_break_hook = word_break_hook;
+    rl_basic_word_break_characters = LUA_BREAKS;
+    struct sigaction old_int, old_winch;
+    set_handler(SIGINT, on_sigint_prompt, 0, &old_int);
+    set_handler(SIGWINCH, on_sigwinch, SA_RESTART, &old_winch);
+    history_open();
+
+    int ran = 0;            /* something ran: leaving loses state */
+    int exit_armed = 0;     /* the next Ctrl-C / Ctrl-D on an empty line exits */
+    for (;;) {
         lua_settop(L, 0);
+        int print = 0;
+        int kind = read_chunk(L, &print);
+        if (kind == CHUNK_EOF) {
+            if (!interactive || !ran || exit_armed) break;
+            fputs("(press Ctrl-D again to exit: this session's variables, tensors and models "
+                  "will be lost)\n", stdout);
+            fflush(stdout);
+            exit_armed = 1;
+            continue;
+        }
+        if (kind == CHUNK_INTERRUPT_EMPTY) {
+            if (exit_armed) break;
+            fputs("(to exit press Ctrl-C again or Ctrl-D, or call os.exit(); " 
+                  "unsaved variables, tensors and models will be lost)\n", stdout);
+            fflush(stdout);
+            exit_armed = 1;
+            continue;
+        }
+        exit_armed = 0;
+        if (kind == CHUNK_NONE) continue;
+        if (kind == CHUNK_ERROR) {
+            report_repl(L);
+            continue;
+        }
+        if (kind == CHUNK_HELP) {
+            if (push_helper(L, "_help_line")) {
+                lua_insert(L, -2);
+                if (docall(L, 1, 0) != LUA_OK) report_repl(L);
+            }
+            continue;
+        }
+        ran = 1;
+        int base = lua_gettop(L);
+        int status = docall(L, 0, LUA_MULTRET);
+        if (status != LUA_OK) {
+            report_repl(L);
+            continue;
+        }
+        int n = lua_gettop(L) - base + 1;
+        if (print) show_results(L, n);
     }
     lua_settop(L, 0);
-    putchar('\n');
-    if (*hist) {
-        stifle_history(1000);
-        write_history(hist);
-    }
+    if (!interactive) putchar('\n');   /* readline ended the line on a terminal */
+    fflush(stdout);
+    history_close();
+    free_completions();
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGWINCH, &old_winch, NULL);
+    repl_mode = 0;
+    progname = "mgv";
 }
 
 /* ---- main ------------------------------------------------------------- */
@@ -250,6 +748,13 @@ static void repl(lua_State *L)
 static void print_version(void)
 {
     printf("mgv %s (%s)\n", LMGV_VERSION, LUA_RELEASE);
+    fflush(stdout);
+}
+
+static void print_banner(void)
+{
+    printf("mgv %s (%s)  ?name or help(x) for documentation, Tab completes, Ctrl-D exits\n",
+           LMGV_VERSION, LUA_RELEASE);
     fflush(stdout);
 }
 
@@ -265,8 +770,10 @@ static void print_usage(FILE *f)
             "  -         run standard input and stop handling options\n"
             "With no script and no -e: the interactive mode on a terminal, else\n"
             "standard input runs as a script. The module is the global `mgv`\n"
-            "(mgv.help() lists its functions).\n",
-            progname);
+            "(mgv.help() lists its functions). Interactive history goes to\n"
+            "$MGV_HISTORY (default ~/.mgv_history; empty: none), at most\n"
+            "$MGV_HISTORY_SIZE entries (default %d).\n",
+            progname, HISTORY_DEFAULT);
 }
 
 /* Runs in protected mode, so that memory errors in setup are reported too. */
@@ -333,11 +840,11 @@ static int pmain(lua_State *L)
         }
     }
     if (has_i) {
-        print_version();
+        print_banner();
         repl(L);
     } else if (script == argc && !has_e && !has_v) {
         if (isatty(STDIN_FILENO)) {
-            print_version();
+            print_banner();
             repl(L);
         } else if (dochunk(L, luaL_loadfile(L, NULL)) != LUA_OK) {
             lua_pushboolean(L, 0);
