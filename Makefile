@@ -84,6 +84,12 @@ $(BUILD)/tests/%: tests/engine/%.c $(wildcard tests/engine/*.h) $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/engine $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(LDLIBS)
 
+# the Jupyter kernelspec "mgv" (kernel.json naming bin/mgv-kernel, and its
+# logos): into the user's Jupyter data dir, or under PREFIX with
+# `make install-kernel PREFIX=/usr/local` (then PREFIX/share/jupyter)
+install-kernel: all
+	$(if $(filter 1,$(SANITIZE)),$(KERNEL_BIN),bin/mgv-kernel) install $(if $(PREFIX),--prefix $(PREFIX),--user)
+
 test: all
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh
 

@@ -209,21 +209,23 @@ static int *class_labels(lua_State *L, int arg, int n, int opts, const char *wha
     *names = NULL;
     *n_names = 0;
     int *cls = lua_newuserdatauv(L, (size_t)n * sizeof *cls, 0);
-    int scratch = lua_gettop(L);
+    int given = 0;
+    const char **cnames = labels_opt(L, opts, "classes", what, &given);
     mgv_tensor *t = lmgv_test(L, arg);
     if (t) {
         if (mgv_numel(t) != n) luaL_error(L, "%s: %d labels for %d items", what, (int)mgv_numel(t), n);
         for (int i = 0; i < n; i++) {
             float v = mgv_get_flat(t, i);
-            if (!(v >= 1) || v != floorf(v)) luaL_error(L, "%s: label %d is %g (labels are integers from 1)", what, i + 1, v);
+            if (!(v >= 1) || v != floorf(v) || v > MGV_PLOT_MAX_ITEMS)
+                luaL_error(L, "%s: label %d is %g (labels are integers from 1)", what, i + 1, v);
             cls[i] = (int)v - 1;
         }
+        *names = cnames;
+        *n_names = given;
         return cls;
     }
     luaL_argexpected(L, lua_istable(L, arg), arg, "table or tensor of labels");
     if (luaL_len(L, arg) != n) luaL_error(L, "%s: %d labels for %d items", what, (int)luaL_len(L, arg), n);
-    int given = 0;
-    const char **cnames = labels_opt(L, opts, "classes", what, &given);
     /* names seen, string -> index */
     lua_newtable(L);
     int map = lua_gettop(L);
@@ -275,7 +277,6 @@ static int *class_labels(lua_State *L, int arg, int n, int opts, const char *wha
     } else {
         lua_settop(L, map - 1);
     }
-    (void)scratch;
     return cls;
 }
 

@@ -1,0 +1,52 @@
+"""test_console.py - `jupyter console --kernel mgv` driven end to end with
+pexpect: output, an Out[n] value, a loop, an error, a help page, state kept
+between cells, and exit (which shuts the kernel down). The console's simple
+prompt takes one line per cell. Prints PASS/FAIL (kernel_harness.run).
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kernel_harness as H  # noqa: E402
+
+H.install_kernelspec()
+
+import pexpect  # noqa: E402
+
+
+class ConsoleTests(unittest.TestCase):
+    def test_console_session(self):
+        env = dict(os.environ, TERM="dumb")
+        c = pexpect.spawn("jupyter", ["console", "--kernel", "mgv", "--simple-prompt",
+                                      "--ZMQTerminalInteractiveShell.confirm_exit=False",
+                                      "--ZMQTerminalInteractiveShell.kernel_timeout=%d" % H.scaled(30)],
+                          encoding="utf-8", timeout=H.scaled(30), env=env)
+        try:
+            c.expect(r"In \[1\]: ")
+            c.sendline('print("hello from lua")')
+            c.expect("hello from lua")
+            c.expect(r"In \[2\]: ")
+            c.sendline("x = 6 * 7")
+            c.expect(r"In \[3\]: ")
+            c.sendline("x")
+            c.expect(r"Out\[3\]: 42")
+            c.expect(r"In \[4\]: ")
+            c.sendline("for i = 1, 2 do print(i * 10) end")
+            c.expect("10")
+            c.expect("20")
+            c.expect(r"In \[5\]: ")
+            c.sendline("error('bad thing')")
+            c.expect("bad thing")
+            c.expect(r"In \[6\]: ")
+            c.sendline("?mgv.zeros")
+            c.expect("A new tensor of zeros")
+            c.expect(r"In \[7\]: ")
+            c.sendline("exit()")
+            c.expect(pexpect.EOF)
+        finally:
+            c.close(force=True)
+
+
+if __name__ == "__main__":
+    sys.exit(H.run(ConsoleTests))
