@@ -22,6 +22,10 @@ end
 --- gates(out, i [, vocab [, opts]]): the gates of item i as a heatmap,
 -- tokens x experts, rows labelled with the words (vocab[token id]).
 -- opts: heatmap options, plus image = true for the image tokens' gates.
+-- the text encoder's special tokens (engine/text_encoder.h MGV_TOK_*)
+local SPECIAL = { [-1] = "[UNK]", [-2] = "[CLS]", [-3] = "[E]", [-4] = "[/E]", [-5] = "[E1]",
+                  [-6] = "[/E1]", [-7] = "[E2]", [-8] = "[/E2]", [0] = "[UNK]" }
+
 function P.gates(out, i, vocab, opts)
   opts = copy(opts)
   local image = opts.image
@@ -38,7 +42,8 @@ function P.gates(out, i, vocab, opts)
       if image then rows[t] = "patch " .. t
       else
         local id = toks and toks[t]
-        rows[t] = (vocab and id and vocab[id]) or (id and ("#" .. id)) or tostring(t)
+        rows[t] = (vocab and id and vocab[id]) or (id and SPECIAL[id]) or (id and ("#" .. id))
+          or tostring(t)
       end
     end
     opts.rows = rows
