@@ -144,6 +144,17 @@ int mgv_accumulate_grad(mgv_tensor *t, mgv_tensor *g)
     return 0;
 }
 
+int mgv_accumulate_grad_fresh(mgv_tensor *t, mgv_tensor *g)
+{
+    if (t && t->requires_grad && !t->grad && g && !g->node && !g->requires_grad &&
+        g->offset == 0 && g->storage->size == mgv_numel(g) && mgv_same_shape(t, g) &&
+        mgv_is_contiguous(g)) {
+        t->grad = mgv_retain(g);
+        return 0;
+    }
+    return mgv_accumulate_grad(t, g);
+}
+
 /* ---- backward ----------------------------------------------------------- */
 
 typedef struct {
@@ -259,6 +270,12 @@ int mgv_backward(mgv_tensor *root, mgv_tensor *grad)
         }
         rc = t->node->backward(t->node, t->grad);
         if (rc < 0) mgv_error_context("backward of %s", t->node->op);
+        /* every consumer of t ran before it: its gradient is spent, and
+         * dropping it now keeps only the frontier of gradients alive */
+        if (!t->retain_grad) {
+            mgv_release(t->grad);
+            t->grad = NULL;
+        }
     }
     /* free the graph: non-leaves drop their node and (unless retained) grad */
     for (size_t k = 0; k < order.n; k++) {

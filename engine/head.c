@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "mgv.h"
+#include "ops_vmoe.h"
 
 /* ---- a scope of temporaries: every intermediate goes in, all released at the end */
 #define SCOPE_MAX 256
@@ -151,8 +152,9 @@ fail:
 static mgv_tensor *pool_tokens(scope *sc, mgv_tensor *o, mgv_tensor *mask)
 {
     int ax1 = 1;
-    mgv_tensor *m3 = K(mgv_unsqueeze(mask, -1));
-    mgv_tensor *num = K(mgv_sum(K(mgv_mul(o, m3)), 1, &ax1, 0));
+    /* sum_n mask[b, n] o[b, n, :] as a batched product [B, 1, N] [B, N, d]:
+     * no [B, N, d] temporary, and o may be a strided view */
+    mgv_tensor *num = K(mgv_squeeze(K(mgv_matmul(K(mgv_unsqueeze(mask, 1)), o)), 1));
     mgv_tensor *den = K(mgv_sum(mask, 1, &ax1, 1));
     /* a sample with no real tokens pools to zeros rather than NaN */
     mgv_tensor *den_safe = K(mgv_clone_data(den));
@@ -167,41 +169,71 @@ typedef struct {
     mgv_tensor *o, *gate, *kl, *ent;   /* borrowed from the scope */
 } vmoe_result;
 
-/* One VIB-MoE pass over tokens h [B, N, d] (shared weights for both modalities). */
-static int vmoe_forward(mgv_head *hd, scope *sc, mgv_tensor *h, mgv_tensor *mask,
-                        mgv_tensor *noise, int sample, vmoe_result *res)
+/*
+ * The VIB-MoE over the tokens of n modalities hs[i] [B, N_i, d] (one layer
+ * shared by text and image): their rows are stacked into one [sum_i B N_i, d]
+ * matrix, so that the gate and the experts are each one larger product, and
+ * the results are split back per modality. The KL and gate entropy only with
+ * want_loss. noise[i]: fixed noise [B, N_i, K, d] for every modality, or NULL.
+ */
+static int vmoe_forward(mgv_head *hd, scope *sc, int n, mgv_tensor *const *hs,
+                        mgv_tensor *const *masks, mgv_tensor *const *noise, int sample,
+                        int want_loss, vmoe_result *res)
 {
     const mgv_head_config *c = &hd->cfg;
     mgv_paramset *ps = &hd->params;
-    int64_t B = h->shape[0], N = h->shape[1], d = c->d, Kx = c->experts;
-    memset(res, 0, sizeof *res);
+    int64_t d = c->d, Kx = c->experts, B = hs[0]->shape[0];
+    memset(res, 0, sizeof *res * (size_t)n);
     if (!c->use_vmoe) {
-        res->o = K(mgv_linear(h, mgv_params_get(ps, "vmoe.linear.weight"),
-                              mgv_params_get(ps, "vmoe.linear.bias")));
+        for (int i = 0; i < n; i++)
+            res[i].o = K(mgv_linear(hs[i], mgv_params_get(ps, "vmoe.linear.weight"),
+                                    mgv_params_get(ps, "vmoe.linear.bias")));
         return 0;
     }
+    mgv_tensor *rows[2], *nrows[2];
+    int64_t T[2];
+    int given = 0;
+    for (int i = 0; i < n; i++) {
+        T[i] = B * hs[i]->shape[1];
+        rows[i] = K(mgv_reshape(hs[i], 2, (int64_t[]){T[i], d}));
+        if (noise[i]) nrows[given++] = K(mgv_reshape(noise[i], 3, (int64_t[]){T[i], Kx, d}));
+    }
+    if (given && given != n) {
+        mgv_fail("head: fixed noise given for some modalities only");
+        goto fail;
+    }
+    mgv_tensor *h = n == 1 ? rows[0] : K(mgv_concat(n, rows, 0));
+    mgv_tensor *eps = !given ? NULL : (n == 1 ? nrows[0] : K(mgv_concat(n, nrows, 0)));
     mgv_tensor *gate = K(mgv_softmax(K(mgv_linear(h, mgv_params_get(ps, "vmoe.gate.weight"),
                                                   mgv_params_get(ps, "vmoe.gate.bias"))), -1));
-    int64_t s4[4] = {B, N, Kx, d};
-    mgv_tensor *mu = K(mgv_reshape(K(mgv_linear(h, mgv_params_get(ps, "vmoe.mu.weight"),
-                                                mgv_params_get(ps, "vmoe.mu.bias"))), 4, s4));
-    mgv_tensor *lv = K(mgv_reshape(K(mgv_linear(h, mgv_params_get(ps, "vmoe.logvar.weight"),
-                                                mgv_params_get(ps, "vmoe.logvar.bias"))), 4, s4));
-    mgv_tensor *z = mu;
-    if (sample || noise) {
-        mgv_tensor *eps = noise;
-        if (!eps) eps = K(mgv_randn(4, s4, &hd->rng));
-        z = K(mgv_add(mu, K(mgv_mul(K(mgv_exp(K(mgv_scale(lv, 0.5f)))), eps))));
+    /* the experts fused (ops_vmoe.h): [o, kl] per token, without materialising
+     * sigma, z or the noise; the same as the reference's linear -> reshape ->
+     * mu + exp(lv / 2) eps -> sum_k pi_k z_k and gaussian_kl(mu, lv) */
+    mgv_tensor *okl = K(mgv_vmoe_experts(h, gate, mgv_params_get(ps, "vmoe.mu.weight"),
+                                         mgv_params_get(ps, "vmoe.mu.bias"),
+                                         mgv_params_get(ps, "vmoe.logvar.weight"),
+                                         mgv_params_get(ps, "vmoe.logvar.bias"), eps,
+                                         (sample ? MGV_VMOE_SAMPLE : 0) |
+                                             (want_loss ? 0 : MGV_VMOE_NO_KL),
+                                         &hd->rng));
+    int64_t first = 0;
+    for (int i = 0; i < n; i++) {
+        int64_t N = hs[i]->shape[1];
+        mgv_tensor *ok = K(mgv_reshape(K(mgv_slice(okl, 0, first, first + T[i], 1)), 3,
+                                       (int64_t[]){B, N, d + 1}));
+        mgv_tensor *g = K(mgv_reshape(K(mgv_slice(gate, 0, first, first + T[i], 1)), 3,
+                                      (int64_t[]){B, N, Kx}));
+        first += T[i];
+        res[i].o = K(mgv_slice(ok, -1, 0, d, 1));
+        res[i].gate = g;
+        if (!want_loss) continue;
+        res[i].kl = masked_mean(sc, K(mgv_select(ok, -1, d)), masks[i]);
+        if (!res[i].kl) goto fail;
+        int axl = -1;
+        mgv_tensor *plogp = K(mgv_mul(g, K(mgv_log(g))));
+        res[i].ent = masked_mean(sc, K(mgv_neg(K(mgv_sum(plogp, 1, &axl, 0)))), masks[i]);
+        if (!res[i].ent) goto fail;
     }
-    int ax = -2;
-    res->o = K(mgv_sum(K(mgv_mul(K(mgv_unsqueeze(gate, -1)), z)), 1, &ax, 0));
-    res->gate = gate;
-    res->kl = masked_mean(sc, K(mgv_gaussian_kl(mu, lv, 2)), mask);
-    if (!res->kl) goto fail;
-    int axl = -1;
-    mgv_tensor *plogp = K(mgv_mul(gate, K(mgv_log(gate))));
-    res->ent = masked_mean(sc, K(mgv_neg(K(mgv_sum(plogp, 1, &axl, 0)))), mask);
-    if (!res->ent) goto fail;
     return 0;
 fail:
     return -1;
@@ -313,13 +345,15 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     scope scv = {0}, *sc = &scv;
     int sample = training || c->sample_eval;
     int text_only = c->text_only;
-    int64_t B = b->text->shape[0];
+    int64_t B = b->text->shape[0], d = c->d;
 
-    vmoe_result rt, rv = {0};
-    if (vmoe_forward(h, sc, b->text, b->text_mask, b->noise_text, sample, &rt) < 0) goto fail;
-    if (!text_only &&
-        vmoe_forward(h, sc, b->image, b->image_mask, b->noise_image, sample, &rv) < 0)
-        goto fail;
+    int want_loss = b->target != NULL;
+    mgv_tensor *hs[2] = {b->text, b->image}, *ms[2] = {b->text_mask, b->image_mask};
+    mgv_tensor *ns[2] = {b->noise_text, b->noise_image};
+    vmoe_result r[2];
+    memset(r, 0, sizeof r);
+    if (vmoe_forward(h, sc, text_only ? 1 : 2, hs, ms, ns, sample, want_loss, r) < 0) goto fail;
+    vmoe_result rt = r[0], rv = r[1];
 
     /* fusion: attention over [O_v; O_t] pooled by the entity, padding masked */
     mgv_tensor *O, *M;
@@ -331,17 +365,18 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
         O = K(mgv_concat(2, os, 1));
         M = K(mgv_concat(2, ms, 1));
     }
-    int64_t N = O->shape[1];
-    int64_t es[3] = {B, N, c->entity_dim};
-    mgv_tensor *he3 = K(mgv_expand(K(mgv_unsqueeze(b->entity, 1)), 3, es));
-    mgv_tensor *ai[2] = {he3, O};
-    mgv_tensor *att_in = K(mgv_concat(2, ai, -1));
-    mgv_tensor *logit = K(mgv_squeeze(K(mgv_linear(att_in, mgv_params_get(ps, "fuse.weight"),
-                                                   mgv_params_get(ps, "fuse.bias"))), -1));
+    /* the reference's logit [h_e; o_n] W^T + b, split as o_n W_o^T + (h_e W_e^T + b):
+     * the entity part once per sample, without the [B, N, DE + d] input */
+    mgv_tensor *fw = mgv_params_get(ps, "fuse.weight");
+    int64_t DE = c->entity_dim;
+    mgv_tensor *w_e = K(mgv_slice(fw, 1, 0, DE, 1)), *w_o = K(mgv_slice(fw, 1, DE, DE + d, 1));
+    mgv_tensor *l_o = K(mgv_squeeze(K(mgv_linear(O, w_o, NULL)), -1));             /* [B, N] */
+    mgv_tensor *l_e = K(mgv_linear(b->entity, w_e, mgv_params_get(ps, "fuse.bias"))); /* [B, 1] */
+    mgv_tensor *logit = K(mgv_add(l_o, l_e));
     mgv_tensor *pad = K(mgv_add_scalar(K(mgv_neg(M)), 1.0f));   /* 1 where padding */
     mgv_tensor *att = K(mgv_softmax(K(mgv_masked_fill(logit, pad, -INFINITY)), 1));
-    int ax1 = 1;
-    mgv_tensor *h_mm = K(mgv_sum(K(mgv_mul(K(mgv_unsqueeze(att, -1)), O)), 1, &ax1, 0));
+    /* h_mm = sum_n att[b, n] O[b, n, :], a batched product [B, 1, N] [B, N, d] */
+    mgv_tensor *h_mm = K(mgv_squeeze(K(mgv_matmul(K(mgv_unsqueeze(att, 1)), O)), 1));
     mgv_tensor *hx_parts[2] = {h_mm, b->entity};
     mgv_tensor *h_x = K(mgv_concat(2, hx_parts, -1));
 

@@ -19,7 +19,7 @@ mgv_model_config mgv_model_default_config(void)
     c.text_layers = 1;
     c.max_len = 96;
     c.dropout = 0.1f;
-    c.experts = 8;
+    c.experts = 4;
     c.proj = 64;
     c.use_images = 1;
     c.image_size = 16;
@@ -29,9 +29,14 @@ mgv_model_config mgv_model_default_config(void)
     c.use_mg = 1;
     c.vat_mode = MGV_VAT_LEARNED;
     c.beta = 1.0f;
-    c.vmoe_weight = 1.0f;
-    c.head_dropout = 0.1f;
-    c.lr = 1e-3;
+    /* the KL sums over K d dims (~30 at d 64, K 4): weighted 1 it swamps the
+     * ranking loss and the experts collapse to the prior; 0.01 keeps it a
+     * regulariser (synthetic set: val macro-F1 0.84 at 0.01, 0.78 at 0.1) */
+    c.vmoe_weight = 0.01f;
+    /* head dropout 0.3 (reference 0.1) and lr 5e-4: the zero-shot scorer
+     * over-fits the seen classes quickly */
+    c.head_dropout = 0.3f;
+    c.lr = 5e-4;
     c.weight_decay = 0;
     c.clip = 1.0;
     c.seed = 0;
@@ -62,14 +67,17 @@ int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
     mgv_rng_seed(&m->rng, cfg->seed);
     mgv_params_init(&m->params);
     mgv_text_encoder_config tc = {cfg->hidden, cfg->heads, cfg->text_layers, cfg->max_len,
-                                  cfg->dropout, getenv("H8_MS") ? atoi(getenv("H8_MS")) : 1};
+                                  cfg->dropout, 1 /* span-aware entity markers */};
     if (!cfg->text_features &&
         mgv_text_encoder_init(&m->text, &m->params, words, &tc, &m->rng) < 0)
         goto fail;
     if (cfg->use_images && !cfg->image_features) {
         mgv_patch_encoder_config pc = mgv_patch_encoder_default_config(cfg->image_size,
                                                                        cfg->patch, cfg->hidden);
-        pc.extra_layer = getenv("H8_XL") ? atoi(getenv("H8_XL")) : 1;
+        /* no GELU layer after the patch embedding: mean/attention pooling of a
+         * linear patch embedding stays linear in the pixels, which transfers
+         * to unseen classes (synthetic set: val macro-F1 0.84 without, 0.79 with) */
+        pc.extra_layer = 0;
         if (mgv_patch_encoder_init(&m->vision, &m->params, "vision", &pc, &m->rng) < 0) goto fail;
     }
     int entity_dim = cfg->entity_dim > 0 ? cfg->entity_dim : (1 + cfg->n_spans) * cfg->hidden;
@@ -276,9 +284,7 @@ static mgv_tensor *gather_positions(mgv_tensor *H, const int64_t *pos, int strid
     int64_t B = H->shape[0], L = H->shape[1], d = H->shape[2];
     int64_t *rows = malloc(sizeof(int64_t) * (size_t)B);
     if (!rows) return mgv_fail_null("model: out of memory");
-    static int off = -1;
-    if (off < 0) off = getenv("H8_OFF") ? atoi(getenv("H8_OFF")) : 0;
-    for (int64_t b = 0; b < B; b++) rows[b] = b * L + (pos ? pos[b * stride + s] + off : 0);
+    for (int64_t b = 0; b < B; b++) rows[b] = b * L + (pos ? pos[b * stride + s] : 0);
     int64_t flat[2] = {B * L, d};
     mgv_tensor *H2 = mgv_reshape(H, 2, flat);
     mgv_tensor *r = H2 ? mgv_index_select(H2, 0, rows, B) : NULL;
@@ -312,23 +318,7 @@ mgv_tensor *mgv_model_label_embeddings(mgv_model *m, const mgv_dataset *ds, int 
             mgv_data(mask)[c * L + t] = t < len ? 1.0f : 0.0f;
         }
     }
-    {
-        static int lbl = -1;
-        if (lbl < 0) lbl = getenv("H8_LBL") ? atoi(getenv("H8_LBL")) : 0;
-        if (lbl == 2) {
-            /* diagnostic: raw projected word vectors (no LN, no transformer) */
-            int64_t *wi = malloc(sizeof(int64_t) * (size_t)C * (size_t)L);
-            for (int i = 0; i < C * L; i++) wi[i] = ids[i] >= 0 ? ids[i] : 0;
-            int64_t s2[2] = {C, L};
-            mgv_tensor *e = mgv_embedding(m->text.words, wi, 2, s2);
-            H = mgv_linear(e, m->text.proj_w, m->text.proj_b);
-            mgv_release(e);
-            free(wi);
-        } else
-            H = mgv_text_encoder_forward(&m->text, C, L, ids, mask, training, &m->rng);
-        if (lbl >= 1)
-            for (int c = 0; c < C; c++) mgv_data(mask)[c * L] = 0.0f;   /* drop [CLS] from the mean */
-    }
+    H = mgv_text_encoder_forward(&m->text, C, L, ids, mask, training, &m->rng);
     if (!H) goto done;
     int ax = 1;
     if (!(m3 = mgv_unsqueeze(mask, -1)) || !(prod = mgv_mul(H, m3)) ||

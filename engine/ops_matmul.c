@@ -16,8 +16,8 @@
 #include "ops_matmul.h"
 #include "autograd.h"
 #include "error.h"
+#include "parallel.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,15 +125,9 @@ static inline float *operand_data(const operand *o) { return mgv_data(o->t); }
 static void gemm(int64_t M, int64_t N, int64_t K, const float *A, int atr, int64_t lda, int ta,
                  const float *B, int btr, int64_t ldb, int tb, float beta, float *C, int64_t ldc)
 {
-    if (M == 0 || N == 0) return;
-    if (K == 0) {   /* empty sum: C = beta * C */
-        for (int64_t i = 0; i < M; i++)
-            for (int64_t j = 0; j < N; j++) C[i * ldc + j] = beta == 0 ? 0 : beta * C[i * ldc + j];
-        return;
-    }
-    cblas_sgemm(CblasRowMajor, (atr ^ ta) ? CblasTrans : CblasNoTrans,
-                (btr ^ tb) ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, A,
-                (int)lda, B, (int)ldb, beta, C, (int)(ldc > 0 ? ldc : 1));
+    /* mgv_sgemm handles the empty cases and splits large products over the
+     * engine's threads (parallel.h) */
+    mgv_sgemm(atr ^ ta, btr ^ tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc > 0 ? ldc : 1);
 }
 
 static int too_big(int64_t v) { return v > INT_MAX; }
@@ -282,8 +276,8 @@ static int matmul_backward(mgv_node *node, mgv_tensor *gout)
                  mgv_data(gb) + o.gboff[i], m);
     }
     rc = 0;
-    if (ga) rc = mgv_accumulate_grad(a, ga);
-    if (rc == 0 && gb) rc = mgv_accumulate_grad(b, gb);
+    if (ga) rc = mgv_accumulate_grad_fresh(a, ga);
+    if (rc == 0 && gb) rc = mgv_accumulate_grad_fresh(b, gb);
 out:
     mgv_release(g);
     mgv_release(ga);
@@ -303,7 +297,7 @@ mgv_tensor *mgv_matmul(mgv_tensor *a, mgv_tensor *b)
     memcpy(shape, p.bshape, sizeof(int64_t) * (size_t)p.nb);
     shape[p.nb] = p.n;
     shape[p.nb + 1] = p.m;
-    mgv_tensor *y = mgv_zeros(nd, shape);
+    mgv_tensor *y = mgv_empty(nd, shape);   /* every batch's block is written (beta 0) */
     if (!y) return NULL;
     if (mm_ops_make(a, b, &p, &o) < 0) {
         mgv_release(y);
@@ -371,9 +365,9 @@ static int linear_backward(mgv_node *node, mgv_tensor *gout)
         }
     }
     rc = 0;
-    if (gx) rc = mgv_accumulate_grad(x, gx);
-    if (rc == 0 && gw) rc = mgv_accumulate_grad(W, gw);
-    if (rc == 0 && gb) rc = mgv_accumulate_grad(bias, gb);
+    if (gx) rc = mgv_accumulate_grad_fresh(x, gx);
+    if (rc == 0 && gw) rc = mgv_accumulate_grad_fresh(W, gw);
+    if (rc == 0 && gb) rc = mgv_accumulate_grad_fresh(bias, gb);
 out:
     mgv_release(X.t);
     mgv_release(Wo.t);

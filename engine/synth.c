@@ -12,15 +12,16 @@
 mgv_synth_config mgv_synth_default_config(void)
 {
     mgv_synth_config c;
-    c.n_classes = 30;
+    c.n_classes = 64;
     c.latent_dim = 6;
     c.word_dim = 100;
-    c.per_class = 60;
+    c.per_class = 40;
     c.ambiguous = 0.5f;
-    c.class_spread = 0.35f;
+    c.class_spread = 0.5f;
     c.image_size = 16;
     c.image_gain = 1.0f;
     c.image_noise = 0.1f;
+    c.pair_noise = 0.0f;
     c.image_tile = 4;
     c.image_shared = 0.8f;
     c.sentence_len = 10;
@@ -93,8 +94,17 @@ int mgv_synth_generate(const mgv_synth_config *cfg, mgv_synth *out)
         return mgv_fail("synth: sizes must be positive (latent %d, word %d, per class %d, "
                         "image %d, sentence %d >= 3, fillers %d)", c->latent_dim, c->word_dim,
                         c->per_class, c->image_size, c->sentence_len, c->fillers);
+    if (c->latent_dim > 64)
+        return mgv_fail("synth: latent_dim %d above 64", c->latent_dim);
     if (c->ambiguous < 0 || c->ambiguous > 1)
         return mgv_fail("synth: ambiguous fraction %g outside [0, 1]", c->ambiguous);
+    if (c->image_tile < 0 || c->image_tile > c->image_size || c->image_shared < 0 ||
+        c->image_shared > 1)
+        return mgv_fail("synth: image_tile %d outside [0, %d] or image_shared %g outside [0, 1]",
+                        c->image_tile, c->image_size, c->image_shared);
+    if (c->class_spread < 0 || c->pair_noise < 0 || c->image_noise < 0)
+        return mgv_fail("synth: class_spread %g, pair_noise %g, image_noise %g must be >= 0",
+                        c->class_spread, c->pair_noise, c->image_noise);
     out->cfg = *c;
     mgv_rng rng;
     mgv_rng_seed(&rng, c->seed);
@@ -114,16 +124,21 @@ int mgv_synth_generate(const mgv_synth_config *cfg, mgv_synth *out)
     for (int i = 0; i < c->word_dim * m; i++) b.E[i] = (float)mgv_rng_normal(&rng);
     for (int i = 0; i < npix * m; i++) b.R[i] = (float)(mgv_rng_normal(&rng) / sqrt(m));
     if (c->image_tile > 0) {
+        /* texture: each pixel's map mixes the map of its place in a tile */
         int T = c->image_tile;
-        float *Rt = malloc(sizeof(float) * (size_t)(3 * T * T * m));
-        if (!Rt) { mgv_fail("synth: out of memory"); goto done; }
+        float *Rt = malloc(sizeof(float) * (size_t)(3 * T * T) * (size_t)m);
+        if (!Rt) {
+            mgv_fail("synth: out of memory");
+            goto done;
+        }
         for (int i = 0; i < 3 * T * T * m; i++) Rt[i] = (float)(mgv_rng_normal(&rng) / sqrt(m));
         float a = c->image_shared, r = sqrtf(fmaxf(0.0f, 1.0f - a * a));
         for (int ch = 0; ch < 3; ch++)
             for (int y = 0; y < S; y++)
                 for (int x = 0; x < S; x++) {
                     int q = (ch * S + y) * S + x, t = (ch * T + y % T) * T + x % T;
-                    for (int j = 0; j < m; j++) b.R[q * m + j] = a * Rt[t * m + j] + r * b.R[q * m + j];
+                    for (int j = 0; j < m; j++)
+                        b.R[q * m + j] = a * Rt[t * m + j] + r * b.R[q * m + j];
                 }
         free(Rt);
     }
@@ -139,7 +154,7 @@ int mgv_synth_generate(const mgv_synth_config *cfg, mgv_synth *out)
         mgv_fail("synth: out of memory");
         goto done;
     }
-    float lat[64], tmp[64];
+    float lat[64];
     for (int k = 0; k < C; k++) {
         int id = add_word(&b, "", k, u + k * m, 0.05f);
         if (id < 0) goto done;
@@ -158,9 +173,25 @@ int mgv_synth_generate(const mgv_synth_config *cfg, mgv_synth *out)
     }
     for (int p = 0; p < C / 2; p++)
         for (int w = 0; w < 4; w++) {
+            /* the midpoint of the two names' directions in word space (E is
+             * linear), so the word is equally close to both names */
+            const float *ua = u + 2 * p * m, *ub = u + (2 * p + 1) * m;
+            double na = 0, nb = 0;
+            for (int i = 0; i < c->word_dim; i++) {
+                double sa = 0, sb = 0;
+                for (int j = 0; j < m; j++) {
+                    sa += b.E[i * m + j] * ua[j];
+                    sb += b.E[i * m + j] * ub[j];
+                }
+                na += sa * sa;
+                nb += sb * sb;
+            }
+            na = sqrt(na) + 1e-12;
+            nb = sqrt(nb) + 1e-12;
+            double scale = 0.25 * (na + nb);
             for (int j = 0; j < m; j++)
-                lat[j] = 0.5f * (u[2 * p * m + j] + u[(2 * p + 1) * m + j]) +
-                         0.1f * (float)mgv_rng_normal(&rng);
+                lat[j] = (float)(scale * (ua[j] / na + ub[j] / nb)) +
+                         c->pair_noise * (float)mgv_rng_normal(&rng);
             if ((pair_words[p * 4 + w] = add_word(&b, "p", p * 4 + w, lat, 0.1f)) < 0) goto done;
         }
     for (int f = 0; f < c->fillers; f++) {
@@ -215,9 +246,7 @@ int mgv_synth_generate(const mgv_synth_config *cfg, mgv_synth *out)
                 for (int j = 0; j < m; j++) s += b.R[q * m + j] * lat[j];
                 img[q] = (float)tanh(c->image_gain * s + c->image_noise * mgv_rng_normal(&rng));
             }
-            (void)tmp;
         }
-
 
     /* splits: shuffle the pairs, a third of them per split (train gets the rest) */
     int npairs = C / 2, order[32];

@@ -301,6 +301,12 @@ doc("mgv.grad_enabled", "mgv.grad_enabled([on])",
   "previous one (to restore it). Prefer mgv.no_grad, which restores the mode on errors too.",
   "local old = mgv.grad_enabled(false)\nprint(mgv.grad_enabled())   -- false\nmgv.grad_enabled(old)")
 
+doc("mgv.threads", "mgv.threads([n])",
+  "The number of threads the engine uses for matrix products and large kernels; with n, " ..
+  "sets it first. The default comes from $MGV_NUM_THREADS, else $OPENBLAS_NUM_THREADS, " ..
+  "else the number of processors. Results do not depend on it.",
+  "print(mgv.threads())")
+
 -------------------------------------------------------------------------------
 -- optimisers and checkpoints
 -------------------------------------------------------------------------------
@@ -384,7 +390,7 @@ doc("Dataset", "mgv.Dataset (from mgv.data.synth / mre / met)",
   "Indices and class numbers are 1-based.",
   "local task = mgv.data.synth{per_class = 4}\nlocal ds = task.train\nprint(ds, #ds, ds.n_classes)")
 
-doc("mgv.data.synth", "mgv.data.synth{seed = 0, classes = 30, per_class = 60, ambiguous = 0.5, " ..
+doc("mgv.data.synth", "mgv.data.synth{seed = 0, classes = 64, per_class = 40, ambiguous = 0.5, " ..
   "latent = 6, image_size = 16, sentence_len = 10} -> task",
   "The built-in synthetic zero-shot entity-typing task, generated from the seed: classes (an " ..
   "even number; they come in confusable pairs) with made-up names whose meaning the frozen " ..

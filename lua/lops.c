@@ -11,6 +11,7 @@
  */
 #define LMGV_INTERNAL
 #include "lmgv.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <string.h>
@@ -633,6 +634,20 @@ static int l_grad_enabled(lua_State *L)
     return 1;
 }
 
+/* mgv.threads([n]) -> the engine's thread count (kernels and SGEMM), after
+ * setting it to n when given */
+static int l_threads(lua_State *L)
+{
+    if (!lua_isnoneornil(L, 1)) {
+        lua_Integer n = luaL_checkinteger(L, 1);
+        if (n < 1 || n > MGV_MAX_THREADS)
+            return luaL_error(L, "threads: %d outside 1..%d", (int)n, MGV_MAX_THREADS);
+        mgv_set_num_threads((int)n);
+    }
+    lua_pushinteger(L, mgv_get_num_threads());
+    return 1;
+}
+
 /* ------------------------------------------------------------------------ */
 /* registration                                                              */
 /* ------------------------------------------------------------------------ */
@@ -708,6 +723,7 @@ static const luaL_Reg module_funcs[] = {
     {"gaussian_kl", l_gaussian_kl},
     {"no_grad", l_no_grad},
     {"grad_enabled", l_grad_enabled},
+    {"threads", l_threads},
     {NULL, NULL},
 };
 

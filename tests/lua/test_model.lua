@@ -5,7 +5,7 @@ local H = dofile((arg and arg[0] and arg[0]:match("^(.*/)") or
   (os.getenv("MGV_ROOT") or ".") .. "/tests/lua/") .. "harness.lua")
 local test, eq, near, errors, check = H.test, H.eq, H.near, H.errors, H.check
 
-local task = mgv.data.synth{ seed = 1, per_class = 12 }
+local task = mgv.data.synth{ seed = 1, per_class = 12, classes = 30 }
 
 test("synthetic task: splits, classes, instances", function()
   eq(#task.train, 10 * 12)

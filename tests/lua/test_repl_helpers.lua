@@ -29,7 +29,7 @@ local function printed(fn, ...)
   return table.concat(out, "\n")
 end
 
-local task = mgv.data.synth{ per_class = 4 }
+local task = mgv.data.synth{ per_class = 4, classes = 30 }
 local model = mgv.model{ words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16 }
 
 test("completion: module functions, tables, keywords, globals", function()

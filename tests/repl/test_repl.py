@@ -160,7 +160,7 @@ def t_completion():
 
 
 def t_model_completion_and_printing():
-    ask(s, "task = mgv.data.synth{per_class = 8}")
+    ask(s, "task = mgv.data.synth{per_class = 8, classes = 30}")
     ask(s, "model = mgv.model{words = task.words}")
     out = ask(s, "model")
     check("MG-VMoE model" in out and "parameters:" in out, "model prints its layers: " + out)

@@ -1,0 +1,133 @@
+#!/bin/sh
+# bench.sh — the MG-VMoE training-step benchmark of issue 6 (`make bench`).
+#
+# Runs examples/bench.lua (mgv) and scripts/bench_torch.py (PyTorch eager,
+# Debian's python3-torch) in turn, ROUNDS times each, alternating, on the two
+# configurations
+#   small: B=16 L=32  P=50  d=256 K=8   (20 steps after 3 warm-up steps)
+#   paper: B=16 L=128 P=577 d=768 K=8   (3 steps after 1 warm-up step)
+# with the same thread count for both, then prints a table: ms per training
+# step (the median of the steps; best run of the rounds), the ratio
+# torch/mgv, the GFLOP/s mgv reached in the GEMMs of a step, the SGEMM rate
+# on the same shapes (mgv.matmul in the same run, and bare cblas_sgemm with
+# OpenBLAS's own threads from scripts/sgemm_rate.c), peak RSS of each process
+# and evaluation throughput (no-grad forward, samples/s).
+#
+#   sh scripts/bench.sh [--threads N] [--rounds R] [--only small|paper] [--quick]
+#
+# --quick: one round, fewer steps (a smoke run, not a measurement).
+# Environment: MGV (default bin/mgv), PYTHON (default /usr/bin/python3).
+# The machine should be otherwise idle: the load average is printed before
+# and after, and a busy machine shows as a wide ms_min..ms_max spread.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT" || exit 1
+MGV=${MGV:-bin/mgv}
+PY=${PYTHON:-/usr/bin/python3}
+THREADS=2
+ROUNDS=2
+ONLY=""
+QUICK=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --threads) THREADS=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --only) ONLY=$2; shift 2 ;;
+    --quick) QUICK=1; ROUNDS=1; shift ;;
+    *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ -x "$MGV" ] || { echo "bench.sh: $MGV not built (make)" >&2; exit 1; }
+if ! $PY -c "import torch" 2>/dev/null; then
+  echo "bench.sh: $PY has no torch (apt-get install python3-torch); mgv only" >&2
+  PY=""
+fi
+
+# one thread count for everything: OpenBLAS, the engine's pool, torch's OpenMP
+export OPENBLAS_NUM_THREADS=$THREADS MGV_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+RATE="$TMP/sgemm_rate"
+cc -O2 -o "$RATE" scripts/sgemm_rate.c $(pkg-config --cflags --libs openblas) -lpthread \
+  2>"$TMP/cc.log" || { echo "bench.sh: cannot build scripts/sgemm_rate.c" >&2; RATE=""; }
+
+get() {  # get KEY FILE -> value of the key=value line
+  sed -n "s/^$1=//p" "$2" | tail -1
+}
+
+# best() KEY FILES... -> the smallest value of KEY over the files (the largest for
+# rates, and for peak RSS, where the worst run counts)
+best() {
+  key=$1; shift
+  for f in "$@"; do get "$key" "$f"; done | sort -g | awk -v k="$key" '
+    { v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
+      if (k ~ /per_s|gflops|rss/) print v[NR]; else print v[1] }'
+}
+
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; threads $THREADS"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+TABLE="$TMP/table"
+printf '| config | mgv ms/step | torch ms/step | torch/mgv | mgv GFLOP/s | SGEMM GFLOP/s (mgv.matmul / cblas) | GEMMs at | mgv peak RSS MB | torch peak RSS MB | mgv eval samples/s | torch eval samples/s |\n' >"$TABLE"
+printf '|---|---|---|---|---|---|---|---|---|---|---|\n' >>"$TABLE"
+
+run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
+  name=$1 steps=$2 warmup=$3 evalb=$4; shift 4
+  [ -n "$ONLY" ] && [ "$ONLY" != "$name" ] && return
+  if [ "$QUICK" = 1 ]; then steps=$(( (steps + 3) / 4 )); fi
+  echo "== $name: $*"
+  r=1
+  while [ "$r" -le "$ROUNDS" ]; do
+    "$MGV" examples/bench.lua "$@" --steps "$steps" --warmup "$warmup" --threads "$THREADS" \
+      --eval-batches "$evalb" >"$TMP/$name.mgv.$r" 2>&1 \
+      || { echo "mgv failed:"; cat "$TMP/$name.mgv.$r"; }
+    echo "  mgv   round $r: $(get ms_per_step "$TMP/$name.mgv.$r") ms/step" \
+         "(min $(get ms_min "$TMP/$name.mgv.$r"), max $(get ms_max "$TMP/$name.mgv.$r"))," \
+         "$(get gflops "$TMP/$name.mgv.$r") GFLOP/s"
+    if [ -n "$PY" ]; then
+      $PY scripts/bench_torch.py "$@" --steps "$steps" --warmup "$warmup" --threads "$THREADS" \
+        --eval-batches "$evalb" >"$TMP/$name.torch.$r" 2>&1 \
+        || { echo "torch failed:"; cat "$TMP/$name.torch.$r"; }
+      echo "  torch round $r: $(get ms_per_step "$TMP/$name.torch.$r") ms/step" \
+           "(min $(get ms_min "$TMP/$name.torch.$r"), max $(get ms_max "$TMP/$name.torch.$r"))"
+    fi
+    r=$((r + 1))
+  done
+  mgv_ms=$(best ms_per_step "$TMP/$name".mgv.*)
+  mgv_gf=$(best gflops "$TMP/$name".mgv.*)
+  mm_gf=$(best sgemm_gflops "$TMP/$name".mgv.*)
+  mgv_rss=$(best peak_rss_mb "$TMP/$name".mgv.*)
+  mgv_ev=$(best eval_samples_per_s "$TMP/$name".mgv.*)
+  t_ms=- t_rss=- t_ev=- ratio=-
+  if [ -n "$PY" ]; then
+    t_ms=$(best ms_per_step "$TMP/$name".torch.*)
+    t_rss=$(best peak_rss_mb "$TMP/$name".torch.*)
+    t_ev=$(best eval_samples_per_s "$TMP/$name".torch.*)
+    ratio=$(awk -v a="$t_ms" -v b="$mgv_ms" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+  fi
+  B=$(echo "$@" | sed -n 's/.*--batch \([0-9]*\).*/\1/p')
+  L=$(echo "$@" | sed -n 's/.*--text-len \([0-9]*\).*/\1/p')
+  P=$(echo "$@" | sed -n 's/.*--image-len \([0-9]*\).*/\1/p')
+  D=$(echo "$@" | sed -n 's/.*--hidden \([0-9]*\).*/\1/p')
+  K=$(echo "$@" | sed -n 's/.*--experts \([0-9]*\).*/\1/p')
+  cb_gf=-
+  if [ -n "$RATE" ]; then
+    "$RATE" --threads "$THREADS" --reps 3 "$B" "$L" "$P" "$D" "$K" >"$TMP/$name.cblas" 2>&1
+    cb_gf=$(get sgemm_gflops "$TMP/$name.cblas")
+  fi
+  share=$(awk -v a="$mgv_gf" -v b="$mm_gf" -v c="$cb_gf" 'BEGIN {
+    m = b + 0 > c + 0 ? b + 0 : c + 0; if (m > 0) printf "%.0f%%", 100 * a / m; else print "-" }')
+  printf '| %s (B=%s L=%s P=%s d=%s K=%s) | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n' \
+    "$name" "$B" "$L" "$P" "$D" "$K" "$mgv_ms" "$t_ms" "$ratio" "$mgv_gf" "$mm_gf" "$cb_gf" \
+    "$share" "$mgv_rss" "$t_rss" "$mgv_ev" "$t_ev" >>"$TABLE"
+}
+
+run_config small 20 3 4 --batch 16 --text-len 32 --image-len 50 --hidden 256 --experts 8
+run_config paper 3 1 1 --batch 16 --text-len 128 --image-len 577 --hidden 768 --experts 8
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+cat "$TABLE"
+echo
+echo "ms/step: median over the timed steps, best of $ROUNDS rounds; GEMMs at: mgv GFLOP/s over the"
+echo "better SGEMM rate. Reproduce one cell: $MGV examples/bench.lua <shape options>, or"
+echo "OPENBLAS_NUM_THREADS=$THREADS $PY scripts/bench_torch.py <shape options> --threads $THREADS"

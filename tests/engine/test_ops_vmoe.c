@@ -1,0 +1,368 @@
+/*
+ * test_ops_vmoe.c — the fused VIB-MoE experts (ops_vmoe.h) and the thread
+ * pool under them (parallel.h).
+ *
+ * The op is checked against the composition of plain ops it replaces
+ * (linear, reshape, exp, mul, sum, gaussian_kl): values to 1e-5 and the
+ * gradients of a weighted sum of its output to 1e-4, with given noise and
+ * without noise. Finite differences (h = 1e-2, default atol 2e-3, rtol 1e-2)
+ * check every input's gradient with given noise and with keyed noise (the
+ * rng is reseeded before each evaluation, so every call draws the same key:
+ * backward must regenerate exactly the forward's noise). The keyed noise
+ * has mean 0 and variance 1, and neither it nor the op's results depend on
+ * the thread count (bitwise). mgv_sgemm agrees with a naive product on
+ * split and unsplit shapes. Bad shapes are messages.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "gradcheck.h"
+#include "mgv.h"
+#include "ops_vmoe.h"
+#include "parallel.h"
+
+enum { B = 2, N = 3, D = 4, KX = 3 };
+
+typedef struct {
+    mgv_tensor *eps;   /* given noise, or NULL */
+    int flags;         /* MGV_VMOE_SAMPLE, MGV_VMOE_NO_KL */
+    uint64_t seed;     /* keyed noise: the rng is reseeded to this before each call */
+} vctx;
+
+/* inputs: h, pi logits, Wmu, bmu, Wlv, blv */
+static void make_inputs(mgv_tensor **in, int64_t b, int64_t n, int64_t d, int64_t k)
+{
+    int64_t hs[3] = {b, n, d}, ps[3] = {b, n, k}, ws[2] = {k * d, d}, bs[1] = {k * d};
+    in[0] = gradcheck_input(3, hs, 1, -1, 1);
+    in[1] = gradcheck_input(3, ps, 2, -1, 1);
+    in[2] = gradcheck_input(2, ws, 3, -0.5f, 0.5f);
+    in[3] = gradcheck_input(1, bs, 4, -0.2f, 0.2f);
+    in[4] = gradcheck_input(2, ws, 5, -0.5f, 0.5f);
+    in[5] = gradcheck_input(1, bs, 6, -0.3f, 0.3f);
+}
+
+static mgv_tensor *f_fused(mgv_tensor **in, void *ctx)
+{
+    vctx *c = ctx;
+    mgv_rng r;
+    mgv_rng_seed(&r, c->seed);
+    mgv_tensor *pi = mgv_softmax(in[1], -1);
+    mgv_tensor *y = mgv_vmoe_experts(in[0], pi, in[2], in[3], in[4], in[5], c->eps, c->flags, &r);
+    mgv_release(pi);
+    return y;
+}
+
+/* the same result from plain ops: [o, kl] */
+static mgv_tensor *f_plain(mgv_tensor **in, void *ctx)
+{
+    vctx *c = ctx;
+    mgv_tensor *h = in[0];
+    int64_t b = h->shape[0], n = h->shape[1], d = h->shape[2], k = in[1]->shape[2];
+    int64_t s4[4] = {b, n, k, d};
+    mgv_tensor *pi = mgv_softmax(in[1], -1);
+    mgv_tensor *l1 = mgv_linear(h, in[2], in[3]), *l2 = mgv_linear(h, in[4], in[5]);
+    mgv_tensor *mu = mgv_reshape(l1, 4, s4), *lv = mgv_reshape(l2, 4, s4);
+    mgv_tensor *z = mgv_retain(mu), *t[6] = {0};
+    if (c->eps) {
+        t[0] = mgv_scale(lv, 0.5f);
+        t[1] = mgv_exp(t[0]);
+        t[2] = mgv_mul(t[1], c->eps);
+        mgv_release(z);
+        z = mgv_add(mu, t[2]);
+    }
+    int ax = -2;
+    t[3] = mgv_unsqueeze(pi, -1);
+    t[4] = mgv_mul(t[3], z);
+    mgv_tensor *o = mgv_sum(t[4], 1, &ax, 0);
+    mgv_tensor *kl = mgv_gaussian_kl(mu, lv, 2);
+    t[5] = mgv_unsqueeze(kl, -1);
+    mgv_tensor *parts[2] = {o, t[5]};
+    mgv_tensor *y = mgv_concat(2, parts, -1);
+    mgv_release(pi);
+    mgv_release(l1);
+    mgv_release(l2);
+    mgv_release(mu);
+    mgv_release(lv);
+    mgv_release(z);
+    mgv_release(o);
+    mgv_release(kl);
+    for (int i = 0; i < 6; i++) mgv_release(t[i]);
+    return y;
+}
+
+static double max_diff(mgv_tensor *a, mgv_tensor *b)
+{
+    if (!a || !b || mgv_numel(a) != mgv_numel(b)) return INFINITY;
+    double w = 0;
+    for (int64_t i = 0; i < mgv_numel(a); i++) {
+        double e = fabs((double)mgv_get_flat(a, i) - mgv_get_flat(b, i));
+        if (!(e <= w)) w = e;
+    }
+    return w;
+}
+
+/* forward values and gradients of sum(w * y) of fused vs plain */
+static void compare_with_plain(mgv_tensor *eps)
+{
+    mgv_tensor *in[6];
+    make_inputs(in, B, N, D, KX);
+    vctx c = {eps, 0, 0};
+    mgv_tensor *grads[2][6] = {{0}};
+    mgv_tensor *ys[2];
+    for (int v = 0; v < 2; v++) {
+        for (int i = 0; i < 6; i++) {
+            mgv_zero_grad(in[i]);
+            mgv_set_requires_grad(in[i], 1);
+        }
+        mgv_tensor *y = v == 0 ? f_fused(in, &c) : f_plain(in, &c);
+        CHECK(y != NULL);
+        if (!y) break;
+        ys[v] = mgv_clone_data(y);
+        mgv_tensor *w = gradcheck_input(y->ndim, y->shape, 9, -1, 1);
+        CHECK(mgv_backward(y, w) == 0);
+        for (int i = 0; i < 6; i++) grads[v][i] = in[i]->grad ? mgv_retain(in[i]->grad) : NULL;
+        mgv_release(w);
+        mgv_release(y);
+    }
+    CHECK(ys[0]->shape[2] == D + 1);
+    CHECK(max_diff(ys[0], ys[1]) < 1e-5);
+    for (int i = 0; i < 6; i++) {
+        double e = max_diff(grads[0][i], grads[1][i]);
+        if (!(e < 1e-4)) printf("  input %d: gradient differs by %g\n", i, e);
+        CHECK(e < 1e-4);
+    }
+    for (int v = 0; v < 2; v++) {
+        mgv_release(ys[v]);
+        for (int i = 0; i < 6; i++) mgv_release(grads[v][i]);
+    }
+    for (int i = 0; i < 6; i++) mgv_release(in[i]);
+}
+
+static void test_vmoe_matches_plain_ops(void)
+{
+    int64_t es[4] = {B, N, KX, D};
+    mgv_tensor *eps = gradcheck_input(4, es, 7, -2, 2);
+    compare_with_plain(eps);   /* training, the noise given */
+    compare_with_plain(NULL);  /* evaluation: z = mu */
+    mgv_release(eps);
+}
+
+static void test_vmoe_grad(void)
+{
+    mgv_tensor *in[6];
+    make_inputs(in, B, N, D, KX);
+    int64_t es[4] = {B, N, KX, D};
+    mgv_tensor *eps = gradcheck_input(4, es, 7, -2, 2);
+    vctx given = {eps, MGV_VMOE_SAMPLE, 0}, keyed = {NULL, MGV_VMOE_SAMPLE, 42};
+    vctx none = {NULL, 0, 0}, no_kl = {NULL, MGV_VMOE_NO_KL, 0};
+    CHECK(gradcheck("vmoe, given noise", f_fused, &given, 6, in, NULL));
+    CHECK(gradcheck("vmoe, keyed noise", f_fused, &keyed, 6, in, NULL));
+    CHECK(gradcheck("vmoe, no noise", f_fused, &none, 6, in, NULL));
+    CHECK(gradcheck("vmoe, no noise, no KL", f_fused, &no_kl, 6, in, NULL));
+    mgv_release(eps);
+    for (int i = 0; i < 6; i++) mgv_release(in[i]);
+}
+
+/* without noise and KL, o is the same as with KL (bitwise) and kl is 0;
+ * with the noise given, NO_KL changes nothing */
+static void test_vmoe_no_kl(void)
+{
+    mgv_tensor *in[6];
+    make_inputs(in, B, N, D, KX);
+    int64_t es[4] = {B, N, KX, D};
+    mgv_tensor *eps = gradcheck_input(4, es, 7, -2, 2);
+    vctx full = {NULL, 0, 0}, no_kl = {NULL, MGV_VMOE_NO_KL, 0};
+    vctx given = {eps, 0, 0}, given_no_kl = {eps, MGV_VMOE_NO_KL, 0};
+    mgv_tensor *a = f_fused(in, &full), *b = f_fused(in, &no_kl);
+    mgv_tensor *c = f_fused(in, &given), *e = f_fused(in, &given_no_kl);
+    CHECK(a && b && c && e);
+    if (a && b && c && e) {
+        for (int64_t t = 0; t < B * N; t++) {
+            for (int j = 0; j < D; j++)
+                CHECK(mgv_get_flat(a, t * (D + 1) + j) == mgv_get_flat(b, t * (D + 1) + j));
+            CHECK(mgv_get_flat(b, t * (D + 1) + D) == 0.0f);
+            CHECK(mgv_get_flat(a, t * (D + 1) + D) > 0.0f);
+        }
+        CHECK(max_diff(c, e) == 0);
+    }
+    mgv_release(a);
+    mgv_release(b);
+    mgv_release(c);
+    mgv_release(e);
+    mgv_release(eps);
+    for (int i = 0; i < 6; i++) mgv_release(in[i]);
+}
+
+static void test_vmoe_noise(void)
+{
+    enum { ROWS = 200, LEN = 1001 };   /* odd: the sine half is one shorter */
+    float *buf = malloc(sizeof(float) * LEN);
+    double s = 0, s2 = 0, s4 = 0;
+    int64_t n = 0;
+    for (int r = 0; r < ROWS; r++) {
+        mgv_vmoe_noise_row(99, r, LEN, buf);
+        for (int j = 0; j < LEN; j++) {
+            s += buf[j];
+            s2 += (double)buf[j] * buf[j];
+            s4 += (double)buf[j] * buf[j] * buf[j] * buf[j];
+            n++;
+        }
+    }
+    double mean = s / n, var = s2 / n - mean * mean, kurt = s4 / n / (var * var);
+    CHECK_NEAR(mean, 0, 0.01);   /* 2e5 draws: standard error 0.0022 */
+    CHECK_NEAR(var, 1, 0.02);
+    CHECK_NEAR(kurt, 3, 0.1);
+    /* the same key and row give the same values; another row differs */
+    float *again = malloc(sizeof(float) * LEN);
+    mgv_vmoe_noise_row(99, 7, LEN, buf);
+    mgv_vmoe_noise_row(99, 7, LEN, again);
+    CHECK(memcmp(buf, again, sizeof(float) * LEN) == 0);
+    mgv_vmoe_noise_row(99, 8, LEN, again);
+    CHECK(buf[0] != again[0] && buf[LEN - 1] != again[LEN - 1]);
+    free(buf);
+    free(again);
+    /* the extremes of the hash: u1 rounds to 1 (r = 0: 0 * 1/sqrt(0) once gave
+     * NaN), and u1 at its smallest, u2 = 0 (t = -pi): r = sqrt(-2 ln 2^-33) */
+    float zc, zs;
+    mgv_vmoe_normal_pair(~(uint64_t)0, &zc, &zs);
+    CHECK(isfinite(zc) && isfinite(zs) && fabsf(zc) < 1e-6f && fabsf(zs) < 1e-6f);
+    mgv_vmoe_normal_pair(0, &zc, &zs);
+    CHECK_NEAR(zc, -sqrt(-2 * log(0x1p-33)), 1e-5);
+    CHECK_NEAR(zs, 0, 1e-5);
+    mgv_vmoe_normal_pair((uint64_t)0x80000000u << 32 | 0x400000u << 8, &zc, &zs);   /* u1 ~ 1/2, u2 = 1/4 */
+    CHECK_NEAR(zc, 0, 1e-5);
+    CHECK_NEAR(zs, -sqrt(-2 * log(0.5)), 1e-5);
+}
+
+/* the whole forward + backward, bitwise, with 1 and with 2 threads */
+static void test_vmoe_threads(void)
+{
+    int prev = mgv_get_num_threads();
+    mgv_tensor *in[6];
+    make_inputs(in, 4, 600, 32, 4);   /* 2400 rows: two parts, and split GEMMs */
+    vctx c = {NULL, MGV_VMOE_SAMPLE, 5};
+    mgv_tensor *y[2] = {0}, *g[2][6] = {{0}};
+    for (int v = 0; v < 2; v++) {
+        mgv_set_num_threads(v + 1);
+        for (int i = 0; i < 6; i++) {
+            mgv_zero_grad(in[i]);
+            mgv_set_requires_grad(in[i], 1);
+        }
+        mgv_tensor *out = f_fused(in, &c);
+        CHECK(out != NULL);
+        if (!out) break;
+        y[v] = mgv_clone_data(out);
+        mgv_tensor *w = gradcheck_input(out->ndim, out->shape, 9, -1, 1);
+        CHECK(mgv_backward(out, w) == 0);
+        for (int i = 0; i < 6; i++) g[v][i] = mgv_retain(in[i]->grad);
+        mgv_release(w);
+        mgv_release(out);
+    }
+    CHECK(max_diff(y[0], y[1]) == 0);
+    for (int i = 0; i < 6; i++) CHECK(max_diff(g[0][i], g[1][i]) == 0);
+    for (int v = 0; v < 2; v++) {
+        mgv_release(y[v]);
+        for (int i = 0; i < 6; i++) mgv_release(g[v][i]);
+    }
+    for (int i = 0; i < 6; i++) mgv_release(in[i]);
+    mgv_set_num_threads(prev);
+}
+
+/* mgv_sgemm, split (large) and unsplit (small), every transpose, vs a naive loop */
+static void test_sgemm(void)
+{
+    int prev = mgv_set_num_threads(2);
+    const int64_t sizes[3][3] = {{5, 7, 3}, {300, 90, 200}, {40, 600, 170}};
+    for (int s = 0; s < 3; s++) {
+        int64_t M = sizes[s][0], Nn = sizes[s][1], Kk = sizes[s][2];
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int64_t as[2] = {ta ? Kk : M, ta ? M : Kk}, bs[2] = {tb ? Nn : Kk, tb ? Kk : Nn};
+                int64_t cs[2] = {M, Nn};
+                mgv_tensor *A = gradcheck_input(2, as, 11, -1, 1), *Bm = gradcheck_input(2, bs, 12, -1, 1);
+                mgv_tensor *C = gradcheck_input(2, cs, 13, -1, 1);
+                mgv_tensor *C0 = mgv_clone_data(C);
+                const float *a = mgv_data(A), *b = mgv_data(Bm), *c0 = mgv_data(C0);
+                mgv_sgemm(ta, tb, M, Nn, Kk, 0.5f, a, as[1], b, bs[1], 2.0f, mgv_data(C), Nn);
+                double worst = 0;
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < Nn; j++) {
+                        double acc = 0;
+                        for (int64_t k = 0; k < Kk; k++)
+                            acc += (double)(ta ? a[k * M + i] : a[i * Kk + k]) *
+                                   (tb ? b[j * Kk + k] : b[k * Nn + j]);
+                        double want = 0.5 * acc + 2.0 * c0[i * Nn + j];
+                        double e = fabs(want - mgv_data(C)[i * Nn + j]);
+                        if (e > worst) worst = e;
+                    }
+                if (!(worst < 1e-3)) printf("  sgemm %lldx%lldx%lld ta %d tb %d: error %g\n",
+                                            (long long)M, (long long)Nn, (long long)Kk, ta, tb, worst);
+                CHECK(worst < 1e-3);
+                mgv_release(A);
+                mgv_release(Bm);
+                mgv_release(C);
+                mgv_release(C0);
+            }
+    }
+    mgv_set_num_threads(prev);
+}
+
+/* parallel_for covers [0, n) exactly once, in contiguous parts */
+static void mark(void *ctx, int64_t b, int64_t e, int part)
+{
+    int *hits = ctx;
+    for (int64_t i = b; i < e; i++) hits[i] += 1 + part * 0;
+}
+
+static void test_parallel_for(void)
+{
+    int prev = mgv_set_num_threads(3);
+    CHECK(mgv_get_num_threads() == 3);
+    CHECK(mgv_parallel_parts(1000, 10) == 3);
+    CHECK(mgv_parallel_parts(15, 10) == 1);
+    for (int rep = 0; rep < 200; rep++) {
+        int hits[1000] = {0};
+        mgv_parallel_for(1000, 10, mark, hits);
+        int ok = 1;
+        for (int i = 0; i < 1000; i++) ok &= hits[i] == 1;
+        CHECK(ok);
+        if (!ok) break;
+    }
+    mgv_set_num_threads(prev);
+    CHECK(mgv_get_num_threads() == prev);
+}
+
+static void test_vmoe_errors(void)
+{
+    mgv_tensor *in[6];
+    make_inputs(in, B, N, D, KX);
+    int64_t ps[3] = {B, N + 1, KX}, es[4] = {B, N, KX + 1, D};
+    mgv_tensor *badpi = mgv_zeros(3, ps), *badeps = mgv_zeros(4, es);
+    CHECK(!mgv_vmoe_experts(in[0], badpi, in[2], in[3], in[4], in[5], NULL, 0, NULL));
+    CHECK_ERROR_HAS("vmoe: gate [2x4x3] does not fit tokens [2x3x4]");
+    mgv_tensor *pi = mgv_softmax(in[1], -1);
+    CHECK(!mgv_vmoe_experts(in[0], pi, in[2], in[3], in[2], in[5], badeps, 1, NULL));
+    CHECK_ERROR_HAS("vmoe: noise [2x3x4x4] does not fit tokens [2x3x4]");
+    CHECK(!mgv_vmoe_experts(in[0], pi, in[3], in[3], in[4], in[5], NULL, 0, NULL));
+    CHECK_ERROR_HAS("vmoe: weight [12], expected [12 x 4]");
+    CHECK(!mgv_vmoe_experts(in[0], pi, in[2], in[2], in[4], in[5], NULL, 0, NULL));
+    CHECK_ERROR_HAS("vmoe: bias [12x4], expected [12]");
+    mgv_release(pi);
+    mgv_release(badpi);
+    mgv_release(badeps);
+    for (int i = 0; i < 6; i++) mgv_release(in[i]);
+}
+
+int main(void)
+{
+    RUN(test_vmoe_matches_plain_ops);
+    RUN(test_vmoe_grad);
+    RUN(test_vmoe_no_kl);
+    RUN(test_vmoe_noise);
+    RUN(test_vmoe_threads);
+    RUN(test_sgemm);
+    RUN(test_parallel_for);
+    RUN(test_vmoe_errors);
+    return CHECK_DONE();
+}
