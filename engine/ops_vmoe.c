@@ -1,22 +1,26 @@
 /*
  * ops_vmoe.c — the VIB-MoE experts fused into one op (see ops_vmoe.h).
  *
- * Forward: two GEMMs write mu and log sigma^2 side by side into Y [T, 2Kd];
- * one pass over the rows of Y then adds the biases (written back: backward
- * needs mu and lv), draws the noise, mixes o = sum_k pi_k z_k and sums the
- * KL, row by row while the row is in cache. Backward: one pass turns each
+ * Forward: two GEMMs write mu and log sigma^2 side by side into Y [T, 2Kd]
+ * (mu alone [T, Kd] in evaluation without KL); one pass over the rows of Y
+ * then adds the biases (written back: backward needs mu and lv), draws the
+ * noise, mixes o = sum_k pi_k z_k and sums the KL, row by row while the row
+ * is in cache. Backward: one pass turns each
  * row of Y into its gradient (dmu | dlv) in place, collecting dpi and
  * per-block bias sums; then GEMMs give the weight and input gradients.
  * Rows are split over the engine's threads in fixed blocks, and block
  * partial sums are added in block order, so results do not depend on the
  * thread count.
  *
- * The file is compiled with vectorisation and reassociation of float sums
- * (the pragma below): the row loops are the hot elementwise code of the
- * whole training step. Nothing here tests for NaN or infinity.
+ * The file is compiled with vectorisation, reassociation of float sums and
+ * fused multiply-adds (the pragma below), and the row loops also for AVX2
+ * and AVX-512 (CLONES): they are the hot elementwise code of the whole
+ * training step. Nothing here tests for NaN or infinity. Results are the
+ * same for any thread count on one machine; across instruction sets they
+ * differ by rounding.
  */
-#pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", "fp-contract=fast", \
-                     "associative-math")
+#pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
+                     "associative-math", "fp-contract=fast")
 
 #include "ops_vmoe.h"
 
@@ -36,6 +40,14 @@
 #endif
 
 #define ROW_BLOCK 64   /* rows per block of bias partial sums (and per unit of work) */
+/* Keyed noise up to this size is kept from forward for backward; larger
+ * noise is drawn again in backward rather than held (memory over time). */
+static _Atomic int64_t keep_noise_bytes = (int64_t)64 << 20;
+
+int64_t mgv_vmoe_keep_noise_limit(int64_t bytes)
+{
+    return bytes < 0 ? atomic_load(&keep_noise_bytes) : atomic_exchange(&keep_noise_bytes, bytes);
+}
 
 /* ---- vectorisable float math -------------------------------------------------- */
 
@@ -105,9 +117,10 @@ static inline uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* The two uniforms of a 64-bit hash: u1 in (0, 1] from the high 32 bits (it
- * rounds to 1 at the very top), u2 in [0, 1) from 24 further bits. */
-static inline float uniform_hi(uint64_t x) { return ((float)(uint32_t)(x >> 32) + 0.5f) * 0x1p-32f; }
+/* The two uniforms of a 64-bit hash: u1 strictly inside (0, 1) from the high
+ * 23 bits (32 bits would round to exactly 1 at the top, and log(1) = 0 then
+ * feeds sqrt a zero), u2 in [0, 1) from 24 further bits. */
+static inline float uniform_hi(uint64_t x) { return ((float)(uint32_t)(x >> 41) + 0.5f) * 0x1p-23f; }
 static inline float uniform_lo(uint64_t x) { return (float)(uint32_t)((x >> 8) & 0xffffff) * 0x1p-24f; }
 
 /* Box-Muller: r = sqrt(-2 ln u1), t = 2a with a = pi u2 - pi/2 in
@@ -167,6 +180,7 @@ typedef struct {
     const float *pi;       /* [T, K] */
     const float *bmu, *blv;
     const float *eps;      /* given noise [T, Kd] */
+    float *keep;           /* forward, keyed noise: also written here [T, Kd], or NULL */
     int noise;
     uint64_t key;
     float *out;            /* forward: [T, d + 1] */
@@ -212,8 +226,9 @@ CLONES static void fwd_part(void *vc, int64_t b0, int64_t b1, int part)
     vmoe_ctx *c = vc;
     int64_t d = c->d, K = c->K, Kd = c->Kd;
     float *acc = malloc(sizeof(float) * (size_t)d);
-    float *noise = c->noise == NOISE_KEYED ? malloc(sizeof(float) * (size_t)Kd) : NULL;
-    if (!acc || (c->noise == NOISE_KEYED && !noise)) {
+    int scratch = c->noise == NOISE_KEYED && !c->keep;
+    float *noise = scratch ? malloc(sizeof(float) * (size_t)Kd) : NULL;
+    if (!acc || (scratch && !noise)) {
         atomic_store(&c->failed, 1);
         free(acc);
         free(noise);
@@ -226,8 +241,9 @@ CLONES static void fwd_part(void *vc, int64_t b0, int64_t b1, int part)
         const float *ep = NULL;
         if (c->noise == NOISE_GIVEN) ep = c->eps + t * Kd;
         if (c->noise == NOISE_KEYED) {
-            mgv_vmoe_noise_row(c->key, t, Kd, noise);
-            ep = noise;
+            float *row = c->keep ? c->keep + t * Kd : noise;
+            mgv_vmoe_noise_row(c->key, t, Kd, row);
+            ep = row;
         }
         memset(o, 0, sizeof(float) * (size_t)d);
         memset(acc, 0, sizeof(float) * (size_t)d);
@@ -466,6 +482,12 @@ mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv
     mgv_tensor *Y = mgv_empty(2, yshape), *out = mgv_empty(h->ndim, oshape);
     mgv_tensor *result = NULL;
     if (!X || !P || !Wm || !Wl || !bm || !bl || (eps && !E) || !Y || !out) goto done;
+    mgv_tensor *in[6] = {h, pi, Wmu, bmu, Wlv, blv};
+    int grad = mgv_needs_grad(6, in);
+    if (grad && noise == NOISE_KEYED && T * Kd * (int64_t)sizeof(float) <= atomic_load(&keep_noise_bytes)) {
+        int64_t es[2] = {T, Kd};   /* small: keep the noise rather than draw it twice */
+        if (!(E = mgv_empty(2, es))) goto done;
+    }
     float *Yd = mgv_data(Y);
     mgv_sgemm(0, 1, T, Kd, d, 1.0f, mgv_data(X), d, mgv_data(Wm), d, 0.0f, Yd, ldy);
     if (has_lv)
@@ -474,22 +496,22 @@ mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv
     vmoe_ctx c = {.T = T, .d = d, .K = K, .Kd = Kd, .Y = Yd, .ldy = ldy, .has_lv = has_lv,
                   .pi = mgv_data(P),
                   .bmu = mgv_data(bm), .blv = mgv_data(bl), .eps = E ? mgv_data(E) : NULL,
-                  .noise = noise, .key = key, .out = mgv_data(out)};
+                  .keep = noise == NOISE_KEYED && E ? mgv_data(E) : NULL, .noise = noise,
+                  .key = key, .out = mgv_data(out)};
     atomic_init(&c.failed, 0);
     mgv_parallel_for(n_blocks(T), min_blocks(Kd), fwd_part, &c);
     if (atomic_load(&c.failed)) {
         mgv_fail("vmoe: out of memory");
         goto done;
     }
-    mgv_tensor *in[6] = {h, pi, Wmu, bmu, Wlv, blv};
-    if (mgv_needs_grad(6, in)) {
+    if (grad) {
         mgv_node *n = mgv_record(out, "vmoe", vmoe_backward, 6, in);
         if (!n) goto done;
         n->saved[0] = mgv_retain(Y);
         n->saved[1] = mgv_retain(X);
         n->saved[2] = mgv_retain(P);
         n->saved[3] = E ? mgv_retain(E) : NULL;
-        n->ints[0] = noise;
+        n->ints[0] = E ? NOISE_GIVEN : noise;
         n->ints[1] = (int64_t)key;
         n->ints[2] = d;
         n->ints[3] = K;

@@ -16,9 +16,10 @@
  * is exactly the composition linear -> reshape -> exp/mul/add -> weighted sum
  * and gaussian_kl of the reference, but never materialises more than the two
  * GEMM outputs (mu and log sigma^2, kept for backward, which overwrites them
- * with their own gradients): no sigma, no z, no noise tensor. The noise is
- * counter-based — drawn from a key taken once from rng, and regenerated in
- * backward — so it is the same whatever the thread count.
+ * with their own gradients): no sigma, no z, and no noise tensor when the
+ * noise is large. The noise is counter-based — drawn from a key taken once
+ * from rng; kept for backward up to a size, drawn again beyond it — so it is
+ * the same whatever the thread count.
  *
  * eps: a given noise tensor [..., K, d] (tests, golden files) or NULL.
  * flags: MGV_VMOE_SAMPLE draws the noise from rng when eps is NULL (else
@@ -39,6 +40,11 @@
 mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv_tensor *bmu,
                              mgv_tensor *Wlv, mgv_tensor *blv, mgv_tensor *eps, int flags,
                              mgv_rng *rng);
+
+/* Keyed noise of up to this many bytes (default 64 MiB) is kept from forward
+ * for backward; larger noise is drawn again in backward instead of being held.
+ * Sets the limit (bytes >= 0) and returns the previous one; -1 just reads it. */
+int64_t mgv_vmoe_keep_noise_limit(int64_t bytes);
 
 /* The counter-based standard normals the op draws: n values of row `row`
  * (row length n) of the stream keyed by key. Exposed for tests. */

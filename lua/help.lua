@@ -518,9 +518,9 @@ doc("Glove:close", "g:close()",
 -- the model
 -------------------------------------------------------------------------------
 doc("mgv.model", "mgv.model{words = , task = 'met', hidden = 64, heads = 4, layers = 1, " ..
-  "max_len = 96, dropout = 0.1, experts = 8, proj = 64, images = true, image_size = 16, " ..
-  "patch = 4, vmoe = true, nce = true, mg = true, vat = 'learned', beta = 1, vmoe_weight = 1, " ..
-  "head_dropout = 0.1, lr = 1e-3, weight_decay = 0, clip = 1, seed = 0, text = 'encoder', " ..
+  "max_len = 96, dropout = 0.1, experts = 4, proj = 64, images = true, image_size = 16, " ..
+  "patch = 4, vmoe = true, nce = true, mg = true, vat = 'learned', beta = 1, vmoe_weight = 0.01, " ..
+  "head_dropout = 0.3, lr = 5e-4, weight_decay = 0, clip = 1, seed = 0, text = 'encoder', " ..
   "image = 'pixels', entity_dim = 0, label_dim = 0} -> Model",
   "A new MG-VMoE model over the frozen word table words (task.words): a transformer text " ..
   "encoder (hidden size, heads, layers, tokens up to max_len), a patch encoder for images " ..

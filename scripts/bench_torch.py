@@ -72,10 +72,12 @@ class Head(torch.nn.Module):
         self.score_x = torch.nn.Linear(DE + d, PROJ)
         self.score_label = torch.nn.Linear(DL, PROJ)
 
-    def vmoe(self, h, mask, sample):
+    def vmoe(self, h, mask, sample, need_kl):
         b, n, _ = h.shape
         pi = torch.softmax(self.gate(h), -1)
         mu = self.mu(h).reshape(b, n, K, d)
+        if not (sample or need_kl):   # evaluation: z = mu, no KL (as the engine)
+            return (pi.unsqueeze(-1) * mu).sum(-2), pi, None, None
         lv = self.logvar(h).reshape(b, n, K, d)
         z = mu + torch.exp(0.5 * lv) * torch.randn_like(mu) if sample else mu
         o = (pi.unsqueeze(-1) * z).sum(-2)
@@ -85,8 +87,8 @@ class Head(torch.nn.Module):
         return o, pi, (kl * mask).sum() / msum, (ent * mask).sum() / msum
 
     def forward(self, text, tmask, image, imask, he, lab, tgt, training):
-        o_t, pi_t, kl_t, ent_t = self.vmoe(text, tmask, training)
-        o_v, pi_v, kl_v, ent_v = self.vmoe(image, imask, training)
+        o_t, pi_t, kl_t, ent_t = self.vmoe(text, tmask, training, tgt is not None)
+        o_v, pi_v, kl_v, ent_v = self.vmoe(image, imask, training, tgt is not None)
         pool_gates(pi_t, tmask), pool_gates(pi_v, imask)   # expert usage, as the engine
         O = torch.cat([o_v, o_t], 1)
         M = torch.cat([imask, tmask], 1)

@@ -157,7 +157,10 @@ static void test_vmoe_grad(void)
     vctx given = {eps, MGV_VMOE_SAMPLE, 0}, keyed = {NULL, MGV_VMOE_SAMPLE, 42};
     vctx none = {NULL, 0, 0}, no_kl = {NULL, MGV_VMOE_NO_KL, 0};
     CHECK(gradcheck("vmoe, given noise", f_fused, &given, 6, in, NULL));
-    CHECK(gradcheck("vmoe, keyed noise", f_fused, &keyed, 6, in, NULL));
+    CHECK(gradcheck("vmoe, keyed noise (kept)", f_fused, &keyed, 6, in, NULL));
+    int64_t prev = mgv_vmoe_keep_noise_limit(0);
+    CHECK(gradcheck("vmoe, keyed noise (drawn again)", f_fused, &keyed, 6, in, NULL));
+    mgv_vmoe_keep_noise_limit(prev);
     CHECK(gradcheck("vmoe, no noise", f_fused, &none, 6, in, NULL));
     CHECK(gradcheck("vmoe, no noise, no KL", f_fused, &no_kl, 6, in, NULL));
     mgv_release(eps);
@@ -235,16 +238,20 @@ static void test_vmoe_noise(void)
     CHECK_NEAR(zs, -sqrt(-2 * log(0.5)), 1e-5);
 }
 
-/* the whole forward + backward, bitwise, with 1 and with 2 threads */
+/* the whole forward + backward, bitwise, with 1 and with 2 threads, and with
+ * the keyed noise kept or drawn again in backward */
 static void test_vmoe_threads(void)
 {
     int prev = mgv_get_num_threads();
     mgv_tensor *in[6];
     make_inputs(in, 4, 600, 32, 4);   /* 2400 rows: two parts, and split GEMMs */
     vctx c = {NULL, MGV_VMOE_SAMPLE, 5};
-    mgv_tensor *y[2] = {0}, *g[2][6] = {{0}};
-    for (int v = 0; v < 2; v++) {
-        mgv_set_num_threads(v + 1);
+    mgv_tensor *y[3] = {0}, *g[3][6] = {{0}};
+    int64_t keep = mgv_vmoe_keep_noise_limit(-1);
+    for (int v = 0; v < 3; v++) {
+        /* 1 thread, 2 threads, 2 threads with the noise drawn again in backward */
+        mgv_set_num_threads(v == 0 ? 1 : 2);
+        mgv_vmoe_keep_noise_limit(v == 2 ? 0 : keep);
         for (int i = 0; i < 6; i++) {
             mgv_zero_grad(in[i]);
             mgv_set_requires_grad(in[i], 1);
@@ -259,9 +266,12 @@ static void test_vmoe_threads(void)
         mgv_release(w);
         mgv_release(out);
     }
-    CHECK(max_diff(y[0], y[1]) == 0);
-    for (int i = 0; i < 6; i++) CHECK(max_diff(g[0][i], g[1][i]) == 0);
-    for (int v = 0; v < 2; v++) {
+    mgv_vmoe_keep_noise_limit(keep);
+    for (int v = 1; v < 3; v++) {
+        CHECK(max_diff(y[0], y[v]) == 0);
+        for (int i = 0; i < 6; i++) CHECK(max_diff(g[0][i], g[v][i]) == 0);
+    }
+    for (int v = 0; v < 3; v++) {
         mgv_release(y[v]);
         for (int i = 0; i < 6; i++) mgv_release(g[v][i]);
     }
