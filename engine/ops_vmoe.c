@@ -117,10 +117,10 @@ static inline uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* The two uniforms of a 64-bit hash: u1 strictly inside (0, 1) from the high
- * 23 bits (32 bits would round to exactly 1 at the top, and log(1) = 0 then
- * feeds sqrt a zero), u2 in [0, 1) from 24 further bits. */
-static inline float uniform_hi(uint64_t x) { return ((float)(uint32_t)(x >> 41) + 0.5f) * 0x1p-23f; }
+/* The two uniforms of a 64-bit hash: u1 in (0, 1] from the high 32 bits (it
+ * rounds to 1 at the very top; fast_sqrt's floor keeps r = 0 finite there),
+ * u2 in [0, 1) from 24 further bits. */
+static inline float uniform_hi(uint64_t x) { return ((float)(uint32_t)(x >> 32) + 0.5f) * 0x1p-32f; }
 static inline float uniform_lo(uint64_t x) { return (float)(uint32_t)((x >> 8) & 0xffffff) * 0x1p-24f; }
 
 /* Box-Muller: r = sqrt(-2 ln u1), t = 2a with a = pi u2 - pi/2 in
