@@ -62,7 +62,7 @@ best() {
   key=$1; shift
   for f in "$@"; do get "$key" "$f"; done | sort -g | awk -v k="$key" '
     { v[NR] = $1 } END { if (NR == 0) { print "-"; exit }
-      if (k ~ /per_s|gflops|rss/) print v[NR]; else print v[1] }'
+      if (k ~ /per_s$|gflops|rss/) print v[NR]; else print v[1] }'
 }
 
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; threads $THREADS"

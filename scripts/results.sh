@@ -15,8 +15,13 @@ run() {  # run TASK VARIANT FLAGS...
     out="results/$task-$variant-$s.json"
     [ -f "$out" ] && continue
     echo "== $task $variant seed $s" >&2
+    case $task in
+      mre) common="--hidden 128 --lr 1e-4 --epochs 12 --patience 5" ;;
+      *) common="--epochs 15 --patience 5" ;;
+    esac
+    # shellcheck disable=SC2086
     OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} bin/mgv examples/zeroshot.lua --task "$task" \
-      --seed "$s" --quiet --json "$out" "$@" >/dev/null
+      --seed "$s" --quiet --json "$out" $common "$@" >/dev/null
   done
 }
 if [ "$which" = mre ] || [ "$which" = all ]; then
@@ -28,7 +33,5 @@ if [ "$which" = synth ] || [ "$which" = all ]; then
   run synth text-only --text-only
   run synth no-vmoe --no-vmoe
   run synth no-mg --no-mg
-  run synth no-nce --no-nce
-  run synth power-vat --vat power
 fi
 bin/mgv scripts/results_table.lua results
