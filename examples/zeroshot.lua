@@ -113,6 +113,9 @@ print(string.format("task %s, seed %d: %d train / %d val / %d test instances; %d
 print("test classes: " .. table.concat(task.test:classes(), ", "))
 
 -- ---- model ------------------------------------------------------------------
+-- MNRE: a wider encoder and a smaller step than the synthetic set's defaults
+local task_hidden = task_name == "mre" and 128 or nil
+local task_lr = task_name == "mre" and 1e-4 or nil
 local model = mgv.model{
   words = task.words,
   task = task_name == "mre" and "mre" or "met",
@@ -121,8 +124,8 @@ local model = mgv.model{
   mg = not o["no-mg"],
   nce = not o["no-nce"],
   vat = o.vat,
-  lr = num("lr", nil),
-  hidden = num("hidden", nil) and math.tointeger(num("hidden")),
+  lr = num("lr", task_lr),
+  hidden = num("hidden", nil) and math.tointeger(num("hidden")) or task_hidden,
   experts = num("experts", nil) and math.tointeger(num("experts")),
   layers = num("layers", nil) and math.tointeger(num("layers")),
   vmoe_weight = num("vmoe-weight", nil),

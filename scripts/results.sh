@@ -16,7 +16,7 @@ run() {  # run TASK VARIANT FLAGS...
     [ -f "$out" ] && continue
     echo "== $task $variant seed $s" >&2
     case $task in
-      mre) common="--hidden 128 --lr 1e-4 --epochs 12 --patience 5" ;;
+      mre) common="--epochs 12 --patience 5" ;;
       *) common="--epochs 15 --patience 5" ;;
     esac
     # shellcheck disable=SC2086
