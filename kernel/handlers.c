@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <lua.h>
 #include <zmq.h>
@@ -225,10 +226,17 @@ static void shutdown_request(kmsg *m, ksock *reply_on)
 {
     int restart = json_is_true(json_object_get(m->content, "restart"));
     K.shutdown = 1;
-    if (khost_busy()) pthread_kill(K.main_thread, SIGINT);
     json_t *c = json_pack("{s:s, s:b}", "status", "ok", "restart", restart);
     kmsg_send(reply_on, "shutdown_reply", m, json_incref(c), NULL);
     kio_send(m, "shutdown_reply", c);
+    /* Stop a running cell. A cell whose busy status went out a moment ago may
+     * not have entered Lua yet, so keep interrupting for a short while. */
+    if (reply_on != &K.shell)
+        for (int i = 0; i < 20; i++) {
+            if (khost_busy()) pthread_kill(K.main_thread, SIGINT);
+            struct timespec ts = {0, 25 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+        }
 }
 
 /* ---- dispatch ------------------------------------------------------------------------- */
