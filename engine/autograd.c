@@ -146,9 +146,10 @@ int mgv_accumulate_grad(mgv_tensor *t, mgv_tensor *g)
 
 int mgv_accumulate_grad_fresh(mgv_tensor *t, mgv_tensor *g)
 {
-    if (t && t->requires_grad && !t->grad && g && !g->node && !g->requires_grad &&
-        g->offset == 0 && g->storage->size == mgv_numel(g) && mgv_same_shape(t, g) &&
-        mgv_is_contiguous(g)) {
+    /* only when nothing else can see g: one reference, its own whole storage */
+    if (t && t->requires_grad && !t->grad && g && g->refcount == 1 && !g->node &&
+        !g->requires_grad && g->storage->refcount == 1 && g->offset == 0 &&
+        g->storage->size == mgv_numel(g) && mgv_same_shape(t, g) && mgv_is_contiguous(g)) {
         t->grad = mgv_retain(g);
         return 0;
     }

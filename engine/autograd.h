@@ -76,8 +76,9 @@ mgv_node *mgv_record(mgv_tensor *y, const char *op, mgv_backward_fn fn, int n,
  * when t requires grad; a no-op otherwise. g is borrowed. */
 int mgv_accumulate_grad(mgv_tensor *t, mgv_tensor *g);
 /* The same for a gradient the caller made for this call alone (a new,
- * contiguous tensor it will not touch again): when t has no gradient yet, g
- * becomes it without a copy. g is still borrowed (release it as usual). */
+ * contiguous tensor it will not touch again): when t has no gradient yet and
+ * nothing else refers to g or its storage, g becomes it without a copy. g is
+ * still borrowed (release it as usual). */
 int mgv_accumulate_grad_fresh(mgv_tensor *t, mgv_tensor *g);
 /* Sums g over broadcast dimensions so that it has the given shape. */
 mgv_tensor *mgv_sum_to_shape(mgv_tensor *g, int ndim, const int64_t *shape);

@@ -1,4 +1,5 @@
-/* head.c — the MG-VMoE head (see head.h). Built from autograd ops. */
+/* head.c — the MG-VMoE head (see head.h). Built from autograd ops; the VIB-MoE experts are one
+ * fused op (ops_vmoe.h). */
 #include "head.h"
 
 #include <math.h>
@@ -165,74 +166,111 @@ fail:
     return NULL;
 }
 
+/* The VIB-MoE's results; modality 0 is text, 1 the image (all borrowed from
+ * the scope). Tokens are stacked in fusion order: a sample's image tokens,
+ * then its text tokens. */
 typedef struct {
-    mgv_tensor *o, *gate, *kl, *ent;   /* borrowed from the scope */
+    mgv_tensor *O;         /* MoE outputs of all tokens [B, N, d] */
+    mgv_tensor *M;         /* their mask [B, N] */
+    mgv_tensor *mask[2];   /* a modality's mask spread over the N tokens (0 elsewhere) */
+    mgv_tensor *o[2];      /* a modality's outputs [B, N_i, d] (views of O) */
+    mgv_tensor *gate[2];   /* a modality's gates [B, N_i, K] (views) */
+    mgv_tensor *kl[2], *ent[2];   /* masked means (with want_loss) */
 } vmoe_result;
 
+/* mask [B, n] placed at tokens off .. off + n - 1 of N, zeros elsewhere (no grad) */
+static mgv_tensor *spread_mask(scope *sc, mgv_tensor *mask, int64_t N, int64_t off)
+{
+    int64_t B = mask->shape[0], n = mask->shape[1];
+    mgv_tensor *m = keep(sc, mgv_zeros(2, (int64_t[]){B, N}));
+    if (!m) return NULL;
+    float *md = mgv_data(m);
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < n; j++) md[b * N + off + j] = mgv_get_flat(mask, b * n + j);
+    return m;
+}
+
 /*
- * The VIB-MoE over the tokens of n modalities hs[i] [B, N_i, d] (one layer
- * shared by text and image): their rows are stacked into one [sum_i B N_i, d]
- * matrix, so that the gate and the experts are each one larger product, and
- * the results are split back per modality. The KL and gate entropy only with
- * want_loss. noise[i]: fixed noise [B, N_i, K, d] for every modality, or NULL.
+ * The VIB-MoE over the text and image tokens (one layer shared by both): the
+ * tokens are stacked per sample in fusion order [image; text], so that the
+ * gate and the experts are each one larger product and the fusion reads O
+ * as it is. The KL and gate entropy per modality only with want_loss.
  */
-static int vmoe_forward(mgv_head *hd, scope *sc, int n, mgv_tensor *const *hs,
-                        mgv_tensor *const *masks, mgv_tensor *const *noise, int sample,
+static int vmoe_forward(mgv_head *hd, scope *sc, const mgv_head_batch *b, int sample,
                         int want_loss, vmoe_result *res)
 {
     const mgv_head_config *c = &hd->cfg;
     mgv_paramset *ps = &hd->params;
-    int64_t d = c->d, Kx = c->experts, B = hs[0]->shape[0];
-    memset(res, 0, sizeof *res * (size_t)n);
-    if (!c->use_vmoe) {
-        for (int i = 0; i < n; i++)
-            res[i].o = K(mgv_linear(hs[i], mgv_params_get(ps, "vmoe.linear.weight"),
-                                    mgv_params_get(ps, "vmoe.linear.bias")));
-        return 0;
+    int64_t d = c->d;
+    memset(res, 0, sizeof *res);
+    /* the parts in stacking order, and which modality each is */
+    int n = c->text_only ? 1 : 2, which[2];
+    mgv_tensor *hs[2], *ms[2], *ns[2];
+    if (c->text_only) {
+        which[0] = 0, hs[0] = b->text, ms[0] = b->text_mask, ns[0] = b->noise_text;
+    } else {
+        which[0] = 1, hs[0] = b->image, ms[0] = b->image_mask, ns[0] = b->noise_image;
+        which[1] = 0, hs[1] = b->text, ms[1] = b->text_mask, ns[1] = b->noise_text;
     }
-    mgv_tensor *rows[2], *nrows[2];
-    int64_t T[2];
-    int given = 0;
-    for (int i = 0; i < n; i++) {
-        T[i] = B * hs[i]->shape[1];
-        rows[i] = K(mgv_reshape(hs[i], 2, (int64_t[]){T[i], d}));
-        if (noise[i]) nrows[given++] = K(mgv_reshape(noise[i], 3, (int64_t[]){T[i], Kx, d}));
+    mgv_tensor *h = n == 1 ? hs[0] : K(mgv_concat(n, hs, 1));
+    res->M = n == 1 ? ms[0] : K(mgv_concat(n, ms, 1));
+    int64_t N = h->shape[1], off = 0;
+    if (c->use_vmoe) {
+        int given = (ns[0] != NULL) + (n == 2 && ns[1] != NULL);
+        if (given && given != n) {
+            mgv_fail("head: fixed noise given for some modalities only");
+            goto fail;
+        }
+        mgv_tensor *eps = !given ? NULL : (n == 1 ? ns[0] : K(mgv_concat(n, ns, 1)));
+        mgv_tensor *gate = K(mgv_softmax(
+            K(mgv_linear(h, mgv_params_get(ps, "vmoe.gate.weight"),
+                         mgv_params_get(ps, "vmoe.gate.bias"))), -1));
+        /* the experts fused (ops_vmoe.h): [o, kl] per token, without
+         * materialising sigma, z or large noise; the same as the reference's
+         * linear -> reshape -> mu + exp(lv / 2) eps -> sum_k pi_k z_k and
+         * gaussian_kl(mu, lv) */
+        mgv_tensor *okl = K(mgv_vmoe_experts(h, gate, mgv_params_get(ps, "vmoe.mu.weight"),
+                                             mgv_params_get(ps, "vmoe.mu.bias"),
+                                             mgv_params_get(ps, "vmoe.logvar.weight"),
+                                             mgv_params_get(ps, "vmoe.logvar.bias"), eps,
+                                             (sample ? MGV_VMOE_SAMPLE : 0) |
+                                                 (want_loss ? 0 : MGV_VMOE_NO_KL),
+                                             &hd->rng));
+        res->O = K(mgv_slice(okl, -1, 0, d, 1));
+        mgv_tensor *klcol = NULL, *ent_tok = NULL;
+        if (want_loss) {
+            int axl = -1;
+            klcol = K(mgv_select(okl, -1, d));
+            mgv_tensor *plogp = K(mgv_mul(gate, K(mgv_log(gate))));
+            ent_tok = K(mgv_neg(K(mgv_sum(plogp, 1, &axl, 0))));
+        }
+        for (int i = 0; i < n; i++) {
+            int m = which[i];
+            int64_t Ni = hs[i]->shape[1];
+            res->gate[m] = K(mgv_slice(gate, 1, off, off + Ni, 1));
+            res->mask[m] = spread_mask(sc, ms[i], N, off);
+            if (!res->mask[m]) goto fail;
+            if (want_loss) {
+                res->kl[m] = masked_mean(sc, klcol, res->mask[m]);
+                res->ent[m] = masked_mean(sc, ent_tok, res->mask[m]);
+                if (!res->kl[m] || !res->ent[m]) goto fail;
+            }
+            off += Ni;
+        }
+    } else {
+        res->O = K(mgv_linear(h, mgv_params_get(ps, "vmoe.linear.weight"),
+                              mgv_params_get(ps, "vmoe.linear.bias")));
+        for (int i = 0; i < n; i++) {
+            res->mask[which[i]] = spread_mask(sc, ms[i], N, off);
+            if (!res->mask[which[i]]) goto fail;
+            off += hs[i]->shape[1];
+        }
     }
-    if (given && given != n) {
-        mgv_fail("head: fixed noise given for some modalities only");
-        goto fail;
-    }
-    mgv_tensor *h = n == 1 ? rows[0] : K(mgv_concat(n, rows, 0));
-    mgv_tensor *eps = !given ? NULL : (n == 1 ? nrows[0] : K(mgv_concat(n, nrows, 0)));
-    mgv_tensor *gate = K(mgv_softmax(K(mgv_linear(h, mgv_params_get(ps, "vmoe.gate.weight"),
-                                                  mgv_params_get(ps, "vmoe.gate.bias"))), -1));
-    /* the experts fused (ops_vmoe.h): [o, kl] per token, without materialising
-     * sigma, z or the noise; the same as the reference's linear -> reshape ->
-     * mu + exp(lv / 2) eps -> sum_k pi_k z_k and gaussian_kl(mu, lv) */
-    mgv_tensor *okl = K(mgv_vmoe_experts(h, gate, mgv_params_get(ps, "vmoe.mu.weight"),
-                                         mgv_params_get(ps, "vmoe.mu.bias"),
-                                         mgv_params_get(ps, "vmoe.logvar.weight"),
-                                         mgv_params_get(ps, "vmoe.logvar.bias"), eps,
-                                         (sample ? MGV_VMOE_SAMPLE : 0) |
-                                             (want_loss ? 0 : MGV_VMOE_NO_KL),
-                                         &hd->rng));
-    int64_t first = 0;
-    for (int i = 0; i < n; i++) {
-        int64_t N = hs[i]->shape[1];
-        mgv_tensor *ok = K(mgv_reshape(K(mgv_slice(okl, 0, first, first + T[i], 1)), 3,
-                                       (int64_t[]){B, N, d + 1}));
-        mgv_tensor *g = K(mgv_reshape(K(mgv_slice(gate, 0, first, first + T[i], 1)), 3,
-                                      (int64_t[]){B, N, Kx}));
-        first += T[i];
-        res[i].o = K(mgv_slice(ok, -1, 0, d, 1));
-        res[i].gate = g;
-        if (!want_loss) continue;
-        res[i].kl = masked_mean(sc, K(mgv_select(ok, -1, d)), masks[i]);
-        if (!res[i].kl) goto fail;
-        int axl = -1;
-        mgv_tensor *plogp = K(mgv_mul(g, K(mgv_log(g))));
-        res[i].ent = masked_mean(sc, K(mgv_neg(K(mgv_sum(plogp, 1, &axl, 0)))), masks[i]);
-        if (!res[i].ent) goto fail;
+    off = 0;
+    for (int i = 0; i < n; i++) {   /* views for inspection */
+        int64_t Ni = hs[i]->shape[1];
+        res->o[which[i]] = K(mgv_slice(res->O, 1, off, off + Ni, 1));
+        off += Ni;
     }
     return 0;
 fail:
@@ -348,23 +386,11 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     int64_t B = b->text->shape[0], d = c->d;
 
     int want_loss = b->target != NULL;
-    mgv_tensor *hs[2] = {b->text, b->image}, *ms[2] = {b->text_mask, b->image_mask};
-    mgv_tensor *ns[2] = {b->noise_text, b->noise_image};
-    vmoe_result r[2];
-    memset(r, 0, sizeof r);
-    if (vmoe_forward(h, sc, text_only ? 1 : 2, hs, ms, ns, sample, want_loss, r) < 0) goto fail;
-    vmoe_result rt = r[0], rv = r[1];
+    vmoe_result r;
+    if (vmoe_forward(h, sc, b, sample, want_loss, &r) < 0) goto fail;
 
     /* fusion: attention over [O_v; O_t] pooled by the entity, padding masked */
-    mgv_tensor *O, *M;
-    if (text_only) {
-        O = rt.o;
-        M = b->text_mask;
-    } else {
-        mgv_tensor *os[2] = {rv.o, rt.o}, *ms[2] = {b->image_mask, b->text_mask};
-        O = K(mgv_concat(2, os, 1));
-        M = K(mgv_concat(2, ms, 1));
-    }
+    mgv_tensor *O = r.O, *M = r.M;
     /* the reference's logit [h_e; o_n] W^T + b, split as o_n W_o^T + (h_e W_e^T + b):
      * the entity part once per sample, without the [B, N, DE + d] input */
     mgv_tensor *fw = mgv_params_get(ps, "fuse.weight");
@@ -391,29 +417,31 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     mgv_tensor *scores = K(mgv_matmul(ex, K(mgv_transpose(el, 0, 1))));
     out->scores = mgv_retain(scores);
     out->attention = mgv_retain(att);
-    out->o_text = mgv_retain(rt.o);
-    if (rt.gate) {
-        out->gate_text = mgv_retain(rt.gate);
-        mgv_tensor *u = pool_tokens(sc, rt.gate, b->text_mask);
+    out->o_text = mgv_retain(r.o[0]);
+    if (r.gate[0]) {
+        out->gate_text = mgv_retain(r.gate[0]);
+        mgv_tensor *u = pool_tokens(sc, r.gate[0], b->text_mask);
         if (!u) goto fail;
         out->usage_text = mgv_retain(u);
     }
     if (!text_only) {
-        out->o_image = mgv_retain(rv.o);
-        if (rv.gate) {
-            out->gate_image = mgv_retain(rv.gate);
-            mgv_tensor *u = pool_tokens(sc, rv.gate, b->image_mask);
+        out->o_image = mgv_retain(r.o[1]);
+        if (r.gate[1]) {
+            out->gate_image = mgv_retain(r.gate[1]);
+            mgv_tensor *u = pool_tokens(sc, r.gate[1], b->image_mask);
             if (!u) goto fail;
             out->usage_image = mgv_retain(u);
         }
     }
 
-    /* the graph and p are cheap and worth seeing even without a target */
-    mgv_tensor *t_pool = pool_tokens(sc, rt.o, b->text_mask);
+    /* the graph and p are cheap and worth seeing even without a target;
+     * pooled over all of O with a modality's spread mask (no views of O
+     * on the tape) */
+    mgv_tensor *t_pool = pool_tokens(sc, O, r.mask[0]);
     if (!t_pool) goto fail;
     mgv_tensor *v_pool = NULL, *g = NULL, *G = NULL, *logp = NULL;
     if (!text_only) {
-        v_pool = pool_tokens(sc, rv.o, b->image_mask);
+        v_pool = pool_tokens(sc, O, r.mask[1]);
         if (!v_pool) goto fail;
         mgv_tensor *gv[2] = {v_pool, t_pool};
         g = K(mgv_concat(2, gv, -1));
@@ -436,15 +464,15 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     mgv_tensor *l_rank = K(mgv_margin_ranking(scores, b->target, c->margin));
     mgv_tensor *aux = K(mgv_scalar(0.0f));
     if (c->use_vmoe) {
-        mgv_tensor *lt = K(mgv_add(rt.kl, rt.ent));
+        mgv_tensor *lt = K(mgv_add(r.kl[0], r.ent[0]));
         mgv_tensor *lvm = lt;
-        if (!text_only) lvm = K(mgv_scale(K(mgv_add(lt, K(mgv_add(rv.kl, rv.ent)))), 0.5f));
+        if (!text_only) lvm = K(mgv_scale(K(mgv_add(lt, K(mgv_add(r.kl[1], r.ent[1])))), 0.5f));
         out->l_vmoe = mgv_retain(lvm);
-        out->kl_text = mgv_retain(rt.kl);
-        out->ent_text = mgv_retain(rt.ent);
+        out->kl_text = mgv_retain(r.kl[0]);
+        out->ent_text = mgv_retain(r.ent[0]);
         if (!text_only) {
-            out->kl_image = mgv_retain(rv.kl);
-            out->ent_image = mgv_retain(rv.ent);
+            out->kl_image = mgv_retain(r.kl[1]);
+            out->ent_image = mgv_retain(r.ent[1]);
         }
         aux = K(mgv_add(aux, K(mgv_scale(lvm, c->vmoe_weight))));
     }

@@ -19,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Accumulates g into t's gradient and drops the reference to g. */
+/* Accumulates g into t's gradient and drops the reference to g (which
+ * becomes t's gradient without a copy when t had none and g is the caller's
+ * alone). */
 static int accumulate_owned(mgv_tensor *t, mgv_tensor *g)
 {
-    int rc = mgv_accumulate_grad(t, g);
+    int rc = mgv_accumulate_grad_fresh(t, g);
     mgv_release(g);
     return rc;
 }

@@ -1,13 +1,13 @@
 /*
  * ops_vmoe.c — the VIB-MoE experts fused into one op (see ops_vmoe.h).
  *
- * Forward: two GEMMs write mu and log sigma^2 side by side into Y [T, 2Kd]
- * (mu alone [T, Kd] in evaluation without KL); one pass over the rows of Y
- * then adds the biases (written back: backward needs mu and lv), draws the
- * noise, mixes o = sum_k pi_k z_k and sums the KL, row by row while the row
- * is in cache. Backward: one pass turns each
- * row of Y into its gradient (dmu | dlv) in place, collecting dpi and
- * per-block bias sums; then GEMMs give the weight and input gradients.
+ * Forward: two GEMMs add h W^T for mu and log sigma^2 side by side into
+ * Y [T, 2Kd], whose rows start as the biases (mu alone, [T, Kd], in
+ * evaluation without KL); Y is kept for backward. One pass over the rows of
+ * Y then draws the noise, mixes o = sum_k pi_k z_k and sums the KL, row by
+ * row while the row is in cache. Backward: one pass turns each row of Y into
+ * its gradient (dmu | dlv) in place, collecting dpi and per-block bias sums;
+ * then GEMMs give the weight and input gradients.
  * Rows are split over the engine's threads in fixed blocks, and block
  * partial sums are added in block order, so results do not depend on the
  * thread count.
@@ -190,34 +190,38 @@ typedef struct {
     _Atomic int failed;    /* a part could not get its scratch memory */
 } vmoe_ctx;
 
-/* one expert of one row: bias in, o += pi z, acc += the KL terms */
-static inline void expert_fwd(int64_t d, float p, float *restrict mu, float *restrict lv,
-                              const float *restrict bm, const float *restrict bl,
-                              const float *restrict ep, float *restrict o, float *restrict acc)
+/* one expert of one row (biases already in): o += pi z, acc += the KL terms */
+static inline void expert_fwd(int64_t d, float p, const float *restrict mu,
+                              const float *restrict lv, const float *restrict ep,
+                              float *restrict o, float *restrict acc)
 {
     if (!lv) {   /* evaluation without KL: z = mu */
-        for (int64_t j = 0; j < d; j++) {
-            float m = mu[j] + bm[j];
-            mu[j] = m;
-            o[j] += p * m;
-        }
+        for (int64_t j = 0; j < d; j++) o[j] += p * mu[j];
     } else if (ep) {
         for (int64_t j = 0; j < d; j++) {
-            float m = mu[j] + bm[j], l = lv[j] + bl[j];
-            mu[j] = m;
-            lv[j] = l;
-            float s = fast_exp(0.5f * l);
+            float m = mu[j], l = lv[j], s = fast_exp(0.5f * l);
             o[j] += p * (m + s * ep[j]);
             acc[j] += 1.0f + l - m * m - s * s;
         }
     } else {
         for (int64_t j = 0; j < d; j++) {
-            float m = mu[j] + bm[j], l = lv[j] + bl[j];
-            mu[j] = m;
-            lv[j] = l;
+            float m = mu[j], l = lv[j];
             o[j] += p * m;
             acc[j] += 1.0f + l - m * m - fast_exp(l);
         }
+    }
+}
+
+/* Y's rows start as the biases [bmu | blv]: the GEMMs then add h W^T with
+ * beta = 1, which spares BLAS its zeroing pass and the row pass its bias
+ * additions and write-back */
+static void bias_rows(void *vc, int64_t t0, int64_t t1, int part)
+{
+    vmoe_ctx *c = vc;
+    size_t kd = sizeof(float) * (size_t)c->Kd;
+    for (int64_t t = t0; t < t1; t++) {
+        memcpy(c->Y + t * c->ldy, c->bmu, kd);
+        if (c->has_lv) memcpy(c->Y + t * c->ldy + c->Kd, c->blv, kd);
     }
 }
 
@@ -248,8 +252,8 @@ CLONES static void fwd_part(void *vc, int64_t b0, int64_t b1, int part)
         memset(o, 0, sizeof(float) * (size_t)d);
         memset(acc, 0, sizeof(float) * (size_t)d);
         for (int64_t k = 0; k < K; k++)
-            expert_fwd(d, c->pi[t * K + k], mu + k * d, lv ? lv + k * d : NULL, c->bmu + k * d,
-                       c->blv + k * d, ep ? ep + k * d : NULL, o, acc);
+            expert_fwd(d, c->pi[t * K + k], mu + k * d, lv ? lv + k * d : NULL,
+                       ep ? ep + k * d : NULL, o, acc);
         float kl = 0;
         for (int64_t j = 0; j < d; j++) kl += acc[j];
         o[d] = c->has_lv ? -0.5f * kl : 0.0f;
@@ -489,9 +493,6 @@ mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv
         if (!(E = mgv_empty(2, es))) goto done;
     }
     float *Yd = mgv_data(Y);
-    mgv_sgemm(0, 1, T, Kd, d, 1.0f, mgv_data(X), d, mgv_data(Wm), d, 0.0f, Yd, ldy);
-    if (has_lv)
-        mgv_sgemm(0, 1, T, Kd, d, 1.0f, mgv_data(X), d, mgv_data(Wl), d, 0.0f, Yd + Kd, ldy);
     uint64_t key = noise == NOISE_KEYED ? mgv_rng_next(rng ? rng : mgv_rng_global()) : 0;
     vmoe_ctx c = {.T = T, .d = d, .K = K, .Kd = Kd, .Y = Yd, .ldy = ldy, .has_lv = has_lv,
                   .pi = mgv_data(P),
@@ -499,6 +500,10 @@ mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv
                   .keep = noise == NOISE_KEYED && E ? mgv_data(E) : NULL, .noise = noise,
                   .key = key, .out = mgv_data(out)};
     atomic_init(&c.failed, 0);
+    mgv_parallel_for(T, 1 + 65536 / ldy, bias_rows, &c);
+    mgv_sgemm(0, 1, T, Kd, d, 1.0f, mgv_data(X), d, mgv_data(Wm), d, 1.0f, Yd, ldy);
+    if (has_lv)
+        mgv_sgemm(0, 1, T, Kd, d, 1.0f, mgv_data(X), d, mgv_data(Wl), d, 1.0f, Yd + Kd, ldy);
     mgv_parallel_for(n_blocks(T), min_blocks(Kd), fwd_part, &c);
     if (atomic_load(&c.failed)) {
         mgv_fail("vmoe: out of memory");

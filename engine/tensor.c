@@ -17,16 +17,22 @@
  * kernel costs a page fault per 4 KiB when it is next touched. Two remedies:
  *  - blocks from HUGE_MIN_BYTES up are 2 MiB aligned and use transparent
  *    huge pages (512 times fewer faults);
- *  - freed blocks from CACHE_MIN_BYTES up to CACHE_MAX_BYTES wait in a small
+ *  - freed blocks from CACHE_MIN_BYTES up to BIG_MIN_BYTES wait in a small
  *    cache for the next request of exactly their size (most recent first),
  *    at most CACHE_SLOTS blocks and CACHE_MAX_BYTES in all (the oldest go
- *    first). Cached blocks are not counted as allocated. Off under
+ *    first); larger blocks (a big step's activations and GEMM outputs: the
+ *    kernel zeroing them again cost a tenth of the paper-size step) wait in
+ *    BIG_SLOTS slots of their own, marked MADV_FREE, so that the kernel may
+ *    take their pages under memory pressure and otherwise they are reused as
+ *    they are. Cached blocks are not counted as allocated. Off under
  *    AddressSanitizer, which should see every free.
  */
 #define HUGE_MIN_BYTES ((size_t)4 << 20)
 #define CACHE_MIN_BYTES ((size_t)64 << 10)
 #define CACHE_MAX_BYTES ((size_t)64 << 20)
+#define BIG_MIN_BYTES ((size_t)16 << 20)
 #define CACHE_SLOTS 32
+#define BIG_SLOTS 8
 
 #if defined(__SANITIZE_ADDRESS__)
 #define USE_CACHE 0
@@ -46,11 +52,55 @@ static struct {
 } cache[CACHE_SLOTS];   /* oldest first */
 static int cache_n = 0;
 static size_t cache_bytes = 0;
+static struct {
+    void *p;
+    size_t bytes;
+} big[BIG_SLOTS];   /* oldest first */
+static int big_n = 0;
+
+/* a freed block from BIG_MIN_BYTES up: kept in a big slot (the oldest one
+ * is freed when all are taken) */
+static void big_put(void *p, size_t bytes)
+{
+    void *evicted = NULL;
+#ifdef MADV_FREE
+    size_t page = (size_t)4 << 10;
+    if (((uintptr_t)p & (page - 1)) == 0)   /* always: such blocks are 2 MiB aligned */
+        madvise(p, (bytes + page - 1) & ~(page - 1), MADV_FREE);
+#endif
+    pthread_mutex_lock(&cache_mu);
+    if (big_n == BIG_SLOTS) {
+        evicted = big[0].p;
+        memmove(&big[0], &big[1], sizeof big[0] * (size_t)(BIG_SLOTS - 1));
+        big_n--;
+    }
+    big[big_n].p = p;
+    big[big_n].bytes = bytes;
+    big_n++;
+    pthread_mutex_unlock(&cache_mu);
+    free(evicted);
+}
+
+static void *big_take(size_t bytes)
+{
+    void *p = NULL;
+    pthread_mutex_lock(&cache_mu);
+    for (int i = big_n - 1; i >= 0; i--)
+        if (big[i].bytes == bytes) {
+            p = big[i].p;
+            memmove(&big[i], &big[i + 1], sizeof big[0] * (size_t)(big_n - 1 - i));
+            big_n--;
+            break;
+        }
+    pthread_mutex_unlock(&cache_mu);
+    return p;
+}
 
 static void *cache_take(size_t bytes)
 {
     void *p = NULL;
-    if (!USE_CACHE || bytes < CACHE_MIN_BYTES || bytes > CACHE_MAX_BYTES) return NULL;
+    if (USE_CACHE && bytes >= BIG_MIN_BYTES) return big_take(bytes);
+    if (!USE_CACHE || bytes < CACHE_MIN_BYTES) return NULL;
     pthread_mutex_lock(&cache_mu);
     for (int i = cache_n - 1; i >= 0; i--)
         if (cache[i].bytes == bytes) {
@@ -67,7 +117,11 @@ static void *cache_take(size_t bytes)
 /* Keeps p for reuse, or frees it (and whatever it pushes out). */
 static void cache_put(void *p, size_t bytes)
 {
-    if (!USE_CACHE || bytes < CACHE_MIN_BYTES || bytes > CACHE_MAX_BYTES) {
+    if (USE_CACHE && bytes >= BIG_MIN_BYTES) {
+        big_put(p, bytes);
+        return;
+    }
+    if (!USE_CACHE || bytes < CACHE_MIN_BYTES) {
         free(p);
         return;
     }

@@ -89,7 +89,9 @@ local batches = { {}, {} }
 for s = 1, B do batches[1][s], batches[2][s] = s, B + s end
 
 -- ---- FLOPs of the GEMMs of one training step --------------------------------
--- A product [m x k] [k x n] costs 2mkn. Tokens T = B (L + P).
+-- A product [m x k] [k x n] costs 2mkn; the products are those of the
+-- reference model (the engine computes a few small ones differently, e.g. the
+-- entity part of the fusion logits once per sample). Tokens T = B (L + P).
 --   VIB-MoE, both modalities, one shared layer: gate (K), mu (Kd) and
 --   log sigma^2 (Kd) from d inputs: forward 2 T d (K + 2Kd). Backward needs
 --   only the weight gradient dW = dY^T X (the features are data, no grad):
@@ -143,13 +145,16 @@ end
 local eval_sps = n_eval * N / eval_s
 
 -- ---- SGEMM rate of the dominant shapes, through mgv.matmul in no-grad mode ----
--- (the engine's matmul: allocation of the result included; scripts/sgemm_rate.c
--- times bare cblas_sgemm on the same shapes)
+-- The engine stacks the text and image tokens of a batch, T = B (L + P) rows,
+-- and multiplies them by the experts' weights (forward) and the gradient by
+-- them (weight gradient). mgv.matmul: the engine's product, allocation of the
+-- result included; scripts/sgemm_rate.c times bare cblas_sgemm on the same
+-- shapes.
 local sgemm = 0
 if not o["no-sgemm"] then
   local total_f, total_t = 0, 0
   mgv.no_grad(function()
-    for _, T in ipairs({ B * P, B * L }) do
+    for _, T in ipairs({ B * (L + P) }) do
       local X = mgv.randn(T, d)
       local W = mgv.randn(2 * K * d, d)
       local Wt = W:transpose(1, 2)

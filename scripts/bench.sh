@@ -13,6 +13,12 @@
 # OpenBLAS's own threads from scripts/sgemm_rate.c), peak RSS of each process
 # and evaluation throughput (no-grad forward, samples/s).
 #
+# PyTorch runs twice per round with the same cores: with N intra-op threads
+# (torch.set_num_threads(N), OpenBLAS N threads: the default way), and with
+# one intra-op thread and OpenBLAS N threads, which on this 2-core machine is
+# much faster (N OpenMP threads and N OpenBLAS threads spin against each
+# other). The ratio is taken against the faster of the two.
+#
 #   sh scripts/bench.sh [--threads N] [--rounds R] [--only small|paper] [--quick]
 #
 # --quick: one round, fewer steps (a smoke run, not a measurement).
@@ -68,7 +74,7 @@ best() {
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; threads $THREADS"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 TABLE="$TMP/table"
-printf '| config | mgv ms/step | torch ms/step | torch/mgv | mgv GFLOP/s | SGEMM GFLOP/s (mgv.matmul / cblas) | GEMMs at | mgv peak RSS MB | torch peak RSS MB | mgv eval samples/s | torch eval samples/s |\n' >"$TABLE"
+printf '| config | mgv ms/step | torch ms/step (%s / 1 intra-op threads) | torch/mgv | mgv GFLOP/s | SGEMM GFLOP/s (mgv.matmul / cblas) | GEMMs at | mgv peak RSS MB | torch peak RSS MB | mgv eval samples/s | torch eval samples/s |\n' "$THREADS" >"$TABLE"
 printf '|---|---|---|---|---|---|---|---|---|---|---|\n' >>"$TABLE"
 
 run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
@@ -85,11 +91,13 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
          "(min $(get ms_min "$TMP/$name.mgv.$r"), max $(get ms_max "$TMP/$name.mgv.$r"))," \
          "$(get gflops "$TMP/$name.mgv.$r") GFLOP/s"
     if [ -n "$PY" ]; then
-      $PY scripts/bench_torch.py "$@" --steps "$steps" --warmup "$warmup" --threads "$THREADS" \
-        --eval-batches "$evalb" >"$TMP/$name.torch.$r" 2>&1 \
-        || { echo "torch failed:"; cat "$TMP/$name.torch.$r"; }
-      echo "  torch round $r: $(get ms_per_step "$TMP/$name.torch.$r") ms/step" \
-           "(min $(get ms_min "$TMP/$name.torch.$r"), max $(get ms_max "$TMP/$name.torch.$r"))"
+      for intra in "$THREADS" 1; do
+        f="$TMP/$name.torch$intra.$r"
+        OMP_NUM_THREADS=$intra $PY scripts/bench_torch.py "$@" --steps "$steps" --warmup "$warmup" \
+          --threads "$intra" --eval-batches "$evalb" >"$f" 2>&1 || { echo "torch failed:"; cat "$f"; }
+        echo "  torch round $r, $intra intra-op thread(s): $(get ms_per_step "$f") ms/step" \
+             "(min $(get ms_min "$f"), max $(get ms_max "$f"))"
+      done
     fi
     r=$((r + 1))
   done
@@ -98,12 +106,15 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
   mm_gf=$(best sgemm_gflops "$TMP/$name".mgv.*)
   mgv_rss=$(best peak_rss_mb "$TMP/$name".mgv.*)
   mgv_ev=$(best eval_samples_per_s "$TMP/$name".mgv.*)
-  t_ms=- t_rss=- t_ev=- ratio=-
+  tN_ms=- t1_ms=- t_rss=- t_ev=- ratio=-
   if [ -n "$PY" ]; then
-    t_ms=$(best ms_per_step "$TMP/$name".torch.*)
-    t_rss=$(best peak_rss_mb "$TMP/$name".torch.*)
-    t_ev=$(best eval_samples_per_s "$TMP/$name".torch.*)
-    ratio=$(awk -v a="$t_ms" -v b="$mgv_ms" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+    tN_ms=$(best ms_per_step "$TMP/$name".torch"$THREADS".*)
+    t1_ms=$(best ms_per_step "$TMP/$name".torch1.*)
+    t_rss=$(best peak_rss_mb "$TMP/$name".torch*)
+    t_ev=$(best eval_samples_per_s "$TMP/$name".torch*)
+    ratio=$(awk -v a="$tN_ms" -v c="$t1_ms" -v b="$mgv_ms" 'BEGIN {
+      t = a + 0; if (c + 0 > 0 && c + 0 < t) t = c + 0
+      if (b > 0) printf "%.2f", t / b; else print "-" }')
   fi
   B=$(echo "$@" | sed -n 's/.*--batch \([0-9]*\).*/\1/p')
   L=$(echo "$@" | sed -n 's/.*--text-len \([0-9]*\).*/\1/p')
@@ -117,8 +128,8 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
   fi
   share=$(awk -v a="$mgv_gf" -v b="$mm_gf" -v c="$cb_gf" 'BEGIN {
     m = b + 0 > c + 0 ? b + 0 : c + 0; if (m > 0) printf "%.0f%%", 100 * a / m; else print "-" }')
-  printf '| %s (B=%s L=%s P=%s d=%s K=%s) | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n' \
-    "$name" "$B" "$L" "$P" "$D" "$K" "$mgv_ms" "$t_ms" "$ratio" "$mgv_gf" "$mm_gf" "$cb_gf" \
+  printf '| %s (B=%s L=%s P=%s d=%s K=%s) | %s | %s / %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n' \
+    "$name" "$B" "$L" "$P" "$D" "$K" "$mgv_ms" "$tN_ms" "$t1_ms" "$ratio" "$mgv_gf" "$mm_gf" "$cb_gf" \
     "$share" "$mgv_rss" "$t_rss" "$mgv_ev" "$t_ev" >>"$TABLE"
 }
 
@@ -128,6 +139,8 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 cat "$TABLE"
 echo
-echo "ms/step: median over the timed steps, best of $ROUNDS rounds; GEMMs at: mgv GFLOP/s over the"
-echo "better SGEMM rate. Reproduce one cell: $MGV examples/bench.lua <shape options>, or"
-echo "OPENBLAS_NUM_THREADS=$THREADS $PY scripts/bench_torch.py <shape options> --threads $THREADS"
+echo "ms/step: median over the timed steps, best of $ROUNDS rounds; torch/mgv against the faster"
+echo "torch setting; GEMMs at: mgv GFLOP/s over the better SGEMM rate; peak RSS: the largest of the"
+echo "rounds (torch: of both settings); eval: the best. Reproduce one cell:"
+echo "  OPENBLAS_NUM_THREADS=$THREADS $MGV examples/bench.lua --threads $THREADS <shape options>"
+echo "  OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=T $PY scripts/bench_torch.py --threads T <shape options>"

@@ -5,9 +5,9 @@
  *   cc -O2 scripts/sgemm_rate.c $(pkg-config --cflags --libs openblas) -lpthread -o sgemm_rate
  *   ./sgemm_rate [--threads N] [--split] [--reps R] B L P d K
  *
- * For each modality (T = B*P image tokens, T = B*L text tokens) it times the
- * forward product Y[T x (2Kd+K)] = X[T x d] W^T and the weight gradient
- * dW[(2Kd+K) x d] = dY^T X, best of R runs each, and prints
+ * For the T = B*(L+P) text and image tokens of a batch, stacked as the
+ * engine does, it times the forward product Y[T x 2Kd] = X[T x d] W^T and the
+ * weight gradient dW[2Kd x d] = dY^T X, best of R runs each, and prints
  * sgemm_gflops=X over both. By default OpenBLAS runs its own N threads;
  * with --split OpenBLAS is single-threaded and N pthreads each multiply a
  * block of the rows or columns of the output (what the engine's mgv_sgemm
@@ -90,10 +90,10 @@ int main(int argc, char **argv)
     int B = atoi(argv[a]), L = atoi(argv[a + 1]), P = atoi(argv[a + 2]);
     int d = atoi(argv[a + 3]), K = atoi(argv[a + 4]);
     openblas_set_num_threads(split ? 1 : nt);
-    int O = 2 * K * d + K;
+    int O = 2 * K * d;
     double flops = 0, secs = 0;
-    int Ts[2] = {B * P, B * L};
-    for (int m = 0; m < 2; m++) {
+    int Ts[1] = {B * (L + P)};
+    for (int m = 0; m < 1; m++) {
         int T = Ts[m];
         float *X = malloc(sizeof(float) * (size_t)T * d);
         float *W = malloc(sizeof(float) * (size_t)O * d);
