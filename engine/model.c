@@ -400,8 +400,11 @@ done:
     return rc;
 }
 
-int mgv_model_forward(mgv_model *m, const mgv_dataset *ds, const int *idx, int n, int training,
-                      int want_loss, mgv_head_out *out)
+/* The forward pass through the encoders. labels: the classes' embeddings
+ * when the caller already has them (they do not change across the batches
+ * of an evaluation), or NULL to encode them here. */
+static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, int n, int training,
+                         int want_loss, mgv_tensor *given_labels, mgv_head_out *out)
 {
     memset(out, 0, sizeof *out);
     if (m->cfg.text_features) return forward_features(m, ds, idx, n, training, want_loss, out);
@@ -415,7 +418,8 @@ int mgv_model_forward(mgv_model *m, const mgv_dataset *ds, const int *idx, int n
     for (int s = 0; s < ns; s++)
         if (!(parts[1 + s] = gather_positions(H, b.marker, ns, s))) goto done;
     if (!(ent = mgv_concat(1 + ns, parts, -1))) goto done;
-    if (!(labels = mgv_model_label_embeddings(m, ds, training))) goto done;
+    labels = given_labels ? mgv_retain(given_labels) : mgv_model_label_embeddings(m, ds, training);
+    if (!labels) goto done;
     mgv_tensor *image_mask = b.image_mask, *feat_mask = NULL;
     if (m->cfg.use_images && m->cfg.image_features) {
         if (!(img = feature_rows(ds->feat.image, idx, n, "image")) ||
@@ -441,6 +445,27 @@ done:
     return rc;
 }
 
+int mgv_model_forward(mgv_model *m, const mgv_dataset *ds, const int *idx, int n, int training,
+                      int want_loss, mgv_head_out *out)
+{
+    return forward_batch(m, ds, idx, n, training, want_loss, NULL, out);
+}
+
+/* the class with the highest score in each row of scores [n, C] */
+static void argmax_rows(mgv_tensor *scores, int n, int *best)
+{
+    int64_t C = scores->shape[1];
+    mgv_tensor *sc = mgv_contiguous_data(scores);
+    const float *s = sc ? mgv_data(sc) : NULL;
+    for (int i = 0; i < n; i++) {
+        int b = 0;
+        for (int64_t j = 1; s && j < C; j++)
+            if (s[i * C + j] > s[i * C + b]) b = (int)j;
+        best[i] = b;
+    }
+    mgv_release(sc);
+}
+
 static double scalar_or_zero(mgv_tensor *t) { return t ? mgv_get_flat(t, 0) : 0.0; }
 
 int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
@@ -459,15 +484,14 @@ int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     st->l_vmoe = scalar_or_zero(out.l_vmoe);
     st->l_nce = scalar_or_zero(out.l_nce);
     st->l_mg = scalar_or_zero(out.l_mg);
-    int correct = 0;
-    int64_t C = out.scores->shape[1];
-    for (int i = 0; i < n; i++) {
-        int best = 0;
-        for (int64_t j = 1; j < C; j++)
-            if (mgv_get_flat(out.scores, i * C + j) > mgv_get_flat(out.scores, i * C + best))
-                best = (int)j;
-        correct += best == ds->inst[idx[i]].label;
+    int correct = 0, *best = malloc(sizeof(int) * (size_t)n);
+    if (!best) {
+        mgv_fail("train step: out of memory");
+        goto done;
     }
+    argmax_rows(out.scores, n, best);
+    for (int i = 0; i < n; i++) correct += best[i] == ds->inst[idx[i]].label;
+    free(best);
     st->accuracy = (double)correct / n;
     if (!isfinite(st->loss)) {
         mgv_fail("train step: the loss is %g (diverged); lower the learning rate", st->loss);
@@ -503,6 +527,11 @@ int mgv_model_predict_range(mgv_model *m, const mgv_dataset *ds, int first, int 
     int *idx = malloc(sizeof(int) * (size_t)batch_size);
     int rc = 0;
     if (!idx) rc = mgv_fail("predict: out of memory");
+    /* evaluation is deterministic: the label embeddings serve every batch */
+    mgv_tensor *labels = NULL;
+    if (rc == 0 && count > 0 && !m->cfg.text_features &&
+        !(labels = mgv_model_label_embeddings(m, ds, 0)))
+        rc = -1;
     for (int done = 0; done < count && rc == 0; done += batch_size) {
         if (mgv_interrupted()) {
             rc = mgv_fail("predict: interrupted");
@@ -511,20 +540,14 @@ int mgv_model_predict_range(mgv_model *m, const mgv_dataset *ds, int first, int 
         int n = count - done < batch_size ? count - done : batch_size;
         for (int i = 0; i < n; i++) idx[i] = first + done + i;
         mgv_head_out out;
-        if (mgv_model_forward(m, ds, idx, n, 0, 0, &out) < 0) {
+        if (forward_batch(m, ds, idx, n, 0, 0, labels, &out) < 0) {
             rc = -1;
             break;
         }
-        int64_t C = out.scores->shape[1];
-        const float *sc = mgv_data(out.scores);   /* fresh from matmul: contiguous */
-        for (int i = 0; i < n; i++) {
-            int best = 0;
-            for (int64_t j = 1; j < C; j++)
-                if (sc[i * C + j] > sc[i * C + best]) best = (int)j;
-            pred[done + i] = best;
-        }
+        argmax_rows(out.scores, n, pred + done);
         mgv_head_out_clear(&out);
     }
+    mgv_release(labels);
     free(idx);
     mgv_set_grad_enabled(prev);
     return rc;

@@ -102,6 +102,21 @@ function H.errors(fn, text, ...)
   return err
 end
 
+-- Captures what fn prints.
+function H.printed(fn, ...)
+  local out = {}
+  local old = print
+  print = function(...)
+    local parts = table.pack(...)
+    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+    out[#out + 1] = table.concat(parts, "\t")
+  end
+  local ok, err = pcall(fn, ...)
+  print = old
+  if not ok then error(err, 0) end
+  return table.concat(out, "\n")
+end
+
 function H.done()
   print(string.format("%d passed, %d failed", passed, failed))
   io.stdout:flush()

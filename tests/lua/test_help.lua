@@ -5,20 +5,7 @@ local H = dofile((arg and arg[0] and arg[0]:match("^(.*/)") or
   (os.getenv("MGV_ROOT") or ".") .. "/tests/lua/") .. "harness.lua")
 local test, eq, check = H.test, H.eq, H.check
 
--- Captures what fn prints.
-local function printed(fn, ...)
-  local out = {}
-  local old = print
-  print = function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    out[#out + 1] = table.concat(parts, "\t")
-  end
-  local ok, err = pcall(fn, ...)
-  print = old
-  if not ok then error(err, 0) end
-  return table.concat(out, "\n")
-end
+local printed = H.printed
 
 -- The binding's core API (this file's owner documents all of it); other
 -- public functions (model, data, training loop) are listed when undocumented.

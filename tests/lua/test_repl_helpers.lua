@@ -14,20 +14,7 @@ local function set(list)
   return s
 end
 
--- Captures what fn prints.
-local function printed(fn, ...)
-  local out = {}
-  local old = print
-  print = function(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring(parts[i]) end
-    out[#out + 1] = table.concat(parts, "\t")
-  end
-  local ok, err = pcall(fn, ...)
-  print = old
-  if not ok then error(err, 0) end
-  return table.concat(out, "\n")
-end
+local printed = H.printed
 
 local task = mgv.data.synth{ per_class = 4, classes = 30 }
 local model = mgv.model{ words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16 }
