@@ -98,3 +98,63 @@ bench: all
 
 clean:
 	rm -rf build build-san bin/mgv bin/mgv-kernel lib
+
+# ---- fuzz (begin)
+# libFuzzer targets for every parser (fuzz/fuzz_<target>.c; needs clang):
+#   make fuzz-build                 builds them into $(BUILD)/fuzz/
+#   make fuzz [FUZZ_SECONDS=60]     builds them and runs each for FUZZ_SECONDS on a
+#                                   scratch copy of its seed corpus fuzz/corpus/<target>/
+#   make fuzz FUZZ_TARGETS="png jpeg" FUZZ_FLAGS="-jobs=2"   some targets, more options
+# A run's log, grown corpus and any crashing input stay in $(BUILD)/fuzz/run/<target>/.
+# The same harnesses built without libFuzzer replay every seed and every past
+# finding (fuzz/regressions/<target>/) in $(BUILD)/tests/test_fuzz_replay,
+# which `make` builds and `make test` runs.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= wire json mnre met safetensors png jpeg glove
+FUZZ_FLAGS   ?=
+FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                $(shell pkg-config --cflags $(PKGS)) -Iengine -Ikernel -Ifuzz
+FUZZ_LIBS    := $(LDLIBS) -lzmq -luuid
+FUZZ_OBJ     := $(ENGINE_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/kernel/wire.o
+FUZZ_LIB     := $(BUILD)/fuzz/libmgvfuzz.a
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_REPLAY  := $(BUILD)/tests/test_fuzz_replay
+
+.PHONY: fuzz fuzz-build
+all: $(FUZZ_REPLAY)
+
+$(BUILD)/fuzz/obj/%.o: %.c $(wildcard engine/*.h kernel/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(wildcard fuzz/*.h) $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  run=$(BUILD)/fuzz/run/$$t; mkdir -p $$run/corpus; cp fuzz/corpus/$$t/* $$run/corpus/; \
+	  if [ -d fuzz/regressions/$$t ]; then cp fuzz/regressions/$$t/* $$run/corpus/; fi; \
+	  dict=; if [ -f fuzz/$$t.dict ]; then dict=-dict=fuzz/$$t.dict; fi; \
+	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s (log: $$run/log)"; \
+	  if ! $(BUILD)/fuzz/fuzz_$$t $$dict -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	       -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$$run/ $(FUZZ_FLAGS) \
+	       $$run/corpus >$$run/log 2>&1; then \
+	    tail -n 40 $$run/log; echo "fuzz_$$t: FINDING: the input is in $$run/"; exit 1; \
+	  fi; \
+	  grep -E '^#[0-9]+.*(DONE|pulse|NEW|REDUCE)' $$run/log | tail -n 1; \
+	  grep -E '^stat::(number_of_executed_units|peak_rss_mb)' $$run/log; \
+	done
+
+$(FUZZ_REPLAY): fuzz/replay.c $(wildcard fuzz/*.c fuzz/*.h) kernel/wire.c kernel/kernel.h $(ENGINE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFUZZ_REPLAY -Ikernel -Ifuzz $(LDFLAGS) -o $@ fuzz/replay.c \
+	  $(filter-out fuzz/replay.c,$(wildcard fuzz/*.c)) kernel/wire.c $(ENGINE_LIB) $(LDLIBS) -lzmq -luuid
+# ---- fuzz (end)

@@ -11,18 +11,31 @@
 #include "safetensors.h"
 #include <jansson.h>
 
+void mgv_instance_free(mgv_instance *in)
+{
+    free(in->tokens);
+    free(in->image_name);
+    if (in->words)
+        for (int t = 0; t < in->n_tokens; t++) free(in->words[t]);
+    free(in->words);
+    free(in->text);
+    in->tokens = NULL;
+    in->image_name = NULL;
+    in->words = NULL;
+    in->text = NULL;
+}
+
 void mgv_dataset_free(mgv_dataset *ds)
 {
     if (!ds) return;
-    for (int i = 0; i < ds->n; i++) {
-        free(ds->inst[i].tokens);
-        free(ds->inst[i].image_name);
-    }
+    for (int i = 0; i < ds->n; i++) mgv_instance_free(&ds->inst[i]);
     free(ds->inst);
     for (int c = 0; c < ds->n_classes; c++) {
         free(ds->class_names[c]);
         free(ds->class_name_tokens[c]);
+        if (ds->class_phrases) free(ds->class_phrases[c]);
     }
+    free(ds->class_phrases);
     free(ds->class_names);
     free(ds->class_name_tokens);
     free(ds->class_name_len);
@@ -80,6 +93,8 @@ int mgv_dataset_subset(const mgv_dataset *ds, int n_keep, const int *classes, mg
     out->class_names = calloc((size_t)n_keep + 1, sizeof(char *));
     out->class_name_tokens = calloc((size_t)n_keep + 1, sizeof(int32_t *));
     out->class_name_len = calloc((size_t)n_keep + 1, sizeof(int));
+    if (ds->class_phrases && !(out->class_phrases = calloc((size_t)n_keep + 1, sizeof(char *))))
+        goto oom;
     int n = 0;
     for (int i = 0; i < ds->n; i++) n += map[ds->inst[i].label] >= 0;
     out->inst = calloc((size_t)n + 1, sizeof(mgv_instance));
@@ -93,6 +108,9 @@ int mgv_dataset_subset(const mgv_dataset *ds, int n_keep, const int *classes, mg
         if (!out->class_names[k] || !out->class_name_tokens[k]) goto oom;
         memcpy(out->class_name_tokens[k], ds->class_name_tokens[c],
                sizeof(int32_t) * (size_t)ds->class_name_len[c]);
+        if (ds->class_phrases && ds->class_phrases[c] &&
+            !(out->class_phrases[k] = strdup(ds->class_phrases[c])))
+            goto oom;
     }
     for (int i = 0; i < ds->n; i++) {
         const mgv_instance *src = &ds->inst[i];
@@ -102,16 +120,20 @@ int mgv_dataset_subset(const mgv_dataset *ds, int n_keep, const int *classes, mg
         dst->label = map[src->label];
         dst->tokens = malloc(sizeof(int32_t) * (size_t)(src->n_tokens + 1));
         dst->image_name = src->image_name ? strdup(src->image_name) : NULL;
-        if (!dst->tokens || (src->image_name && !dst->image_name)) {
-            out->n++;   /* so that free() sees what was allocated */
+        dst->text = src->text ? strdup(src->text) : NULL;
+        dst->words = src->words ? calloc((size_t)src->n_tokens + 1, sizeof(char *)) : NULL;
+        out->n++;   /* so that free() sees what was allocated */
+        if (!dst->tokens || (src->image_name && !dst->image_name) || (src->text && !dst->text) ||
+            (src->words && !dst->words))
             goto oom;
-        }
+        for (int t = 0; src->words && t < src->n_tokens; t++)
+            if (!(dst->words[t] = strdup(src->words[t]))) goto oom;
         memcpy(dst->tokens, src->tokens, sizeof(int32_t) * (size_t)src->n_tokens);
-        out->n++;
     }
     out->images = mgv_retain(ds->images);
     out->n_word_rows = ds->n_word_rows;
-    if (ds->feat.text && subset_features(ds, map, n_keep, classes, out) < 0) {
+    int any_feat = ds->feat.text || ds->feat.entity || ds->feat.image || ds->feat.labels;
+    if (any_feat && subset_features(ds, map, n_keep, classes, out) < 0) {
         free(map);
         mgv_dataset_free(out);
         return -1;
@@ -177,8 +199,7 @@ int mgv_dataset_load_images(mgv_dataset *ds, const char *dir, int size, int poli
     int k = 0;
     for (int i = 0; i < ds->n; i++) {
         if (drop[i]) {
-            free(ds->inst[i].tokens);
-            free(ds->inst[i].image_name);
+            mgv_instance_free(&ds->inst[i]);
             continue;
         }
         ds->inst[k++] = ds->inst[i];

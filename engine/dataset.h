@@ -6,6 +6,8 @@
  * (MET: the mention; MRE: head and tail), a class index and an optional
  * image (an index into the image tensor, or -1 for "no image"). Classes have
  * names and tokenised names (label names go through the same text encoder).
+ * Tasks also keep the raw words / sentence and each class's label phrase,
+ * for text encoders with their own tokenizer (BERT, wordpiece.h).
  * MNRE, WikiDiverse and the synthetic set all convert to this.
  */
 #ifndef MGV_DATASET_H
@@ -26,6 +28,10 @@ typedef struct mgv_instance {
     int label;                       /* class index */
     int image;                       /* row of dataset->images, or -1 */
     char *image_name;                /* file name of its picture, or NULL (owned) */
+    /* the raw text, for encoders with their own tokenizer (BERT): */
+    char **words;                    /* MRE: the n_tokens raw tokens (owned), or NULL */
+    char *text;                      /* MET: the raw sentence (owned), or NULL */
+    int64_t text_begin[MGV_MAX_SPANS], text_end[MGV_MAX_SPANS];   /* byte spans in text */
 } mgv_instance;
 
 /* Token states from an outside encoder, row i for instance i (optional). */
@@ -43,6 +49,7 @@ typedef struct mgv_dataset {
     char **class_names;              /* display names, e.g. "/per/per/couple" */
     int *class_name_len;             /* tokens of each label name */
     int32_t **class_name_tokens;
+    char **class_phrases;            /* the label phrase of each class (owned), or NULL */
     mgv_tensor *images;              /* [n_images, 3, S, S] pixels, or NULL */
     int n_word_rows;                 /* rows of the word table the ids refer to */
     mgv_features feat;               /* precomputed features, or all NULL */
@@ -75,8 +82,12 @@ int mgv_dataset_load_features(mgv_dataset *ds, const char *path);
  * array of strings). Its instances have no tokens. */
 int mgv_dataset_from_features(mgv_dataset *ds, const char *path);
 
+/* Frees what an instance owns (tokens, image name, raw text). */
+void mgv_instance_free(mgv_instance *in);
+
 /* Instances whose label is in the class list (n_keep classes), relabelled
- * 0..n_keep-1 in list order; class names and images are carried over. */
+ * 0..n_keep-1 in list order; class names, phrases, raw text, images and
+ * precomputed features are carried over. */
 int mgv_dataset_subset(const mgv_dataset *ds, int n_keep, const int *classes, mgv_dataset *out);
 
 #endif

@@ -45,6 +45,7 @@ typedef struct bytes {
 
 static int bytes_put(bytes *b, const void *s, size_t n)
 {
+    if (n == 0) return 0;   /* b->p and s may be NULL then: no pointer arithmetic on them */
     if (b->n + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->n + n) cap *= 2;
@@ -516,7 +517,8 @@ static int read_vectors(conv *c)
         uint64_t at = offset(r);
         c->key.n = 0;
         if (read_string(r, &c->key)) return -1;
-        if (memchr(c->key.p, '\0', c->key.n)) return fail_at(r, at, "word contains NUL");
+        if (c->key.n && memchr(c->key.p, '\0', c->key.n))
+            return fail_at(r, at, "word contains NUL");
         if (bytes_put(&c->words, c->key.p, c->key.n) || bytes_put(&c->words, "", 1))
             return fail_at(r, at, "out of memory");
         skip_ws(r);

@@ -67,6 +67,8 @@ mgv_head_config mgv_head_default_config(int d, int experts, int entity_dim, int 
     c.vat_eps = 1.0f;
     c.vat_xi = 1e-6f;
     c.vat_iters = 1;
+    c.tau = 10.0f;
+    c.prior_decay = 0.01f;
     return c;
 }
 
@@ -80,6 +82,27 @@ static mgv_tensor *linear_param(mgv_head *h, const char *name, int out, int in)
     int64_t ws[2] = {out, in}, bs[1] = {out};
     if (!mgv_params_new(&h->params, wname, 2, ws, bound, &h->rng)) return NULL;
     return mgv_params_new(&h->params, bname, 1, bs, bound, &h->rng);
+}
+
+/* The score maps of the word-vector prior: zero, but the identity from the
+ * first prior_identity entries of g (which follow h_x / h_l in the input)
+ * to the first outputs; their initial values are kept for the decay. */
+static int init_prior_maps(mgv_head *h)
+{
+    const mgv_head_config *c = &h->cfg;
+    const char *names[2][2] = {{"score.x.weight", "score.x.bias"},
+                               {"score.label.weight", "score.label.bias"}};
+    int64_t offset[2] = {c->entity_dim + c->d, c->label_dim};
+    for (int k = 0; k < 2; k++) {
+        mgv_tensor *w = mgv_params_get(&h->params, names[k][0]);
+        mgv_fill_(w, 0.0f);
+        mgv_fill_(mgv_params_get(&h->params, names[k][1]), 0.0f);
+        int64_t in = w->shape[1];
+        float *wd = mgv_data(w);
+        for (int64_t i = 0; i < c->prior_identity; i++) wd[i * in + offset[k] + i] = 1.0f;
+        if (!(h->score_init[k] = mgv_clone_data(w))) return -1;
+    }
+    return 0;
 }
 
 int mgv_head_init(mgv_head *h, const mgv_head_config *cfg, uint64_t seed)
@@ -105,8 +128,16 @@ int mgv_head_init(mgv_head *h, const mgv_head_config *cfg, uint64_t seed)
         ok = ok && linear_param(h, "vmoe.linear", d, d);
     }
     ok = ok && linear_param(h, "fuse", 1, cfg->entity_dim + d);
-    ok = ok && linear_param(h, "score.x", cfg->proj, cfg->entity_dim + d);
-    ok = ok && linear_param(h, "score.label", cfg->proj, cfg->label_dim);
+    if (cfg->prior_dim < 0 || cfg->prior_label_dim < 0 || cfg->prior_identity < 0 ||
+        cfg->prior_identity > cfg->proj || cfg->prior_identity > cfg->prior_dim ||
+        cfg->prior_identity > cfg->prior_label_dim || (cfg->prior_dim > 0) != (cfg->prior_label_dim > 0)) {
+        mgv_head_free(h);
+        return mgv_fail("head: prior sizes %d / %d / %d do not fit (proj %d)", cfg->prior_dim,
+                        cfg->prior_label_dim, cfg->prior_identity, cfg->proj);
+    }
+    ok = ok && linear_param(h, "score.x", cfg->proj, cfg->entity_dim + d + cfg->prior_dim);
+    ok = ok && linear_param(h, "score.label", cfg->proj, cfg->label_dim + cfg->prior_label_dim);
+    if (ok && cfg->prior_dim > 0) ok = init_prior_maps(h) == 0;
     int64_t rs[2] = {1, 2 * (int64_t)d};
     h->r = ok ? mgv_zeros(2, rs) : NULL;
     if (!h->r) {
@@ -123,6 +154,10 @@ void mgv_head_free(mgv_head *h)
     mgv_params_free(&h->params);
     mgv_release(h->r);
     h->r = NULL;
+    for (int k = 0; k < 2; k++) {
+        mgv_release(h->score_init[k]);
+        h->score_init[k] = NULL;
+    }
 }
 
 void mgv_head_out_clear(mgv_head_out *o)
@@ -130,7 +165,7 @@ void mgv_head_out_clear(mgv_head_out *o)
     mgv_tensor **f[] = {&o->scores, &o->loss, &o->l_rank, &o->l_vmoe, &o->l_nce, &o->l_mg,
                         &o->kl_text, &o->kl_image, &o->ent_text, &o->ent_image, &o->gate_text,
                         &o->gate_image, &o->usage_text, &o->usage_image, &o->o_text, &o->o_image, &o->attention, &o->graph,
-                        &o->p, &o->p_tilde, &o->g};
+                        &o->p, &o->p_tilde, &o->g, &o->l_prior};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
         mgv_release(*f[i]);
         *f[i] = NULL;
@@ -364,6 +399,20 @@ static int check_batch(const mgv_head *h, const mgv_head_batch *b)
     if (b->labels->ndim != 2 || b->labels->shape[1] != c->label_dim || b->labels->shape[0] < 1)
         return mgv_fail("head: label embeddings %s, expected [C x %d]",
                         mgv_shape_str(b->labels, s1, sizeof s1), c->label_dim);
+    if (c->prior_dim > 0) {
+        if (!b->prior || b->prior->ndim != 2 || b->prior->shape[0] != B ||
+            b->prior->shape[1] != c->prior_dim)
+            return mgv_fail("head: prior features %s, expected [%lld x %d]",
+                            b->prior ? mgv_shape_str(b->prior, s1, sizeof s1) : "missing",
+                            (long long)B, c->prior_dim);
+        if (!b->prior_labels || b->prior_labels->ndim != 2 ||
+            b->prior_labels->shape[0] != b->labels->shape[0] ||
+            b->prior_labels->shape[1] != c->prior_label_dim)
+            return mgv_fail("head: label prior features %s, expected [%lld x %d]",
+                            b->prior_labels ? mgv_shape_str(b->prior_labels, s1, sizeof s1)
+                                            : "missing",
+                            (long long)b->labels->shape[0], c->prior_label_dim);
+    }
     if (b->target) {
         int64_t C = b->labels->shape[0];
         for (int64_t i = 0; i < B; i++)
@@ -406,14 +455,25 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     mgv_tensor *hx_parts[2] = {h_mm, b->entity};
     mgv_tensor *h_x = K(mgv_concat(2, hx_parts, -1));
 
-    /* zero-shot bilinear scores */
+    /* zero-shot bilinear scores (or the prior's scaled cosine) */
     float p_drop = training ? c->dropout : 0.0f;
-    mgv_tensor *ex = K(mgv_linear(K(mgv_dropout(h_x, p_drop, training, &h->rng)),
-                                  mgv_params_get(ps, "score.x.weight"),
+    mgv_tensor *x_in = K(mgv_dropout(h_x, p_drop, training, &h->rng));
+    mgv_tensor *l_in = K(mgv_dropout(b->labels, p_drop, training, &h->rng));
+    if (c->prior_dim > 0) {
+        mgv_tensor *xp[2] = {x_in, b->prior}, *lp[2] = {l_in, b->prior_labels};
+        x_in = K(mgv_concat(2, xp, -1));
+        l_in = K(mgv_concat(2, lp, -1));
+    }
+    mgv_tensor *ex = K(mgv_linear(x_in, mgv_params_get(ps, "score.x.weight"),
                                   mgv_params_get(ps, "score.x.bias")));
-    mgv_tensor *el = K(mgv_linear(K(mgv_dropout(b->labels, p_drop, training, &h->rng)),
-                                  mgv_params_get(ps, "score.label.weight"),
+    mgv_tensor *el = K(mgv_linear(l_in, mgv_params_get(ps, "score.label.weight"),
                                   mgv_params_get(ps, "score.label.bias")));
+    if (c->prior_dim > 0) {
+        /* unit rows (a zero row stays zero), then tau times their products */
+        ex = K(mgv_div(ex, K(mgv_add_scalar(K(mgv_l2_norm(ex, -1, 1)), 1e-6f))));
+        el = K(mgv_div(el, K(mgv_add_scalar(K(mgv_l2_norm(el, -1, 1)), 1e-6f))));
+        ex = K(mgv_scale(ex, c->tau));
+    }
     mgv_tensor *scores = K(mgv_matmul(ex, K(mgv_transpose(el, 0, 1))));
     out->scores = mgv_retain(scores);
     out->attention = mgv_retain(att);
@@ -509,8 +569,20 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
         if (!out->p_tilde) goto fail;
         aux = K(mgv_add(aux, mg));
     }
+    mgv_tensor *total = K(mgv_add(l_rank, K(mgv_scale(aux, c->beta))));
+    if (c->prior_dim > 0 && c->prior_decay > 0) {
+        const char *wn[2] = {"score.x.weight", "score.label.weight"};
+        mgv_tensor *reg = K(mgv_scalar(0.0f));
+        for (int k = 0; k < 2; k++) {
+            mgv_tensor *dw = K(mgv_sub(mgv_params_get(ps, wn[k]), h->score_init[k]));
+            reg = K(mgv_add(reg, K(mgv_sum_all(K(mgv_mul(dw, dw))))));
+        }
+        reg = K(mgv_scale(reg, c->prior_decay));
+        out->l_prior = mgv_retain(reg);
+        total = K(mgv_add(total, reg));
+    }
     out->l_rank = mgv_retain(l_rank);
-    out->loss = mgv_add(l_rank, K(mgv_scale(aux, c->beta)));
+    out->loss = mgv_retain(total);
     if (!out->loss) goto fail;
     scope_close(sc);
     return 0;

@@ -46,6 +46,17 @@ typedef struct mgv_head_config {
     float vat_eps, vat_xi;  /* classic VAT radius and probe size */
     int vat_iters;          /* power iterations (classic VAT) */
     int sample_eval;    /* sample the experts' noise at evaluation too */
+    /* Word-vector prior (0 = off, the reference's bilinear score). With
+     * prior_dim > 0 the batch also brings frozen word-vector features of the
+     * instance (g_x [B, prior_dim]) and of each label (g_l [C,
+     * prior_label_dim]), and the score becomes a scaled cosine
+     *     s = tau cos(W1 [h_x; g_x] + b1, W2 [h_l; g_l] + b2)
+     * whose maps start as the identity on the first prior_identity entries of
+     * g_x and g_l (the mention's and the label's mean word vectors) and zero
+     * elsewhere, so training starts from the no-training similarity baseline;
+     * prior_decay |W - W_init|^2 keeps them near it. See model.h. */
+    int prior_dim, prior_label_dim, prior_identity;
+    float tau, prior_decay;
 } mgv_head_config;
 
 /* The defaults of DESIGN.md for hidden size d and K experts. */
@@ -56,6 +67,7 @@ typedef struct mgv_head {
     mgv_head_config cfg;
     mgv_paramset params;    /* everything the model step updates (not vat.r) */
     mgv_tensor *r;          /* the learned perturbation [1, 2d] (a parameter of its own) */
+    mgv_tensor *score_init[2];  /* W1, W2 at initialisation (prior only; no grad) */
     mgv_rng rng;            /* noise and dropout */
 } mgv_head;
 
@@ -65,13 +77,14 @@ typedef struct mgv_head_batch {
     mgv_tensor *entity;               /* [B, DE] */
     mgv_tensor *labels;               /* [C, DL] */
     const int64_t *target;            /* B gold label indices in [0, C), or NULL */
+    mgv_tensor *prior, *prior_labels; /* g_x [B, Dg], g_l [C, Dgl] (cfg.prior_dim > 0) */
     mgv_tensor *noise_text, *noise_image;  /* optional fixed eps [B, N, K, d] (tests) */
 } mgv_head_batch;
 
 typedef struct mgv_head_out {
     mgv_tensor *scores;                       /* [B, C] */
     mgv_tensor *loss;                         /* total, when target given */
-    mgv_tensor *l_rank, *l_vmoe, *l_nce, *l_mg;
+    mgv_tensor *l_rank, *l_vmoe, *l_nce, *l_mg, *l_prior;
     mgv_tensor *kl_text, *kl_image, *ent_text, *ent_image;
     mgv_tensor *gate_text, *gate_image;       /* [B, L, K], [B, P, K] */
     mgv_tensor *usage_text, *usage_image;     /* expert usage per sample: mean gate over real tokens [B, K] */

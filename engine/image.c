@@ -113,6 +113,13 @@ static int png_decode_inner(png_rctx *c, png_structp png, png_infop info)
 {
     if (setjmp(png_jmpbuf(png))) return -1;
     png_set_read_fn(png, c, png_read_cb);
+    /* Chunks we never use are skipped unread. libpng would otherwise buffer
+     * each whole at its declared length (no limit in this build: a 200-byte
+     * file claiming a 2 GB tEXt made a 2 GB malloc) and inflate the
+     * compressed ones (zip bombs). */
+    static const png_byte unused_chunks[] = "tEXt\0zTXt\0iTXt\0iCCP\0sPLT\0pCAL\0sCAL\0eXIf\0";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, unused_chunks,
+                                (int)(sizeof unused_chunks / 5));
     png_read_info(png, info);
 
     png_uint_32 w, h;
@@ -330,15 +337,16 @@ static void raw_row_rgb(const raw_image *r, int y, float *R, float *G, float *B)
     const unsigned char *p = r->pix + (size_t)y * r->stride;
     int ch = r->channels, w = r->w;
     if (r->cmyk) {
-        /* PIL: R = (255 - C)(255 - K) / 255; Adobe files store 255 - ink */
-        const float inv255 = 1.0f / 255.0f;
+        /* PIL: R = (255 - C)(255 - K) / 255; Adobe files store 255 - ink.
+         * In double: with a float 1/255, 255 * 255 came out as 255.000015. */
+        const double inv255 = 1.0 / 255.0;
         int adobe = r->cmyk == 2;
         for (int x = 0; x < w; x++, p += 4) {
-            float nc = adobe ? p[0] : 255 - p[0], nm = adobe ? p[1] : 255 - p[1];
-            float ny = adobe ? p[2] : 255 - p[2], nk = adobe ? p[3] : 255 - p[3];
-            R[x] = nc * nk * inv255;
-            G[x] = nm * nk * inv255;
-            B[x] = ny * nk * inv255;
+            int nc = adobe ? p[0] : 255 - p[0], nm = adobe ? p[1] : 255 - p[1];
+            int ny = adobe ? p[2] : 255 - p[2], nk = adobe ? p[3] : 255 - p[3];
+            R[x] = (float)(nc * nk * inv255);
+            G[x] = (float)(nm * nk * inv255);
+            B[x] = (float)(ny * nk * inv255);
         }
     } else if (r->depth == 16) {
         const float inv257 = 1.0f / 257.0f;     /* 65535 / 257 = 255 */

@@ -95,6 +95,9 @@ static const mgv_py *field(const mgv_py *d, const char *key, mgv_py_type t, cons
     if (!ok)
         return mgv_fail_null("mnre: %s:%d: '%s' must be a %s, found %s", file, line, what,
                              mgv_py_type_name(t), mgv_py_type_name(v->type));
+    /* kept as C strings: a NUL ('\x00') would cut them short */
+    if (t == MGV_PY_STR && memchr(v->v.str.s, '\0', v->v.str.len))
+        return mgv_fail_null("mnre: %s:%d: '%s' contains a NUL character", file, line, what);
     return v;
 }
 
@@ -145,6 +148,8 @@ static int add_instance(mgv_mnre *ds, const mgv_py *root, int part, const char *
             return mgv_fail("mnre: %s:%d: token %zu is a %s, not a str", file, line, i,
                             mgv_py_type_name(t->type));
         if (t->v.str.len == 0) return mgv_fail("mnre: %s:%d: token %zu is empty", file, line, i);
+        if (memchr(t->v.str.s, '\0', t->v.str.len))
+            return mgv_fail("mnre: %s:%d: token %zu contains a NUL character", file, line, i);
     }
     mgv_mnre_inst in;
     memset(&in, 0, sizeof in);

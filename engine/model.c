@@ -36,11 +36,105 @@ mgv_model_config mgv_model_default_config(void)
     /* head dropout 0.3 (reference 0.1) and lr 5e-4: the zero-shot scorer
      * over-fits the seen classes quickly */
     c.head_dropout = 0.3f;
+    c.prior = 0;
+    c.tau = 10.0f;
+    c.prior_decay = 0.01f;
     c.lr = 5e-4;
     c.weight_decay = 0;
     c.clip = 1.0;
     c.seed = 0;
     return c;
+}
+
+/* ---- the word-vector prior --------------------------------------------------------- */
+
+/* g_x of an instance: mean word vectors of the mentions (or of the sentence
+ * when no mention word is known: the no-training baseline's feature), and
+ * with two spans also of the head, the tail, the sentence and the words
+ * between the two mentions; one span adds the sentence. */
+#define PRIOR_BLOCKS(n_spans) ((n_spans) == 2 ? 5 : 2)
+
+static void prior_of_instance(const mgv_tensor *words, const mgv_instance *in, int n_spans,
+                              float *out)
+{
+    int64_t wd = words->shape[1];
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(in->n_tokens + 1));
+    memset(out, 0, sizeof(float) * (size_t)(wd * PRIOR_BLOCKS(n_spans)));
+    if (!ids) return;   /* out of memory: zero features, a weaker prior, no crash */
+    int n = 0;
+    for (int s = 0; s < in->n_spans; s++)
+        for (int t = in->span_begin[s]; t < in->span_end[s] && t < in->n_tokens; t++)
+            ids[n++] = in->tokens[t];
+    if (mgv_word_mean(words, ids, n, out) == 0)
+        mgv_word_mean(words, in->tokens, in->n_tokens, out);
+    float *blk = out + wd;
+    if (n_spans == 2 && in->n_spans == 2) {
+        for (int s = 0; s < 2; s++, blk += wd) {
+            int end = in->span_end[s] < in->n_tokens ? in->span_end[s] : in->n_tokens;
+            mgv_word_mean(words, in->tokens + in->span_begin[s], end - in->span_begin[s], blk);
+        }
+        mgv_word_mean(words, in->tokens, in->n_tokens, blk);
+        blk += wd;
+        int lo = in->span_end[0] < in->span_end[1] ? in->span_end[0] : in->span_end[1];
+        int hi = in->span_begin[0] > in->span_begin[1] ? in->span_begin[0] : in->span_begin[1];
+        if (hi > lo && hi <= in->n_tokens) mgv_word_mean(words, in->tokens + lo, hi - lo, blk);
+    } else if (n_spans == 1) {
+        mgv_word_mean(words, in->tokens, in->n_tokens, blk);
+    }
+    free(ids);
+}
+
+static mgv_tensor *prior_features(const mgv_model *m, const mgv_dataset *ds, const int *idx,
+                                  int n)
+{
+    int64_t shape[2] = {n, m->head.cfg.prior_dim};
+    mgv_tensor *g = mgv_zeros(2, shape);
+    if (!g) return NULL;
+    for (int i = 0; i < n; i++)
+        prior_of_instance(m->text.words, &ds->inst[idx[i]], m->cfg.n_spans,
+                          mgv_data(g) + (int64_t)i * shape[1]);
+    return g;
+}
+
+/* g_l: the mean word vector of each class's label phrase */
+static mgv_tensor *prior_label_features(const mgv_model *m, const mgv_dataset *ds)
+{
+    int64_t shape[2] = {ds->n_classes, m->head.cfg.prior_label_dim};
+    mgv_tensor *g = mgv_zeros(2, shape);
+    if (!g) return NULL;
+    for (int c = 0; c < ds->n_classes; c++)
+        mgv_word_mean(m->text.words, ds->class_name_tokens[c], ds->class_name_len[c],
+                      mgv_data(g) + (int64_t)c * shape[1]);
+    return g;
+}
+
+/* BERT from a Hugging Face directory and its tokenizer; the model's hidden
+ * size and sequence length follow the checkpoint. */
+static int init_bert(mgv_model *m, const char *dir)
+{
+    if (!(m->bert_dir = strdup(dir))) return mgv_fail("model: out of memory");
+    m->cfg.bert_dir = m->bert_dir;
+    if (mgv_bert_load_dir(&m->bert, &m->params, "text.bert.", dir, &m->rng) < 0) return -1;
+    if (!(m->wp = mgv_wordpiece_load_dir(dir))) return -1;
+    const mgv_wordpiece_specials *sp = mgv_wordpiece_specials_of(m->wp);
+    if (sp->cls < 0 || sp->sep < 0)
+        return mgv_fail("model: the BERT vocabulary of %s lacks [CLS] or [SEP]", dir);
+    for (int k = 0; k < 2 * m->cfg.n_spans; k++)
+        if (sp->marker[k] < 0)
+            return mgv_fail("model: the BERT vocabulary of %s lacks the entity marker [unused%d]",
+                            dir, k + 1);
+    if (mgv_wordpiece_vocab_size(m->wp) > m->bert.cfg.vocab_size)
+        return mgv_fail("model: %s: vocab.txt has %d entries but the model only %d", dir,
+                        mgv_wordpiece_vocab_size(m->wp), m->bert.cfg.vocab_size);
+    m->cfg.hidden = m->bert.cfg.hidden;
+    m->cfg.heads = m->bert.cfg.heads;
+    m->cfg.text_layers = m->bert.cfg.layers;
+    m->cfg.dropout = m->bert.cfg.hidden_dropout;
+    if (m->cfg.max_len > m->bert.cfg.max_position) m->cfg.max_len = m->bert.cfg.max_position;
+    if (m->cfg.max_len < 8)
+        return mgv_fail("model: max_len %d is too short for BERT sequences (at least 8)",
+                        m->cfg.max_len);
+    return 0;
 }
 
 /* all trainable tensors: encoders then head (r has its own optimiser) */
@@ -60,29 +154,39 @@ int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
     memset(m, 0, sizeof *m);
     if (cfg->n_spans < 1 || cfg->n_spans > MGV_MAX_SPANS)
         return mgv_fail("model: n_spans must be 1 or 2 (got %d)", cfg->n_spans);
-    if (cfg->hidden < 1 || cfg->heads < 1 || cfg->hidden % cfg->heads)
+    if (!cfg->bert_dir && (cfg->hidden < 1 || cfg->heads < 1 || cfg->hidden % cfg->heads))
         return mgv_fail("model: hidden %d must be a positive multiple of heads %d", cfg->hidden,
                         cfg->heads);
+    if (cfg->bert_dir && cfg->text_features)
+        return mgv_fail("model: a BERT text encoder and precomputed text features exclude each "
+                        "other");
+    if (cfg->bert_dir && cfg->prior)
+        return mgv_fail("model: the word-vector prior needs GloVe (the GloVe text encoder's word "
+                        "table); turn it off with BERT");
     m->cfg = *cfg;
+    m->cfg.bert_dir = NULL;
     mgv_rng_seed(&m->rng, cfg->seed);
     mgv_params_init(&m->params);
-    mgv_text_encoder_config tc = {cfg->hidden, cfg->heads, cfg->text_layers, cfg->max_len,
-                                  cfg->dropout, 1 /* span-aware entity markers */};
-    if (!cfg->text_features &&
-        mgv_text_encoder_init(&m->text, &m->params, words, &tc, &m->rng) < 0)
-        goto fail;
+    if (cfg->bert_dir) {
+        if (init_bert(m, cfg->bert_dir) < 0) goto fail;
+    } else if (!cfg->text_features) {
+        mgv_text_encoder_config tc = {cfg->hidden, cfg->heads, cfg->text_layers, cfg->max_len,
+                                      cfg->dropout, 1 /* span-aware entity markers */};
+        if (mgv_text_encoder_init(&m->text, &m->params, words, &tc, &m->rng) < 0) goto fail;
+    }
     if (cfg->use_images && !cfg->image_features) {
         mgv_patch_encoder_config pc = mgv_patch_encoder_default_config(cfg->image_size,
-                                                                       cfg->patch, cfg->hidden);
+                                                                       cfg->patch, m->cfg.hidden);
         /* no GELU layer after the patch embedding: mean/attention pooling of a
          * linear patch embedding stays linear in the pixels, which transfers
          * to unseen classes (synthetic set: val macro-F1 0.84 without, 0.79 with) */
         pc.extra_layer = 0;
         if (mgv_patch_encoder_init(&m->vision, &m->params, "vision", &pc, &m->rng) < 0) goto fail;
     }
-    int entity_dim = cfg->entity_dim > 0 ? cfg->entity_dim : (1 + cfg->n_spans) * cfg->hidden;
-    int label_dim = cfg->label_dim > 0 ? cfg->label_dim : cfg->hidden;
-    mgv_head_config hc = mgv_head_default_config(cfg->hidden, cfg->experts, entity_dim, label_dim,
+    int hidden = m->cfg.hidden;
+    int entity_dim = cfg->entity_dim > 0 ? cfg->entity_dim : (1 + cfg->n_spans) * hidden;
+    int label_dim = cfg->label_dim > 0 ? cfg->label_dim : hidden;
+    mgv_head_config hc = mgv_head_default_config(hidden, cfg->experts, entity_dim, label_dim,
                                                  cfg->proj);
     hc.use_vmoe = cfg->use_vmoe;
     hc.use_nce = cfg->use_nce;
@@ -92,6 +196,22 @@ int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
     hc.beta = cfg->beta;
     hc.vmoe_weight = cfg->vmoe_weight;
     hc.dropout = cfg->head_dropout;
+    if (cfg->prior) {
+        if (cfg->text_features) {
+            mgv_fail("model: the word-vector prior needs the text encoder's word table, not "
+                     "precomputed text features");
+            goto fail;
+        }
+        int wd = (int)words->shape[1];
+        hc.prior_dim = wd * PRIOR_BLOCKS(cfg->n_spans);
+        hc.prior_label_dim = wd;
+        /* the projection holds at least the word vectors, so the untrained
+         * score is exactly the baseline's cosine */
+        if (hc.proj < wd) hc.proj = m->cfg.proj = wd;
+        hc.prior_identity = wd;
+        hc.tau = cfg->tau;
+        hc.prior_decay = cfg->prior_decay;
+    }
     if (mgv_head_init(&m->head, &hc, cfg->seed * 7919 + 17) < 0) goto fail;
     mgv_tensor **all = NULL;
     int n = collect_params(m, &all);
@@ -113,6 +233,9 @@ void mgv_model_free(mgv_model *m)
     if (m->opt_r) mgv_optim_free(m->opt_r);
     mgv_head_free(&m->head);
     if (m->text.words) mgv_text_encoder_free(&m->text);
+    mgv_bert_free(&m->bert);
+    if (m->wp) mgv_wordpiece_free(m->wp);
+    free(m->bert_dir);
     mgv_params_free(&m->params);
     memset(m, 0, sizeof *m);
 }
@@ -190,6 +313,11 @@ void mgv_batch_free(mgv_batch *b)
     memset(b, 0, sizeof *b);
 }
 
+static int collate_images(const mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                          mgv_batch *out);
+static int collate_bert(const mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                        mgv_batch *out);
+
 int mgv_model_collate(const mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
                       mgv_batch *out)
 {
@@ -206,6 +334,7 @@ int mgv_model_collate(const mgv_model *m, const mgv_dataset *ds, const int *idx,
                             idx[i], in->n_spans, c->n_spans);
         if (in->n_tokens + 1 + 2 * c->n_spans > cap) cap = in->n_tokens + 1 + 2 * c->n_spans;
     }
+    if (m->wp) return collate_bert(m, ds, idx, n, out);
     int32_t *seq = malloc(sizeof(int32_t) * (size_t)n * (size_t)cap);
     int *lens = malloc(sizeof(int) * (size_t)n);
     out->marker = malloc(sizeof(int64_t) * (size_t)n * (size_t)c->n_spans);
@@ -242,30 +371,7 @@ int mgv_model_collate(const mgv_model *m, const mgv_dataset *ds, const int *idx,
             out->ids[i * L + t] = real ? seq[(size_t)i * (size_t)cap + (size_t)t] : MGV_TOK_PAD;
             mk[i * L + t] = real ? 1.0f : 0.0f;
         }
-    if (c->use_images && !c->image_features) {
-        if (!ds->images)
-            {
-                mgv_fail("collate: the data set has no images; use a text-only model");
-                goto fail;
-            }
-        int64_t S = ds->images->shape[2];
-        int64_t is[4] = {n, 3, S, ds->images->shape[3]};
-        out->images = mgv_zeros(4, is);
-        if (!out->images) goto fail;
-        int64_t per = 3 * S * ds->images->shape[3];
-        int64_t P = m->vision.n_tokens;
-        int64_t ps2[2] = {n, P};
-        out->image_mask = mgv_zeros(2, ps2);
-        if (!out->image_mask) goto fail;
-        const float *src = mgv_data(ds->images);
-        for (int i = 0; i < n; i++) {
-            int im = ds->inst[idx[i]].image;
-            if (im < 0 || im >= ds->images->shape[0]) continue;   /* no image: all masked */
-            memcpy(mgv_data(out->images) + i * per, src + (int64_t)im * per,
-                   sizeof(float) * (size_t)per);
-            for (int64_t p = 0; p < P; p++) mgv_data(out->image_mask)[i * P + p] = 1.0f;
-        }
-    }
+    if (collate_images(m, ds, idx, n, out) < 0) goto fail;
     free(seq);
     free(lens);
     return 0;
@@ -276,7 +382,100 @@ fail:
     return -1;
 }
 
+/* The pixel images of a batch and their mask (models with the patch encoder). */
+static int collate_images(const mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                          mgv_batch *out)
+{
+    const mgv_model_config *c = &m->cfg;
+    if (c->use_images && !c->image_features) {
+        if (!ds->images)
+            return mgv_fail("collate: the data set has no images; use a text-only model");
+        int64_t S = ds->images->shape[2];
+        int64_t is[4] = {n, 3, S, ds->images->shape[3]};
+        out->images = mgv_zeros(4, is);
+        if (!out->images) return -1;
+        int64_t per = 3 * S * ds->images->shape[3];
+        int64_t P = m->vision.n_tokens;
+        int64_t ps2[2] = {n, P};
+        out->image_mask = mgv_zeros(2, ps2);
+        if (!out->image_mask) return -1;
+        const float *src = mgv_data(ds->images);
+        for (int i = 0; i < n; i++) {
+            int im = ds->inst[idx[i]].image;
+            if (im < 0 || im >= ds->images->shape[0]) continue;   /* no image: all masked */
+            memcpy(mgv_data(out->images) + i * per, src + (int64_t)im * per,
+                   sizeof(float) * (size_t)per);
+            for (int64_t p = 0; p < P; p++) mgv_data(out->image_mask)[i * P + p] = 1.0f;
+        }
+    }
+    return 0;
+}
+
+/* The BERT batch: each instance's raw words (MRE) or sentence (MET) through
+ * the WordPiece tokenizer with the markers [unused1..4] around its spans,
+ * [CLS] ... [SEP], padded with [PAD]. */
+static int collate_bert(const mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                        mgv_batch *out)
+{
+    int ns = m->cfg.n_spans, L = 1, rc = -1;
+    mgv_ids *seq = calloc((size_t)n, sizeof *seq);
+    out->marker = malloc(sizeof(int64_t) * (size_t)n * (size_t)ns);
+    out->target = malloc(sizeof(int64_t) * (size_t)n);
+    if (!seq || !out->marker || !out->target) {
+        mgv_fail("collate: out of memory");
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        const mgv_instance *in = &ds->inst[idx[i]];
+        int64_t *mk = out->marker + (size_t)i * (size_t)ns;
+        int r;
+        if (in->words)
+            r = mgv_wordpiece_sequence_words(m->wp, in->n_tokens, (const char *const *)in->words,
+                                             ns, in->span_begin, in->span_end, m->cfg.max_len,
+                                             &seq[i], mk);
+        else if (in->text)
+            r = mgv_wordpiece_sequence_text(m->wp, in->text, strlen(in->text), ns, in->text_begin,
+                                            in->text_end, m->cfg.max_len, &seq[i], mk);
+        else
+            r = mgv_fail("the instance has no raw text (a BERT model needs a data set from "
+                         "mgv.data.mre or mgv.data.met)");
+        if (r < 0) {
+            mgv_error_context("collate: instance %d", idx[i]);
+            goto done;
+        }
+        if (seq[i].n > L) L = seq[i].n;
+        out->target[i] = in->label;
+    }
+    int32_t pad = mgv_wordpiece_specials_of(m->wp)->pad;
+    if (pad < 0) pad = 0;
+    out->B = n;
+    out->L = L;
+    out->ids = malloc(sizeof(int32_t) * (size_t)n * (size_t)L);
+    int64_t ms[2] = {n, L};
+    out->text_mask = mgv_zeros(2, ms);
+    if (!out->ids || !out->text_mask) {
+        if (!out->ids) mgv_fail("collate: out of memory");
+        goto done;
+    }
+    float *mask = mgv_data(out->text_mask);
+    for (int i = 0; i < n; i++)
+        for (int t = 0; t < L; t++) {
+            int real = t < seq[i].n;
+            out->ids[(size_t)i * (size_t)L + (size_t)t] = real ? seq[i].v[t] : pad;
+            mask[(size_t)i * (size_t)L + (size_t)t] = real ? 1.0f : 0.0f;
+        }
+    rc = collate_images(m, ds, idx, n, out);
+done:
+    for (int i = 0; seq && i < n; i++) mgv_ids_free(&seq[i]);
+    free(seq);
+    if (rc < 0) mgv_batch_free(out);
+    return rc;
+}
+
 /* ---- forward ------------------------------------------------------------ */
+
+static mgv_tensor *label_mean(mgv_model *m, int C, int L, int32_t *ids, mgv_tensor *mask,
+                              int training);
 
 /* rows H[b, pos[b]] of H [B, L, d] -> [B, d] */
 static mgv_tensor *gather_positions(mgv_tensor *H, const int64_t *pos, int stride, int s)
@@ -293,19 +492,85 @@ static mgv_tensor *gather_positions(mgv_tensor *H, const int64_t *pos, int strid
     return r;
 }
 
+/* token states [B, L, d] of a batch through the text encoder (GloVe or BERT) */
+static mgv_tensor *encode_text(mgv_model *m, int64_t B, int64_t L, const int32_t *ids,
+                               mgv_tensor *mask, int training)
+{
+    if (m->wp) return mgv_bert_forward(&m->bert, B, L, ids, NULL, mask, training, &m->rng);
+    return mgv_text_encoder_forward(&m->text, B, L, ids, mask, training, &m->rng);
+}
+
+/* BERT input of the label phrases: [CLS] phrase [SEP], padded, and the mask */
+static int label_ids_bert(const mgv_model *m, const mgv_dataset *ds, int32_t **ids_out,
+                          mgv_tensor **mask_out, int *L_out)
+{
+    int C = ds->n_classes, L = 1, rc = -1;
+    int32_t *ids = NULL;
+    mgv_tensor *mask = NULL;
+    if (!ds->class_phrases)
+        return mgv_fail("model: the data set has no label phrases (a BERT model needs a data "
+                        "set from mgv.data.mre or mgv.data.met)");
+    mgv_ids *seq = calloc((size_t)C + 1, sizeof *seq);
+    if (!seq) return mgv_fail("model: out of memory");
+    for (int c = 0; c < C; c++) {
+        const char *ph = ds->class_phrases[c] ? ds->class_phrases[c] : ds->class_names[c];
+        if (mgv_wordpiece_sequence_text(m->wp, ph, strlen(ph), 0, NULL, NULL, m->cfg.max_len,
+                                        &seq[c], NULL) < 0) {
+            mgv_error_context("model: label '%s'", ds->class_names[c]);
+            goto done;
+        }
+        if (seq[c].n > L) L = seq[c].n;
+    }
+    int32_t pad = mgv_wordpiece_specials_of(m->wp)->pad;
+    int64_t ms[2] = {C, L};
+    ids = malloc(sizeof(int32_t) * (size_t)C * (size_t)L + 1);
+    mask = mgv_zeros(2, ms);
+    if (!ids || !mask) {
+        if (!ids) mgv_fail("model: out of memory");
+        goto done;
+    }
+    for (int c = 0; c < C; c++)
+        for (int t = 0; t < L; t++) {
+            int real = t < seq[c].n;
+            ids[(size_t)c * (size_t)L + (size_t)t] = real ? seq[c].v[t] : (pad < 0 ? 0 : pad);
+            mgv_data(mask)[(size_t)c * (size_t)L + (size_t)t] = real ? 1.0f : 0.0f;
+        }
+    rc = 0;
+done:
+    for (int c = 0; c < C; c++) mgv_ids_free(&seq[c]);
+    free(seq);
+    if (rc < 0) {
+        free(ids);
+        mgv_release(mask);
+        return -1;
+    }
+    *ids_out = ids;
+    *mask_out = mask;
+    *L_out = L;
+    return 0;
+}
+
 mgv_tensor *mgv_model_label_embeddings(mgv_model *m, const mgv_dataset *ds, int training)
 {
+    if (m->wp) {
+        int32_t *ids = NULL;
+        mgv_tensor *mask = NULL;
+        int L = 0;
+        if (label_ids_bert(m, ds, &ids, &mask, &L) < 0) return NULL;
+        return label_mean(m, ds->n_classes, L, ids, mask, training);
+    }
     int C = ds->n_classes, L = 2;
     for (int c = 0; c < C; c++)
         if (ds->class_name_len[c] + 1 > L) L = ds->class_name_len[c] + 1;
     if (L > m->cfg.max_len) L = m->cfg.max_len;
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)C * (size_t)L);
     int64_t ms[2] = {C, L};
-    mgv_tensor *mask = mgv_zeros(2, ms), *H = NULL, *out = NULL, *num = NULL, *m3 = NULL,
-               *prod = NULL, *den = NULL;
+    mgv_tensor *mask = mgv_zeros(2, ms);
     if (!ids || !mask) {
         if (!ids) mgv_fail("model: out of memory");
-        goto done;
+        free(ids);
+        mgv_release(mask);
+        return NULL;
     }
     for (int c = 0; c < C; c++) {
         int len = ds->class_name_len[c] + 1;
@@ -318,7 +583,15 @@ mgv_tensor *mgv_model_label_embeddings(mgv_model *m, const mgv_dataset *ds, int 
             mgv_data(mask)[c * L + t] = t < len ? 1.0f : 0.0f;
         }
     }
-    H = mgv_text_encoder_forward(&m->text, C, L, ids, mask, training, &m->rng);
+    return label_mean(m, C, L, ids, mask, training);
+}
+
+/* the mean state over each phrase's real tokens (takes ids and mask) */
+static mgv_tensor *label_mean(mgv_model *m, int C, int L, int32_t *ids, mgv_tensor *mask,
+                              int training)
+{
+    mgv_tensor *H = NULL, *out = NULL, *num = NULL, *m3 = NULL, *prod = NULL, *den = NULL;
+    H = encode_text(m, C, L, ids, mask, training);
     if (!H) goto done;
     int ax = 1;
     if (!(m3 = mgv_unsqueeze(mask, -1)) || !(prod = mgv_mul(H, m3)) ||
@@ -412,7 +685,7 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     if (mgv_model_collate(m, ds, idx, n, &b) < 0) return -1;
     int rc = -1, ns = m->cfg.n_spans;
     mgv_tensor *H = NULL, *ent = NULL, *labels = NULL, *img = NULL, *parts[3] = {0};
-    H = mgv_text_encoder_forward(&m->text, b.B, b.L, b.ids, b.text_mask, training, &m->rng);
+    H = encode_text(m, b.B, b.L, b.ids, b.text_mask, training);
     if (!H) goto done;
     if (!(parts[0] = gather_positions(H, NULL, 0, 0))) goto done;
     for (int s = 0; s < ns; s++)
@@ -430,10 +703,20 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
         img = mgv_patch_encoder_forward(&m->vision, b.images, NULL, NULL);
         if (!img) goto done;
     }
+    mgv_tensor *gx = NULL, *gl = NULL;
+    if (m->head.cfg.prior_dim > 0 &&
+        (!(gx = prior_features(m, ds, idx, n)) || !(gl = prior_label_features(m, ds)))) {
+        mgv_release(gx);
+        mgv_release(feat_mask);
+        goto done;
+    }
     mgv_head_batch hb = {.text = H, .text_mask = b.text_mask, .image = img,
                          .image_mask = image_mask, .entity = ent, .labels = labels,
-                         .target = want_loss ? b.target : NULL};
+                         .target = want_loss ? b.target : NULL, .prior = gx,
+                         .prior_labels = gl};
     rc = mgv_head_forward(&m->head, &hb, training, out);
+    mgv_release(gx);
+    mgv_release(gl);
     mgv_release(feat_mask);
 done:
     mgv_release(H);

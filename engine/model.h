@@ -12,12 +12,14 @@
 
 #include <stdint.h>
 
+#include "bert.h"
 #include "dataset.h"
 #include "head.h"
 #include "optim.h"
 #include "params.h"
 #include "patch_encoder.h"
 #include "text_encoder.h"
+#include "wordpiece.h"
 
 typedef struct mgv_model_config {
     int n_spans;            /* 1: MET / synthetic (one mention), 2: MRE (head, tail) */
@@ -30,6 +32,10 @@ typedef struct mgv_model_config {
     int use_vmoe, use_nce, use_mg;
     mgv_vat_mode vat_mode;
     float beta, vmoe_weight, head_dropout;
+    /* the word-vector prior of the score (head.h): on for GloVe tasks in the
+     * main job, off by default; needs the text encoder's word table */
+    int prior;
+    float tau, prior_decay;
     double lr, weight_decay, clip;
     uint64_t seed;
     /* precomputed features (the data set's feat, see dataset.h) instead of
@@ -37,6 +43,12 @@ typedef struct mgv_model_config {
      * (0: (1 + n_spans) d and d, what the text encoder makes) */
     int text_features, image_features;
     int entity_dim, label_dim;
+    /* non-NULL: the text encoder is BERT from this Hugging Face directory
+     * (config.json, model.safetensors, vocab.txt), fine-tuned with the rest;
+     * the instances' raw text goes through its WordPiece tokenizer with the
+     * markers [unused1..4]. hidden becomes BERT's; max_len is capped at its
+     * positions; heads/layers/dropout are BERT's own. Not with the prior. */
+    const char *bert_dir;
 } mgv_model_config;
 
 mgv_model_config mgv_model_default_config(void);
@@ -44,7 +56,10 @@ mgv_model_config mgv_model_default_config(void);
 typedef struct mgv_model {
     mgv_model_config cfg;
     mgv_paramset params;        /* encoders' parameters */
-    mgv_text_encoder text;
+    mgv_text_encoder text;      /* the GloVe text encoder (unless BERT or features) */
+    mgv_bert bert;              /* with cfg.bert_dir: BERT ("text.bert." parameters) */
+    mgv_wordpiece *wp;          /* and its tokenizer */
+    char *bert_dir;             /* owned copy; cfg.bert_dir points here */
     mgv_patch_encoder vision;
     mgv_head head;              /* its own params + the perturbation r */
     mgv_optim *opt;             /* over params + head.params */
@@ -56,7 +71,8 @@ typedef struct mgv_model {
 /* A batch ready for the encoders. */
 typedef struct mgv_batch {
     int64_t B, L;
-    int32_t *ids;               /* [B x L] token ids (MGV_TOK_* for specials/padding) */
+    int32_t *ids;               /* [B x L] token ids (MGV_TOK_* for specials/padding; with
+                                 * BERT the vocabulary's ids, markers [unused1..4]) */
     mgv_tensor *text_mask;      /* [B, L] */
     int64_t *marker;            /* [B x n_spans] positions of the opening markers */
     mgv_tensor *images;         /* [B, 3, S, S] or NULL */
@@ -64,7 +80,8 @@ typedef struct mgv_batch {
     int64_t *target;            /* [B] */
 } mgv_batch;
 
-/* words: the frozen word table the dataset's token ids index (retained). */
+/* words: the frozen word table the dataset's token ids index (retained);
+ * may be NULL with precomputed text features or BERT. */
 int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words);
 void mgv_model_free(mgv_model *m);
 int64_t mgv_model_param_count(const mgv_model *m);

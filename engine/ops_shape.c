@@ -232,7 +232,10 @@ mgv_tensor *mgv_slice(mgv_tensor *x, int axis, int64_t start, int64_t stop, int6
     if (start > size) start = size;
     if (stop < 0) stop = stop + size < 0 ? 0 : stop + size;
     if (stop > size) stop = size;
-    int64_t len = stop > start ? (stop - start + step - 1) / step : 0;
+    /* written so that a huge step cannot overflow; with at most one element
+     * the step does not matter and is taken as 1 (stride * step could overflow) */
+    int64_t len = stop > start ? (stop - start - 1) / step + 1 : 0;
+    if (len <= 1) step = 1;
     int64_t sh[MGV_MAX_DIMS], st[MGV_MAX_DIMS];
     memcpy(sh, x->shape, sizeof sh);
     memcpy(st, x->stride, sizeof st);

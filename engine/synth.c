@@ -96,6 +96,12 @@ int mgv_synth_generate(const mgv_synth_config *cfg, mgv_synth *out)
                         c->per_class, c->image_size, c->sentence_len, c->fillers);
     if (c->latent_dim > 64)
         return mgv_fail("synth: latent_dim %d above 64", c->latent_dim);
+    /* upper bounds: sizes multiply (3 S^2 in int, instances x tokens in malloc) */
+    if (c->per_class > 10000 || c->image_size > 256 || c->sentence_len > 1000 ||
+        c->word_dim > 4096 || c->fillers > 100000)
+        return mgv_fail("synth: sizes too large (per class %d <= 10000, image %d <= 256, "
+                        "sentence %d <= 1000, word %d <= 4096, fillers %d <= 100000)",
+                        c->per_class, c->image_size, c->sentence_len, c->word_dim, c->fillers);
     if (c->ambiguous < 0 || c->ambiguous > 1)
         return mgv_fail("synth: ambiguous fraction %g outside [0, 1]", c->ambiguous);
     if (c->image_tile < 0 || c->image_tile > c->image_size || c->image_shared < 0 ||

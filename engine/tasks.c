@@ -10,6 +10,7 @@
 #include "error.h"
 #include "met.h"
 #include "mnre.h"
+#include "text_encoder.h"
 #include "textnorm.h"
 #include "zsplit.h"
 
@@ -200,7 +201,8 @@ static int make_classes(mgv_dataset *ds, vocab *v, int n, const char *const *nam
     ds->class_names = calloc((size_t)n + 1, sizeof(char *));
     ds->class_name_tokens = calloc((size_t)n + 1, sizeof(int32_t *));
     ds->class_name_len = calloc((size_t)n + 1, sizeof(int));
-    if (!ds->class_names || !ds->class_name_tokens || !ds->class_name_len)
+    ds->class_phrases = calloc((size_t)n + 1, sizeof(char *));
+    if (!ds->class_names || !ds->class_name_tokens || !ds->class_name_len || !ds->class_phrases)
         return mgv_fail("task: out of memory");
     for (int c = 0; c < n; c++) {
         ds->class_names[c] = strdup(names[c]);
@@ -210,11 +212,11 @@ static int make_classes(mgv_dataset *ds, vocab *v, int n, const char *const *nam
             free(phrase);
             return mgv_fail("task: out of memory");
         }
+        ds->class_phrases[c] = phrase;   /* the raw phrase, for BERT (owned by ds) */
         int rc = class_tokens(v, phrase, &ds->class_name_tokens[c], &ds->class_name_len[c]);
         if (rc == 0 && ds->class_name_len[c] == 0)
             rc = mgv_fail("task: no word of the label '%s' (read as '%s') is in GloVe; give it a "
                           "description", names[c], phrase);
-        free(phrase);
         if (rc < 0) return -1;
     }
     return 0;
@@ -315,8 +317,12 @@ int mgv_task_mre(mgv_task *t, const char *dir, const mgv_glove *g, int64_t seed,
                 rc = -1;
                 break;
             }
-            for (int i = 0; i < src->ntok; i++)
+            if (!(in->words = calloc((size_t)src->ntok + 1, sizeof(char *))))
+                rc = mgv_fail("task: out of memory");
+            for (int i = 0; i < src->ntok && rc == 0; i++) {
                 if ((in->tokens[i] = task_token(t, &v, src->tok[i])) == -2) rc = -1;
+                else if (!(in->words[i] = strdup(src->tok[i]))) rc = mgv_fail("task: out of memory");
+            }
             in->n_spans = 2;
             in->span_begin[0] = src->h_begin;
             in->span_end[0] = src->h_end;
@@ -382,6 +388,9 @@ int mgv_task_met(mgv_task *t, const char *json_path, const mgv_glove *g, int tas
             in->n_spans = 1;
             in->span_begin[0] = b;
             in->span_end[0] = e;
+            in->text_begin[0] = src->byte_begin;
+            in->text_end[0] = src->byte_end;
+            if (!(in->text = strdup(src->sentence))) rc = mgv_fail("task: out of memory");
             in->label = local[src->type];
             in->image = -1;
             if (src->image && src->image[0] && !(in->image_name = strdup(src->image)))
@@ -400,21 +409,13 @@ int mgv_task_met(mgv_task *t, const char *json_path, const mgv_glove *g, int tas
 
 /* ---- the no-training baseline ---------------------------------------------- */
 
-static void add_row(double *acc, const mgv_tensor *words, int32_t id, int64_t dim, int *count)
-{
-    if (id < 0) return;
-    const float *r = mgv_data(words) + (int64_t)id * dim;
-    for (int64_t k = 0; k < dim; k++) acc[k] += r[k];
-    (*count)++;
-}
-
-static double cosine(const double *a, const double *b, int64_t n)
+static double cosine(const float *a, const float *b, int64_t n)
 {
     double ab = 0, aa = 0, bb = 0;
     for (int64_t k = 0; k < n; k++) {
-        ab += a[k] * b[k];
-        aa += a[k] * a[k];
-        bb += b[k] * b[k];
+        ab += (double)a[k] * b[k];
+        aa += (double)a[k] * a[k];
+        bb += (double)b[k] * b[k];
     }
     return aa > 0 && bb > 0 ? ab / sqrt(aa * bb) : -2;
 }
@@ -423,27 +424,29 @@ int mgv_task_glove_baseline(const mgv_dataset *ds, const mgv_tensor *words, int 
 {
     int64_t dim = words->shape[1];
     int C = ds->n_classes;
-    double *cls = calloc((size_t)C * (size_t)dim, sizeof(double));
-    double *x = malloc(sizeof(double) * (size_t)dim);
-    if (!cls || !x) {
-        free(cls);
-        free(x);
-        return mgv_fail("baseline: out of memory");
-    }
-    for (int c = 0; c < C; c++) {
-        int cnt = 0;
-        for (int i = 0; i < ds->class_name_len[c]; i++)
-            add_row(cls + (size_t)c * (size_t)dim, words, ds->class_name_tokens[c][i], dim, &cnt);
-    }
+    float *cls = calloc((size_t)C * (size_t)dim, sizeof(float));
+    float *x = malloc(sizeof(float) * (size_t)dim);
+    int32_t *ids = NULL;
+    int cap = 0;
+    if (!cls || !x) goto oom;
+    for (int c = 0; c < C; c++)
+        mgv_word_mean(words, ds->class_name_tokens[c], ds->class_name_len[c],
+                      cls + (size_t)c * (size_t)dim);
     for (int i = 0; i < ds->n; i++) {
         const mgv_instance *in = &ds->inst[i];
-        memset(x, 0, sizeof(double) * (size_t)dim);
-        int cnt = 0;
+        if (in->n_tokens + 1 > cap) {
+            cap = in->n_tokens + 1;
+            int32_t *g = realloc(ids, sizeof(int32_t) * (size_t)cap);
+            if (!g) goto oom;
+            ids = g;
+        }
+        int n = 0;
         for (int s = 0; s < in->n_spans; s++)
             for (int t = in->span_begin[s]; t < in->span_end[s] && t < in->n_tokens; t++)
-                add_row(x, words, in->tokens[t], dim, &cnt);
-        if (cnt == 0)   /* no mention word is known: fall back on the sentence */
-            for (int t = 0; t < in->n_tokens; t++) add_row(x, words, in->tokens[t], dim, &cnt);
+                ids[n++] = in->tokens[t];
+        memset(x, 0, sizeof(float) * (size_t)dim);
+        /* no mention word is known: fall back on the sentence */
+        if (mgv_word_mean(words, ids, n, x) == 0) mgv_word_mean(words, in->tokens, in->n_tokens, x);
         int best = 0;
         double bs = -3;
         for (int c = 0; c < C; c++) {
@@ -457,5 +460,11 @@ int mgv_task_glove_baseline(const mgv_dataset *ds, const mgv_tensor *words, int 
     }
     free(cls);
     free(x);
+    free(ids);
     return 0;
+oom:
+    free(cls);
+    free(x);
+    free(ids);
+    return mgv_fail("baseline: out of memory");
 }

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 /*
  * Allocation of storage blocks. A training step allocates and frees the
@@ -154,11 +156,89 @@ static void *block_alloc(size_t bytes)
     return p;
 }
 
+/*
+ * Memory budget. bytes_allocated counts live storage (rounded block sizes;
+ * cached blocks are not counted). An allocation reserves its bytes with one
+ * atomic add and gives them back when the total would pass the limit, so
+ * threads allocating at once can never overshoot it together. The limit is
+ * 0.9 of the smallest of physical RAM, RLIMIT_AS and the cgroup's memory.max
+ * (computed once; mgv_set_memory_limit overrides it): under Linux overcommit
+ * a malloc far beyond RAM succeeds and the process is killed later when the
+ * pages are touched, so the engine must refuse such tensors itself.
+ */
 static _Atomic int64_t bytes_allocated = 0;
+static _Atomic int64_t memory_limit = -1;   /* -1: not computed yet */
 static int64_t alloc_limit = (int64_t)16 << 30;
 
 int64_t mgv_bytes_allocated(void) { return atomic_load(&bytes_allocated); }
 void mgv_set_alloc_limit(int64_t bytes) { alloc_limit = bytes; }
+
+/* cgroup v2 memory.max of this process's group ("max" or absent: -1) */
+static int64_t cgroup_memory_max(void)
+{
+    char path[512] = "/sys/fs/cgroup/memory.max", line[512];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f)) {
+            if (strncmp(line, "0::", 3) != 0) continue;
+            line[strcspn(line, "\n")] = '\0';
+            if (strcmp(line + 3, "/") != 0)
+                snprintf(path, sizeof path, "/sys/fs/cgroup%.400s/memory.max", line + 3);
+            break;
+        }
+        fclose(f);
+    }
+    long long v = -1;
+    f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%lld", &v) != 1) v = -1;   /* "max" */
+        fclose(f);
+    }
+    return v > 0 ? (int64_t)v : -1;
+}
+
+int64_t mgv_default_memory_limit(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    int64_t m = pages > 0 && page > 0 ? (int64_t)pages * page : (int64_t)8 << 30;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (uint64_t)rl.rlim_cur < (uint64_t)m)
+        m = (int64_t)rl.rlim_cur;
+    int64_t cg = cgroup_memory_max();
+    if (cg > 0 && cg < m) m = cg;
+    return (int64_t)((double)m * 0.9);
+}
+
+int64_t mgv_memory_limit(void)
+{
+    int64_t lim = atomic_load_explicit(&memory_limit, memory_order_relaxed);
+    if (lim >= 0) return lim;
+    lim = mgv_default_memory_limit();
+    int64_t unset = -1;   /* another thread may have set it meanwhile: keep theirs */
+    if (!atomic_compare_exchange_strong(&memory_limit, &unset, lim)) lim = atomic_load(&memory_limit);
+    return lim;
+}
+
+int64_t mgv_set_memory_limit(int64_t bytes)
+{
+    int64_t old = mgv_memory_limit();
+    atomic_store(&memory_limit, bytes < 0 ? mgv_default_memory_limit() : bytes);
+    return old;
+}
+
+/* "4.0 TB", "21.6 GB", "512 B": decimal units, as people say them */
+static const char *human_bytes(double b, char *buf, size_t n)
+{
+    static const char *const unit[] = {"B", "kB", "MB", "GB", "TB", "PB", "EB"};
+    int u = 0;
+    while (b >= 1000 && u < 6) {
+        b /= 1000;
+        u++;
+    }
+    snprintf(buf, n, u ? "%.1f %s" : "%.0f %s", b, unit[u]);
+    return buf;
+}
 
 int64_t mgv_shape_numel(int ndim, const int64_t *shape)
 {
@@ -184,25 +264,48 @@ char *mgv_shape_str(const mgv_tensor *t, char *buf, size_t n)
     return mgv_shape_str_n(t->ndim, t->shape, buf, n);
 }
 
-static mgv_storage *storage_new(int64_t size)
+/* Storage for size elements of a tensor of this shape (named in messages). */
+static mgv_storage *storage_new(int64_t size, int ndim, const int64_t *shape)
 {
+    char sh[160], need[32], lim_s[32], used_s[32];
     if (size < 0) return mgv_fail_null("tensor: negative size %lld", (long long)size);
-    if (size > alloc_limit / (int64_t)sizeof(float))
-        return mgv_fail_null("tensor: cannot allocate %lld elements (%.1f GiB, limit %.1f GiB)",
-                             (long long)size, (double)size * 4 / (1 << 30),
-                             (double)alloc_limit / (1 << 30));
-    mgv_storage *s = malloc(sizeof *s);
-    if (!s) return mgv_fail_null("tensor: out of memory");
     size_t bytes = ((size_t)(size ? size : 1) * sizeof(float) + 63) & ~(size_t)63;
-    s->data = block_alloc(bytes);
-    if (!s->data) {
+    /* reserve first: the check and the count are one compare-and-swap, so
+     * the count never passes the limit, whatever other threads do */
+    int64_t limit = mgv_memory_limit();
+    int64_t before = atomic_load_explicit(&bytes_allocated, memory_order_relaxed);
+    while (before + (int64_t)bytes <= limit &&
+           !atomic_compare_exchange_weak(&bytes_allocated, &before, before + (int64_t)bytes)) {
+    }
+    if (before + (int64_t)bytes > limit) {
+        mgv_shape_str_n(ndim, shape, sh, sizeof sh);
+        human_bytes((double)size * sizeof(float), need, sizeof need);
+        human_bytes((double)limit, lim_s, sizeof lim_s);
+        if (before > 0 && (int64_t)bytes <= limit)
+            return mgv_fail_null("tensor: cannot allocate %s (%s): the memory limit is %s and "
+                                 "tensors already hold %s (mgv.set_memory_limit)", sh, need,
+                                 lim_s, human_bytes((double)before, used_s, sizeof used_s));
+        return mgv_fail_null("tensor: cannot allocate %s (%s): the memory limit is %s "
+                             "(mgv.set_memory_limit)", sh, need, lim_s);
+    }
+    if (size > alloc_limit / (int64_t)sizeof(float)) {
+        atomic_fetch_sub(&bytes_allocated, (int64_t)bytes);
+        return mgv_fail_null("tensor: cannot allocate %s (%s): larger than the limit for one "
+                             "tensor, %s", mgv_shape_str_n(ndim, shape, sh, sizeof sh),
+                             human_bytes((double)size * sizeof(float), need, sizeof need),
+                             human_bytes((double)alloc_limit, lim_s, sizeof lim_s));
+    }
+    mgv_storage *s = malloc(sizeof *s);
+    if (s) s->data = block_alloc(bytes);
+    if (!s || !s->data) {
         free(s);
-        return mgv_fail_null("tensor: out of memory allocating %lld elements (%.1f MiB)",
-                             (long long)size, (double)size * 4 / (1 << 20));
+        atomic_fetch_sub(&bytes_allocated, (int64_t)bytes);
+        return mgv_fail_null("tensor: out of memory allocating %s (%s)",
+                             mgv_shape_str_n(ndim, shape, sh, sizeof sh),
+                             human_bytes((double)size * sizeof(float), need, sizeof need));
     }
     s->size = size;
     s->refcount = 1;
-    atomic_fetch_add(&bytes_allocated, (int64_t)bytes);
     return s;
 }
 
@@ -223,6 +326,19 @@ static mgv_tensor *header_new(int ndim, const int64_t *shape)
         if (shape[i] < 0)
             return mgv_fail_null("tensor: negative size %lld in dimension %d",
                                  (long long)shape[i], i + 1);
+    /* the element count (also of views, e.g. a huge expand) must fit well
+     * inside int64 so that numel, strides, byte counts and index arithmetic
+     * cannot overflow anywhere; zeros are skipped so that no partial product
+     * (a contiguous stride) can overflow either */
+    int64_t count = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] && count > MGV_MAX_NUMEL / shape[i]) {
+            char sh[160];
+            return mgv_fail_null("tensor: shape %s has too many elements (at most 2^60)",
+                                 mgv_shape_str_n(ndim, shape, sh, sizeof sh));
+        }
+        if (shape[i]) count *= shape[i];
+    }
     mgv_tensor *t = calloc(1, sizeof *t);
     if (!t) return mgv_fail_null("tensor: out of memory");
     t->refcount = 1;
@@ -238,18 +354,9 @@ static mgv_tensor *header_new(int ndim, const int64_t *shape)
 
 mgv_tensor *mgv_empty(int ndim, const int64_t *shape)
 {
-    mgv_tensor *t = header_new(ndim, shape);
+    mgv_tensor *t = header_new(ndim, shape);   /* checks the count for overflow */
     if (!t) return NULL;
-    /* overflow guard: product of sizes must stay well inside int64 */
-    int64_t n = 1;
-    for (int i = 0; i < ndim; i++) {
-        if (shape[i] && n > INT64_MAX / 8 / shape[i]) {
-            free(t);
-            return mgv_fail_null("tensor: size overflows");
-        }
-        n *= shape[i];
-    }
-    t->storage = storage_new(n);
+    t->storage = storage_new(mgv_shape_numel(ndim, shape), ndim, shape);
     if (!t->storage) {
         free(t);
         return NULL;

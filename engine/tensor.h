@@ -92,6 +92,20 @@ void mgv_fill_(mgv_tensor *t, float v);
 int64_t mgv_bytes_allocated(void);
 /* Refuse single allocations above this many bytes (default: 16 GiB). */
 void mgv_set_alloc_limit(int64_t bytes);
+/*
+ * The memory budget: an allocation that would take the live tensor storage
+ * (mgv_bytes_allocated) above the limit fails with a message naming the
+ * shape, the size and the limit, instead of being left to the kernel's OOM
+ * killer. Default: 0.9 x the smallest of physical RAM, RLIMIT_AS and the
+ * cgroup memory.max. mgv_set_memory_limit returns the previous limit; a
+ * negative value restores the default. Thread-safe.
+ */
+int64_t mgv_memory_limit(void);
+int64_t mgv_set_memory_limit(int64_t bytes);
+int64_t mgv_default_memory_limit(void);
+/* Largest element count of any tensor or view (keeps sizes and byte counts
+ * far from int64 overflow). */
+#define MGV_MAX_NUMEL ((int64_t)1 << 60)
 
 
 

@@ -8,6 +8,23 @@
 
 #include "mgv.h"
 
+int mgv_word_mean(const mgv_tensor *words, const int32_t *ids, int n, float *out)
+{
+    int64_t dim = words->shape[1], V = words->shape[0];
+    double acc[1024];
+    if (dim > 1024) dim = 1024;   /* word tables are 100-300 wide */
+    memset(acc, 0, sizeof(double) * (size_t)dim);
+    int count = 0;
+    for (int i = 0; i < n; i++) {
+        if (ids[i] < 0 || ids[i] >= V) continue;
+        const float *r = mgv_data(words) + (int64_t)ids[i] * words->shape[1];
+        for (int64_t k = 0; k < dim; k++) acc[k] += r[k];
+        count++;
+    }
+    for (int64_t k = 0; count && k < dim; k++) out[k] = (float)(acc[k] / count);
+    return count;
+}
+
 int mgv_text_encoder_init(mgv_text_encoder *te, mgv_paramset *ps, mgv_tensor *words,
                           const mgv_text_encoder_config *cfg, mgv_rng *rng)
 {

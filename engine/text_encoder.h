@@ -61,6 +61,11 @@ typedef struct mgv_text_encoder {
     mgv_transformer_encoder enc;
 } mgv_text_encoder;
 
+/* The mean of the word-table rows ids[0..n) (negative ids, specials and
+ * unknown words, are skipped) into out[0..dim); returns how many rows were
+ * averaged (0: out is left as it was). */
+int mgv_word_mean(const mgv_tensor *words, const int32_t *ids, int n, float *out);
+
 /* Parameters go into ps under "text.". words is retained. */
 int mgv_text_encoder_init(mgv_text_encoder *te, mgv_paramset *ps, mgv_tensor *words,
                           const mgv_text_encoder_config *cfg, mgv_rng *rng);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mgv.h"
+#include "parallel.h"
 
 /* ---- a scope of temporaries --------------------------------------------- */
 #define TSCOPE_MAX 64
@@ -258,6 +259,351 @@ static mgv_tensor *maybe_dropout(mgv_tensor *x, float p, int training, mgv_rng *
     return mgv_retain(x);
 }
 
+/* ---- inference fast path -------------------------------------------------- */
+/*
+ * Without a tape (grad mode off, or nothing requires grad) and without
+ * dropout, a layer runs on raw buffers instead of autograd ops: no permute
+ * copies, no intermediate tensors per op, and every pass threaded.
+ *  - Each linear splits its rows over the engine's threads; a part starts
+ *    its rows at the bias, adds x W^T with a single-threaded SGEMM, and
+ *    then applies the epilogue (GELU, or residual add and LayerNorm) to the
+ *    same rows while they are warm.
+ *  - Q, K and V go side by side into one [R, 3H] buffer; attention takes
+ *    the heads as strided blocks of it (leading dimension 3H). The (sample,
+ *    head) pairs are split over the threads; per pair and block of queries,
+ *    S = scale Q K^T (SGEMM), a masked softmax in place, and P V written
+ *    straight into the head's columns of the [R, H] context.
+ * exp and erf are vectorisable polynomial forms (relative error ~2e-7 for
+ * exp, ~1.2e-7 for erfc), so results differ from the taped path by float
+ * rounding only; the tests compare the two.
+ */
+#pragma GCC push_options
+#pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
+                     "associative-math", "fp-contract=fast")
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define CLONES
+#endif
+
+#define ATT_QBLOCK 128   /* queries per block of scores (a block stays in L2) */
+
+typedef union {
+    float f;
+    int32_t i;
+} fbits;
+
+/* e^x for x <= 88, about 2e-7 relative; below -87 it is ~1e-38, not 0 (the
+ * callers multiply masked entries by 0). */
+static inline float fexp(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    /* k = floor(x / ln2 + 1/2), from a positive argument so truncation floors */
+    int32_t k = (int32_t)(x * 1.44269504f + 128.5f) - 128;
+    float kf = (float)k;
+    float r = x - kf * 0.693145752f - kf * 1.42860677e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f +
+              r * (0.00833333377f + r * 0.00138888892f)))));
+    fbits s;
+    s.i = (k + 127) << 23;
+    return p * s.f;
+}
+
+/* x Phi(x) = x (2 - erfc(x / sqrt 2)) / 2, with erfc from the Chebyshev
+ * fit of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere), so
+ * the negative tail keeps its relative precision. */
+static inline float fgelu(float x)
+{
+    float z = (x < 0 ? -x : x) * 0.70710678118654752f;
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
+              t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
+              t * (-0.82215223f + t * 0.17087277f))))))));
+    float c = t * fexp(p - z * z);   /* erfc(|x| / sqrt 2) */
+    return 0.5f * x * (x < 0 ? c : 2.0f - c);
+}
+
+CLONES static void gelu_rows(float *y, int64_t rows, int64_t n, int64_t ld)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *v = y + r * ld;
+        for (int64_t j = 0; j < n; j++) v[j] = fgelu(v[j]);
+    }
+}
+
+/* out = LayerNorm(v) over d values (out may be v); two passes for the variance. */
+CLONES static void ln_row(const float *v, float *out, int64_t d, const float *g, const float *b,
+                          float eps)
+{
+    float s = 0;
+    for (int64_t j = 0; j < d; j++) s += v[j];
+    float mean = s / (float)d, q = 0;
+    for (int64_t j = 0; j < d; j++) q += (v[j] - mean) * (v[j] - mean);
+    float rstd = 1.0f / sqrtf(q / (float)d + eps);
+    for (int64_t j = 0; j < d; j++) out[j] = (v[j] - mean) * rstd * g[j] + b[j];
+}
+
+CLONES static void add_row(float *y, const float *res, int64_t d)
+{
+    for (int64_t j = 0; j < d; j++) y[j] += res[j];
+}
+
+/* Softmax of each of rows rows of n scores, in place. keep[j] (1 or 0) marks
+ * the keys that count, or NULL for all; a row with no key becomes zeros. */
+CLONES static void softmax_rows(float *s, int64_t rows, int64_t n, const float *keep)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        float *x = s + r * n;
+        float m[16];
+        for (int k = 0; k < 16; k++) m[k] = -INFINITY;
+        int64_t j = 0;
+        if (keep) {
+            for (; j + 16 <= n; j += 16)
+                for (int k = 0; k < 16; k++) {
+                    float v = keep[j + k] != 0 ? x[j + k] : -INFINITY;
+                    m[k] = v > m[k] ? v : m[k];
+                }
+            for (; j < n; j++) {
+                float v = keep[j] != 0 ? x[j] : -INFINITY;
+                m[0] = v > m[0] ? v : m[0];
+            }
+        } else {
+            for (; j + 16 <= n; j += 16)
+                for (int k = 0; k < 16; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];
+            for (; j < n; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
+        }
+        float mx = m[0];
+        for (int k = 1; k < 16; k++) mx = m[k] > mx ? m[k] : mx;
+        if (mx == -INFINITY) mx = 0;   /* nothing to attend to: every weight below is 0 */
+        float sum = 0;
+        if (keep)
+            for (j = 0; j < n; j++) {
+                float e = fexp(x[j] - mx) * keep[j];
+                x[j] = e;
+                sum += e;
+            }
+        else
+            for (j = 0; j < n; j++) {
+                float e = fexp(x[j] - mx);
+                x[j] = e;
+                sum += e;
+            }
+        float inv = sum > 0 ? 1.0f / sum : 0.0f;
+        for (j = 0; j < n; j++) x[j] *= inv;
+    }
+}
+
+#pragma GCC pop_options
+
+/* One weight of a fused linear: columns [0, out) of Y (leading dimension
+ * ldy) get X W^T + bias. */
+typedef struct {
+    const float *W, *bias;
+    int64_t out;
+    float *Y;
+    int64_t ldy;
+} fast_out;
+
+enum {
+    EPI_NONE,      /* Y = X W^T + b */
+    EPI_GELU,      /* Y = GELU(X W^T + b) */
+    EPI_ADD,       /* Y = res + X W^T + b */
+    EPI_ADD_LN,    /* Y = LN(res + X W^T + b) */
+    EPI_ADD_AND_LN /* Y = res + X W^T + b, and ln_out = LN(Y) */
+};
+
+typedef struct {
+    const float *X;   /* [R, in], leading dimension in */
+    int64_t in;
+    int n_out;
+    fast_out o[3];
+    int epi;          /* applied to o[0], whose rows hold d = o[0].out values */
+    const float *res; /* residual [R, d] (leading dimension d) */
+    float *ln_out;    /* [R, d] */
+    const float *g, *b;
+    float eps;
+} fast_linear_job;
+
+static void fast_linear_part(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const fast_linear_job *j = ctx;
+    (void)part;
+    if (r0 >= r1) return;
+    for (int k = 0; k < j->n_out; k++) {
+        const fast_out *o = &j->o[k];
+        for (int64_t r = r0; r < r1; r++)
+            memcpy(o->Y + r * o->ldy, o->bias, sizeof(float) * (size_t)o->out);
+        /* inside a pool part mgv_sgemm runs on this thread alone */
+        mgv_sgemm(0, 1, r1 - r0, o->out, j->in, 1.0f, j->X + r0 * j->in, j->in, o->W, j->in,
+                  1.0f, o->Y + r0 * o->ldy, o->ldy);
+    }
+    const fast_out *o = &j->o[0];
+    int64_t d = o->out;
+    if (j->epi == EPI_GELU) {
+        gelu_rows(o->Y + r0 * o->ldy, r1 - r0, d, o->ldy);
+        return;
+    }
+    if (j->epi == EPI_NONE) return;
+    for (int64_t r = r0; r < r1; r++) {
+        float *y = o->Y + r * o->ldy;
+        add_row(y, j->res + r * d, d);
+        if (j->epi == EPI_ADD_LN) ln_row(y, y, d, j->g, j->b, j->eps);
+        else if (j->epi == EPI_ADD_AND_LN) ln_row(y, j->ln_out + r * d, d, j->g, j->b, j->eps);
+    }
+}
+
+/* Runs the job over R rows on the engine's threads. */
+static void fast_linear(fast_linear_job *j, int64_t R)
+{
+    int64_t cols = 0;
+    for (int k = 0; k < j->n_out; k++) cols += j->o[k].out;
+    /* at least ~1 MFLOP per part: below that a thread costs more than it saves */
+    int64_t min_part = (int64_t)(1e6 / ((double)j->in * (double)(cols ? cols : 1))) + 1;
+    mgv_parallel_for(R, min_part, fast_linear_part, j);
+}
+
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t d;
+    const float *g, *b;
+    float eps;
+} fast_ln_job;
+
+static void fast_ln_part(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const fast_ln_job *j = ctx;
+    (void)part;
+    for (int64_t r = r0; r < r1; r++) ln_row(j->x + r * j->d, j->y + r * j->d, j->d, j->g, j->b, j->eps);
+}
+
+typedef struct {
+    const float *qkv;   /* [B, L, 3H] */
+    float *ctx;         /* [B, L, H] */
+    const float *keep;  /* [B, L] or NULL */
+    float *scratch;     /* ATT_QBLOCK x L per part */
+    int64_t L, H, nh, dh;
+    float scale;
+} fast_attn_job;
+
+static void fast_attn_part(void *c, int64_t p0, int64_t p1, int part)
+{
+    const fast_attn_job *j = c;
+    int64_t L = j->L, H = j->H, ld = 3 * H;
+    float *S = j->scratch + (int64_t)part * ATT_QBLOCK * L;
+    for (int64_t p = p0; p < p1; p++) {
+        int64_t b = p / j->nh, h = p % j->nh;
+        const float *q = j->qkv + b * L * ld + h * j->dh, *k = q + H, *v = q + 2 * H;
+        const float *keep = j->keep ? j->keep + b * L : NULL;
+        float *out = j->ctx + b * L * H + h * j->dh;
+        for (int64_t i0 = 0; i0 < L; i0 += ATT_QBLOCK) {
+            int64_t n = L - i0 < ATT_QBLOCK ? L - i0 : ATT_QBLOCK;
+            mgv_sgemm(0, 1, n, L, j->dh, j->scale, q + i0 * ld, ld, k, ld, 0.0f, S, L);
+            softmax_rows(S, n, L, keep);
+            mgv_sgemm(0, 0, n, j->dh, L, 1.0f, S, L, v, ld, 0.0f, out + i0 * H, H);
+        }
+    }
+}
+
+/* Whether the layer can take the fast path: no dropout, no tape, and every
+ * tensor contiguous. */
+static int fast_path_ok(const mgv_transformer_layer *ly, mgv_tensor *x, int training)
+{
+    const mgv_transformer_config *c = &ly->cfg;
+    if (training && (c->hidden_dropout > 0 || c->attention_dropout > 0)) return 0;
+    mgv_tensor *t[17] = {x,         ly->q_w,  ly->q_b,   ly->k_w,  ly->k_b, ly->v_w,
+                         ly->v_b,   ly->o_w,  ly->o_b,   ly->ln1_g, ly->ln1_b, ly->i_w,
+                         ly->i_b,   ly->f_w,  ly->f_b,   ly->ln2_g, ly->ln2_b};
+    if (mgv_needs_grad(17, t)) return 0;
+    for (int i = 1; i < 17; i++)
+        if (!mgv_is_contiguous(t[i])) return 0;
+    return 1;
+}
+
+/* The layer without a tape; pad [B, 1, 1, L] (1 = padded) or NULL. */
+static mgv_tensor *layer_forward_fast(const mgv_transformer_layer *ly, mgv_tensor *x,
+                                      mgv_tensor *pad)
+{
+    const mgv_transformer_config *c = &ly->cfg;
+    int64_t B = x->shape[0], L = x->shape[1], H = c->hidden, I = c->intermediate;
+    int64_t R = B * L, nh = c->heads, dh = H / nh;
+    int64_t s_qkv[2] = {R, 3 * H}, s_h[2] = {R, H}, s_i[2] = {R, I};
+    int post = ly->variant == MGV_TRANSFORMER_POST_LN;
+    int parts = mgv_parallel_parts(B * nh, 1);
+    int64_t s_scr[2] = {parts, ATT_QBLOCK * L}, s_keep[1] = {R};
+    mgv_tensor *xc = mgv_contiguous_data(x), *y = mgv_empty(3, x->shape);
+    mgv_tensor *qkv = mgv_empty(2, s_qkv), *ctx = mgv_empty(2, s_h), *h = mgv_empty(2, s_h);
+    mgv_tensor *inter = mgv_empty(2, s_i), *scr = mgv_empty(2, s_scr);
+    mgv_tensor *keep = pad ? mgv_empty(1, s_keep) : NULL;
+    mgv_tensor *a = post ? NULL : mgv_empty(2, s_h);
+    mgv_tensor *own[9] = {xc, qkv, ctx, h, inter, scr, keep, a, NULL};
+    if (!xc || !y || !qkv || !ctx || !h || !inter || !scr || (pad && !keep) || (!post && !a)) {
+        mgv_release(y);
+        y = NULL;
+        goto out;
+    }
+    const float *X = mgv_data(xc);
+    float eps = c->layer_norm_eps;
+    if (keep) {
+        const float *pd = mgv_data(pad);
+        float *kd = mgv_data(keep);
+        for (int64_t i = 0; i < R; i++) kd[i] = pd[i] != 0 ? 0.0f : 1.0f;
+    }
+    const float *in = X;
+    if (!post) {   /* a = LN1(x) */
+        fast_ln_job lj = {X, mgv_data(a), H, mgv_data(ly->ln1_g), mgv_data(ly->ln1_b), eps};
+        mgv_parallel_for(R, 64, fast_ln_part, &lj);
+        in = mgv_data(a);
+    }
+    float *QKV = mgv_data(qkv);
+    fast_linear_job qj = {
+        .X = in, .in = H, .n_out = 3, .epi = EPI_NONE,
+        .o = {{mgv_data(ly->q_w), mgv_data(ly->q_b), H, QKV, 3 * H},
+              {mgv_data(ly->k_w), mgv_data(ly->k_b), H, QKV + H, 3 * H},
+              {mgv_data(ly->v_w), mgv_data(ly->v_b), H, QKV + 2 * H, 3 * H}}};
+    fast_linear(&qj, R);
+
+    fast_attn_job aj = {QKV, mgv_data(ctx), keep ? mgv_data(keep) : NULL, mgv_data(scr),
+                        L, H, nh, dh, (float)(1.0 / sqrt((double)dh))};
+    mgv_parallel_for(B * nh, 1, fast_attn_part, &aj);
+
+    /* attention output: post-LN h = LN1(x + o); pre-LN h = x + o, a = LN2(h) */
+    fast_linear_job oj = {
+        .X = mgv_data(ctx), .in = H, .n_out = 1, .res = X,
+        .o = {{mgv_data(ly->o_w), mgv_data(ly->o_b), H, mgv_data(h), H}}};
+    if (post) {
+        oj.epi = EPI_ADD_LN;
+        oj.g = mgv_data(ly->ln1_g);
+        oj.b = mgv_data(ly->ln1_b);
+    } else {
+        oj.epi = EPI_ADD_AND_LN;
+        oj.ln_out = mgv_data(a);
+        oj.g = mgv_data(ly->ln2_g);
+        oj.b = mgv_data(ly->ln2_b);
+    }
+    oj.eps = eps;
+    fast_linear(&oj, R);
+
+    fast_linear_job ij = {
+        .X = post ? mgv_data(h) : mgv_data(a), .in = H, .n_out = 1, .epi = EPI_GELU,
+        .o = {{mgv_data(ly->i_w), mgv_data(ly->i_b), I, mgv_data(inter), I}}};
+    fast_linear(&ij, R);
+
+    /* FFN output: post-LN y = LN2(h + f); pre-LN y = h + f */
+    fast_linear_job fj = {
+        .X = mgv_data(inter), .in = I, .n_out = 1, .res = mgv_data(h),
+        .epi = post ? EPI_ADD_LN : EPI_ADD,
+        .o = {{mgv_data(ly->f_w), mgv_data(ly->f_b), H, mgv_data(y), H}},
+        .g = post ? mgv_data(ly->ln2_g) : NULL, .b = post ? mgv_data(ly->ln2_b) : NULL,
+        .eps = eps};
+    fast_linear(&fj, R);
+out:
+    for (int i = 0; i < 9; i++) mgv_release(own[i]);
+    return y;
+}
+
 /* The layer on checked input x with the prepared padding tensor. */
 static mgv_tensor *layer_forward(const mgv_transformer_layer *ly, mgv_tensor *x, mgv_tensor *pad,
                                  int training, mgv_rng *rng)
@@ -266,6 +612,7 @@ static mgv_tensor *layer_forward(const mgv_transformer_layer *ly, mgv_tensor *x,
     const mgv_transformer_config *c = &ly->cfg;
     float eps = c->layer_norm_eps, hp = c->hidden_dropout;
     mgv_tensor *a, *f, *h, *out = NULL;
+    if (fast_path_ok(ly, x, training)) return layer_forward_fast(ly, x, pad);
     if (ly->variant == MGV_TRANSFORMER_POST_LN) {
         TRY(a, attention(ly, x, pad, training, rng));
         TRY(a, maybe_dropout(a, hp, training, rng));
@@ -311,6 +658,7 @@ int mgv_transformer_encoder_init(mgv_transformer_encoder *enc, mgv_paramset *ps,
 {
     memset(enc, 0, sizeof *enc);
     if (n_layers <= 0) return mgv_fail("transformer: %d layers (need at least 1)", n_layers);
+    if (n_layers > 1024) return mgv_fail("transformer: %d layers (at most 1024)", n_layers);
     if (!prefix || !*prefix) return mgv_fail("transformer: empty parameter prefix");
     if (strlen(prefix) > 160) return mgv_fail("transformer: parameter prefix too long");
     enc->layers = calloc((size_t)n_layers, sizeof *enc->layers);

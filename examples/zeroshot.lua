@@ -6,6 +6,18 @@
 --       [--no-nce] [--vat learned|power] [--json FILE] [--checkpoint FILE]
 --       [--resume] [--lr X] [--hidden D] [--experts K] [--vmoe-weight W]
 --       [--met-file FILE] [--met-task 1|2|3] [--descriptions FILE] [--quiet]
+--       [--no-prior] [--tau X] [--prior-decay X]
+--       [--text-encoder glove|bert --bert DIR] [--max-len N]
+--       [--vision-encoder patch|vit --vit DIR] [--image-dir DIR] [--vit-pool N]
+--       [--vit-cache DIR]
+--
+-- The paper's configuration: --text-encoder bert --bert DIR (a Hugging Face
+-- BERT directory, e.g. bert-base-cased: config.json, model.safetensors,
+-- vocab.txt; fine-tuned, lr 1e-5 unless --lr; no word-vector prior) and
+-- --vision-encoder vit --vit DIR (ViT-B/16-384, frozen: its tokens of each
+-- picture in --image-dir, default the task's data folder /images, are
+-- computed once into a cache file in --vit-cache DIR, default the data
+-- folder; --vit-pool k keeps [CLS] and k x k cell means instead of all 577).
 --
 -- Data: --data DIR, else $MGV_DATA, else the project's data/ folder, as
 -- scripts/get-data.sh fills it (DIR/mnre/{train,val,test}.txt and
@@ -20,11 +32,16 @@ end
 
 -- ---- options ----------------------------------------------------------------
 local flags = { ["text-only"] = true, ["no-vmoe"] = true, ["no-mg"] = true, ["no-nce"] = true,
+                ["no-prior"] = true,
                 resume = true, quiet = true, baseline = true }
 local valued = { task = true, seed = true, data = true, epochs = true, json = true,
                  checkpoint = true, lr = true, hidden = true, experts = true, patience = true,
                  ["vmoe-weight"] = true, vat = true, ["met-file"] = true, ["met-task"] = true,
-                 descriptions = true, layers = true, batch = true }
+                 descriptions = true, layers = true, batch = true, tau = true,
+                 ["prior-decay"] = true,
+                 ["text-encoder"] = true, bert = true, ["vision-encoder"] = true, vit = true,
+                 ["image-dir"] = true, ["vit-pool"] = true, ["vit-cache"] = true,
+                 ["max-len"] = true }
 local o = { task = "mre", seed = "0" }
 local i = 1
 while i <= #arg do
@@ -47,6 +64,14 @@ local function num(k, def)
 end
 local seed = math.tointeger(num("seed", 0)) or usage("--seed expects an integer")
 if o.task ~= "mre" and o.task ~= "met" and o.task ~= "synth" then usage("--task must be mre, met or synth") end
+local text_encoder = o["text-encoder"] or "glove"
+local vision_encoder = o["vision-encoder"] or "patch"
+if text_encoder ~= "glove" and text_encoder ~= "bert" then usage("--text-encoder must be glove or bert") end
+if vision_encoder ~= "patch" and vision_encoder ~= "vit" then usage("--vision-encoder must be patch or vit") end
+if text_encoder == "bert" and not o.bert then usage("--text-encoder bert needs --bert DIR") end
+if vision_encoder == "vit" and not o.vit then usage("--vision-encoder vit needs --vit DIR") end
+if vision_encoder == "vit" and o["text-only"] then usage("--text-only and --vision-encoder vit exclude each other") end
+if text_encoder == "bert" then o["no-prior"] = true end   -- the prior needs GloVe
 
 local function script_dir()
   local src = debug.getinfo(1, "S").source
@@ -73,9 +98,11 @@ local function open_glove()
   return g
 end
 
+local task_dir   -- where the task's pictures are by default (DIR/images)
 if task_name == "mre" then
   local dir = data_dir .. "/mnre"
   if not exists(dir .. "/train.txt") then dir = data_dir end
+  task_dir = dir
   if not exists(dir .. "/train.txt") then
     fallback_reason = "MNRE not found under " .. data_dir .. " (run scripts/get-data.sh)"
   else
@@ -88,6 +115,7 @@ if task_name == "mre" then
   end
 elseif task_name == "met" then
   local file = o["met-file"] or (data_dir .. "/met/wikidiverse.json")
+  task_dir = file:match("^(.*)/[^/]*$") or "."
   if not exists(file) then
     fallback_reason = "MET data not found at " .. file .. " (pass --met-file)"
   else
@@ -107,15 +135,41 @@ end
 if task_name == "synth" then task = mgv.data.synth{ seed = seed } end
 
 local multimodal = task_name == "synth" and not o["text-only"]
+if task_name == "synth" and (text_encoder == "bert" or vision_encoder == "vit") then
+  io.stderr:write("zeroshot: --text-encoder bert and --vision-encoder vit need MRE or MET data\n")
+  os.exit(1)
+end
 print(string.format("task %s, seed %d: %d train / %d val / %d test instances; %d / %d / %d classes",
   task_name, seed, #task.train, #task.val, #task.test, task.train.n_classes, task.val.n_classes,
   task.test.n_classes))
 print("test classes: " .. table.concat(task.test:classes(), ", "))
 
+-- ---- frozen ViT image tokens (--vision-encoder vit) ------------------------------
+local vit
+if vision_encoder == "vit" then
+  vit = mgv.vit.load(o.vit)
+  local pool = math.tointeger(num("vit-pool", 0)) or usage("--vit-pool expects an integer")
+  local img_dir = o["image-dir"] or (task_dir .. "/images")
+  local vit_name = o.vit:gsub("/+$", ""):match("([^/]*)$")
+  for _, s in ipairs{"train", "val", "test"} do
+    local cache = string.format("%s/vit-%s-%s-%s-seed%d-pool%d.safetensors", o["vit-cache"] or data_dir,
+      vit_name, task_name, s, seed, pool)
+    local bar = not o.quiet and mgv.progress(1, "ViT " .. s)
+    local missing = vit:attach(task[s], img_dir, { pool = pool, batch = 16, cache = cache,
+      progress = bar and function(done, total) bar.total = total bar:update(done) end })
+    if bar then bar:close() end
+    io.stderr:write(string.format("ViT %s: %d of %d instances without a picture in %s\n", s, missing,
+      #task[s], img_dir))
+  end
+  multimodal = true
+end
+
 -- ---- model ------------------------------------------------------------------
 -- MNRE: a wider encoder and a smaller step than the synthetic set's defaults
 local task_hidden = task_name == "mre" and 128 or nil
 local task_lr = task_name == "mre" and 1e-4 or nil
+if text_encoder == "bert" then task_lr, task_hidden = 1e-5, nil end   -- the paper's BERT step
+if vit then task_hidden = vit:config().hidden end   -- text and image tokens share d
 local model = mgv.model{
   words = task.words,
   task = task_name == "mre" and "mre" or "met",
@@ -129,8 +183,21 @@ local model = mgv.model{
   experts = num("experts", nil) and math.tointeger(num("experts")),
   layers = num("layers", nil) and math.tointeger(num("layers")),
   vmoe_weight = num("vmoe-weight", nil),
+  -- GloVe tasks score with the word-vector prior (README, "Deviations")
+  prior = task_name ~= "synth" and not o["no-prior"],
+  tau = num("tau", nil),
+  prior_decay = num("prior-decay", nil),
   seed = seed,
+  bert = text_encoder == "bert" and o.bert or nil,
+  image = vit and "features" or nil,
+  max_len = num("max-len", nil) and math.tointeger(num("max-len"))
+            or (text_encoder == "bert" and 128 or nil),
 }
+if vit and model:config().hidden ~= vit:config().hidden then
+  io.stderr:write(string.format("zeroshot: the text hidden size %d and the ViT hidden size %d differ\n",
+    model:config().hidden, vit:config().hidden))
+  os.exit(1)
+end
 print(model)
 
 -- ---- train, select, test ----------------------------------------------------------
@@ -166,11 +233,13 @@ if o.json then
   end
   local out = {
     task = task_name, seed = seed, multimodal = multimodal,
+    text_encoder = text_encoder, vision_encoder = vit and "vit" or (multimodal and "patch" or nil),
     fallback = fallback_reason,
     macro_f1 = test.macro_f1, micro_f1 = test.micro_f1, macro_p = test.macro_p,
     macro_r = test.macro_r, n_test = #task.test, test_labels = task.test:classes(),
     per_class = per_class, best_epoch = result.best_epoch, val_macro_f1 = result.val_macro_f1,
     val_micro_f1 = result.val_micro_f1, seconds = seconds, cpu_seconds = os.clock() - clock0,
+    train_loss = #result.history > 0 and result.history[#result.history].train.loss or nil,
     baseline_macro_f1 = baseline and baseline.macro_f1, baseline_micro_f1 = baseline and baseline.micro_f1,
     config = model:config(),
   }

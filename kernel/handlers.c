@@ -5,7 +5,10 @@
  * last, with the reply in between. Shell requests run on the main thread
  * (the one that owns the Lua state); control requests (shutdown, interrupt,
  * kernel_info) on the control thread, so they are answered while a cell
- * runs. History lives in memory for the life of the process (session 1).
+ * runs. History lives in memory for the life of the process (session 1):
+ * every input, but the output text only of the last HIST_OUTPUTS cells and
+ * cut at HIST_OUTPUT_MAX bytes, so that cells with large results do not
+ * make the kernel grow for ever.
  */
 #include "kernel.h"
 
@@ -29,6 +32,8 @@ static int n_held;
 /* ---- history ------------------------------------------------------------------- */
 
 #define HIST_SESSION 1
+#define HIST_OUTPUTS 200              /* entries that keep their output */
+#define HIST_OUTPUT_MAX (64 * 1024)   /* bytes of an output kept */
 
 typedef struct hentry {
     int line;
@@ -49,9 +54,26 @@ static void hist_add(int line, const char *input, const char *output)
     hentry *h = &hist[n_hist];
     h->line = line;
     h->input = strdup(input);
-    h->output = output ? strdup(output) : NULL;
-    if (h->input) n_hist++;
-    else free(h->output);
+    h->output = NULL;
+    if (output) {
+        size_t n = strlen(output);
+        if (n <= HIST_OUTPUT_MAX) {
+            h->output = strdup(output);
+        } else if ((h->output = malloc(HIST_OUTPUT_MAX + 4))) {
+            size_t k = kutf8_prefix(output, HIST_OUTPUT_MAX);
+            memcpy(h->output, output, k);
+            memcpy(h->output + k, "\xE2\x80\xA6", 4);   /* U+2026 and the NUL */
+        }
+    }
+    if (!h->input) {
+        free(h->output);
+        return;
+    }
+    n_hist++;
+    if (n_hist > HIST_OUTPUTS) {   /* the oldest output still kept goes */
+        free(hist[n_hist - 1 - HIST_OUTPUTS].output);
+        hist[n_hist - 1 - HIST_OUTPUTS].output = NULL;
+    }
 }
 
 void khandlers_free(void)

@@ -87,6 +87,10 @@ typedef struct ksock {
  * never handled), -1 when the socket gives nothing (errno EAGAIN with
  * ZMQ_DONTWAIT, EINTR, ETERM at shutdown). */
 int kmsg_recv(ksock *s, kmsg *m, int flags);
+/* What kmsg_recv does with the frames it received: takes fr (the array and
+ * each data, malloc'd, with a NUL after len bytes) and returns 1 with *m
+ * filled, or 0 with *why set when the message must be dropped. */
+int kmsg_parse(kframe *fr, int n, kmsg *m, const char **why);
 void kmsg_free(kmsg *m);
 /* Sends msg_type with content and metadata (both stolen; NULL means {}).
  * With a parent: its identities (not on IOPub) and its header as

@@ -27,7 +27,15 @@
 #include "error.h"
 #include "lmgv.h"
 
-#define MAX_MSG (256LL << 20)   /* bytes in one frame; larger ones are refused by ZeroMQ */
+/* Bytes in one inbound frame; a peer sending a larger one is disconnected by
+ * ZeroMQ before the frame is buffered. Shell carries cells (large code is
+ * fine); stdin only input replies; IOPub receives nothing but subscriptions
+ * (a topic, usually empty), which ZeroMQ keeps in a trie at ~30 bytes per
+ * topic byte, so a long one would cost memory. */
+#define MAX_MSG (256LL << 20)
+static const int64_t max_msg[K_NSOCK] = {
+    [K_SHELL] = MAX_MSG, [K_IOPUB] = 1024, [K_STDIN] = 16 << 20,
+    [K_CONTROL] = MAX_MSG, [K_HB] = 1 << 20};
 
 static void *wake_main;   /* main's end of the inproc wake-up pair */
 
@@ -107,9 +115,19 @@ static int open_socket(ksock *s, int type, const char *name, kconn *c, int which
     s->name = name;
     if (!s->z) return mgv_fail("%s socket: %s", name, zmq_strerror(errno));
     int linger = 1000;
-    int64_t max = which == K_HB ? (1 << 20) : MAX_MSG;
+    int64_t max = max_msg[which];
     zmq_setsockopt(s->z, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt(s->z, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    if (type == ZMQ_ROUTER) {
+        /* A front end that reconnects keeps its identity (jupyter_client
+         * reuses its session id). Without hand-over, ZeroMQ refuses the new
+         * connection while the old one is not yet reaped, which happens only
+         * when the kernel next uses the socket: a reply (or input_request)
+         * sent meanwhile would go nowhere, and a cell waiting for input
+         * would wait for ever. */
+        int handover = 1;
+        zmq_setsockopt(s->z, ZMQ_ROUTER_HANDOVER, &handover, sizeof handover);
+    }
     char ep[600];
     kconn_endpoint(c, which, ep, sizeof ep);
     if (zmq_bind(s->z, ep) != 0) return mgv_fail("cannot bind the %s socket to %s: %s", name, ep, zmq_strerror(errno));
@@ -224,14 +242,23 @@ int main(int argc, char **argv)
         K.shutdown = 1;
     }
 
+    /* Between cells nothing waits for input: whatever arrives on stdin then
+     * is stale or hostile and is read and dropped at once, so that it does
+     * not pile up in ZeroMQ's queue (up to 1000 messages per peer). */
     while (!K.shutdown) {
-        zmq_pollitem_t items[2] = {{K.shell.z, 0, ZMQ_POLLIN, 0}, {wake_main, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, 2, -1);
+        zmq_pollitem_t items[3] = {{K.shell.z, 0, ZMQ_POLLIN, 0}, {wake_main, 0, ZMQ_POLLIN, 0},
+                                   {K.stdin_.z, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, 3, -1);
         if (rc < 0) {
             if (errno == EINTR) continue;
             break;
         }
         if (items[1].revents & ZMQ_POLLIN) break;
+        if (items[2].revents & ZMQ_POLLIN) {
+            kmsg m;
+            for (int i = 0; i < 64 && (rc = kmsg_recv(&K.stdin_, &m, ZMQ_DONTWAIT)) >= 0; i++)
+                if (rc == 1) kmsg_free(&m);
+        }
         if (items[0].revents & ZMQ_POLLIN) {
             kmsg m;
             if (kmsg_recv(&K.shell, &m, ZMQ_DONTWAIT) == 1) {

@@ -421,12 +421,24 @@ int kmsg_recv(ksock *s, kmsg *m, int flags)
         zmq_msg_close(&part);
         if (!more) break;
     }
+    const char *why = "too many frames or out of memory";
+    int rc = 0;
+    if (too_many) free_frames(fr, n);
+    else rc = kmsg_parse(fr, n, m, &why);
+    if (rc == 0) dropped(s, why);
+    return rc;
+}
+
+/* The checks and parsing of kmsg_recv, apart from the socket (the fuzz
+ * target calls it directly). */
+int kmsg_parse(kframe *fr, int n, kmsg *m, const char **why_out)
+{
+    memset(m, 0, sizeof *m);
     const char *why = NULL;
     int d = -1;
     for (int i = 0; i < n && d < 0; i++)
         if (fr[i].len == strlen(DELIM) && memcmp(fr[i].data, DELIM, fr[i].len) == 0) d = i;
-    if (too_many) why = "too many frames or out of memory";
-    else if (d < 0) why = "no <IDS|MSG> delimiter";
+    if (d < 0) why = "no <IDS|MSG> delimiter";
     else if (n - d < 6) why = "fewer than the 5 frames after the delimiter";
     if (!why && mac_keylen) {
         char hex[2 * EVP_MAX_MD_SIZE + 1];
@@ -452,7 +464,7 @@ int kmsg_recv(ksock *s, kmsg *m, int flags)
             why = "the header lacks msg_type or msg_id";
     }
     if (why) {
-        dropped(s, why);
+        *why_out = why;
         kmsg_free(m);
         free_frames(fr, n);
         return 0;
@@ -464,7 +476,7 @@ int kmsg_recv(ksock *s, kmsg *m, int flags)
     m->n_ids = d;
     m->ids = d > 0 ? malloc(sizeof *m->ids * (size_t)d) : NULL;
     if (d > 0 && !m->ids) {
-        dropped(s, "out of memory");
+        *why_out = "out of memory";
         kmsg_free(m);
         free_frames(fr, n);
         return 0;

@@ -108,9 +108,19 @@ doc("mgv.rss", "mgv.rss()",
   "The resident memory of the process in bytes (from /proc/self/statm).",
   "print(mgv.rss() // 2^20 .. ' MiB')")
 
-doc("mgv.memory", "mgv.memory()",
-  "Bytes of tensor storage the engine currently holds (all tensors, gradients and optimiser state).",
-  "print(mgv.memory())")
+doc("mgv.memory", "mgv.memory() -> used, limit",
+  "Bytes of tensor storage the engine currently holds (all tensors, gradients and optimiser " ..
+  "state), and the memory limit in bytes (see mgv.set_memory_limit).",
+  "local used, limit = mgv.memory()\nprint(used, limit // 2^20 .. ' MiB limit')")
+
+doc("mgv.set_memory_limit", "mgv.set_memory_limit(bytes) -> previous limit",
+  "Caps the bytes of live tensor storage: a tensor that would take the total above the limit " ..
+  "is refused with an error naming its shape and size, instead of the process being killed " ..
+  "for lack of memory. The default is 0.9 of the physical RAM (or of RLIMIT_AS or the " ..
+  "cgroup's memory.max when lower); nil restores it. Returns the previous limit.",
+  "local old = mgv.set_memory_limit(2^30)        -- 1 GiB\n" ..
+  "print(pcall(mgv.zeros, 1e5, 1e5))             -- false  zeros: cannot allocate ...\n" ..
+  "mgv.set_memory_limit(old)")
 
 doc("mgv.set_printoptions", "mgv.set_printoptions{precision=4, threshold=1000, edgeitems=3, linewidth=80}",
   "Changes how tensors print: digits after the point, the element count above which tensors " ..
@@ -515,13 +525,165 @@ doc("Glove:close", "g:close()",
   "g:close()\nprint(g)   -- GloVe (closed)\nos.remove(cache)")
 
 -------------------------------------------------------------------------------
+-- the paper's encoders: WordPiece, BERT, ViT (Hugging Face directories)
+-------------------------------------------------------------------------------
+-- the examples use the tiny golden models of the tests (MGV_ROOT = the repository)
+local R = "(os.getenv('MGV_ROOT') or '.') .. '/tests/golden/"
+doc("mgv.wordpiece.load", "mgv.wordpiece.load(vocab_txt | dir [, {lowercase, strip_accents, nfc = true, " ..
+  "chinese_chars = true, max_chars = 100}]) -> WordPiece",
+  "BERT's WordPiece tokenizer, as Hugging Face's BertTokenizer: special tokens in the text " ..
+  "([CLS] [SEP] [UNK] [PAD] [MASK] [unusedN]) stay whole; the rest is cleaned (control " ..
+  "characters dropped), CJK characters spaced, NFC-normalised, split on whitespace and " ..
+  "punctuation, lower-cased and stripped of accents when uncased, then cut into the longest " ..
+  "vocabulary pieces ('##' continues a word; a word of more than max_chars characters or one " ..
+  "it cannot cover is [UNK]). A directory gives vocab.txt and the settings of its " ..
+  "tokenizer_config.json; options override them. nfc = false matches the fast tokenizer.",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt')\n" ..
+  "print(tok, table.concat(tok:tokenize('hello World unaffable'), ' '))   -- ... un ##aff ##able")
+doc("WordPiece", "mgv.WordPiece (from mgv.wordpiece.load or bert:tokenizer())",
+  "A WordPiece tokenizer: tok:encode(text), tok:tokenize(text), tok:basic(text), " ..
+  "tok:sequence(inputs), tok:id(token), tok:token(id), #tok (vocabulary size), tok:free(). " ..
+  "Ids are the vocabulary's own numbers (line numbers from 0, as in Hugging Face).",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt')\nprint(#tok, tok:id('[CLS]'), tok:token(7))")
+doc("WordPiece:encode", "tok:encode(text) -> {ids}",
+  "The vocabulary ids of text (no [CLS]/[SEP] added).",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt')\nprint(table.concat(tok:encode('Hello, world!'), ' '))")
+doc("WordPiece:tokenize", "tok:tokenize(text) -> {tokens}",
+  "The vocabulary entries text is cut into, as strings.",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt', {lowercase = true})\n" ..
+  "print(table.concat(tok:tokenize('Héllo WORLD'), ' '))   -- hello world")
+doc("WordPiece:basic", "tok:basic(text) -> {words}",
+  "The words of the basic tokenizer (cleaning, lower-casing, accents, punctuation) before " ..
+  "they are cut into WordPiece units.",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt')\nprint(table.concat(tok:basic(\"don't stop\"), '|'))   -- don|'|t|stop")
+doc("WordPiece:id", "tok:id(token) -> id | nil",
+  "The id of a vocabulary entry, or nil.",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt')\nprint(tok:id('[SEP]'), tok:id('zzz'))")
+doc("WordPiece:token", "tok:token(id) -> string | nil",
+  "The vocabulary entry of an id (0-based, as the file counts), or nil.",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt')\nprint(tok:token(0))   -- [PAD]")
+doc("WordPiece:sequence", "tok:sequence(input | {inputs} [, {max_len = 128}]) -> ids, markers",
+  "BERT inputs with the entity markers of MG-VMoE: [CLS] ... [SEP], with [unused1] / " ..
+  "[unused2] around the first span and [unused3] / [unused4] around the second. An input is " ..
+  "a string, {words = {...}, spans = {{first, last}, ...}} (word spans, as MNRE) or " ..
+  "{text = '...', spans = {{first, last}}} (byte spans, as string.sub). Long inputs are cut " ..
+  "to max_len around the markers. Returns the ids and the 1-based positions of the opening " ..
+  "markers (1, the [CLS], when one had to be cut off) — per input for a list of inputs.",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt')\n" ..
+  "local ids, markers = tok:sequence{words = {'Rafael', 'Nadal', 'and', 'York'}, spans = {{1, 2}, {4, 4}}}\n" ..
+  "print(#ids, markers[1], markers[2])   -- 10 2 7")
+doc("WordPiece:free", "tok:free()",
+  "Releases the tokenizer now instead of at garbage collection.",
+  "local tok = mgv.wordpiece.load(" .. R .. "vocab_small.txt')\ntok:free()\nprint(tok)   -- WordPiece (freed)")
+
+doc("mgv.bert.load", "mgv.bert.load(dir [, {prefix = '', tokenizer = true}]) -> Bert",
+  "BERT from a Hugging Face directory: config.json, model.safetensors (names with or without " ..
+  "'bert.', old gamma/beta LayerNorm names accepted, heads ignored) and vocab.txt (with " ..
+  "tokenizer_config.json) for its tokenizer. A checkpoint that does not fit the config is an " ..
+  "error listing the missing and mis-shaped tensors. Post-LN layers with exact GELU, forward " ..
+  "and backward, so it can be fine-tuned: bert:parameters() go to an optimiser.",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\nprint(bert)")
+doc("mgv.bert.new", "mgv.bert.new{vocab_size = 28996, hidden = 768, layers = 12, heads = 12, " ..
+  "intermediate = 4 hidden, max_position = 512, type_vocab_size = 2, pooler = true, seed = 0, " ..
+  "vocab = nil} -> Bert",
+  "A BERT with random weights (BERT's initialisation: N(0, 0.02) weights, zero biases), e.g. " ..
+  "for benchmarks or training from scratch; vocab names a vocab.txt for bert:encode.",
+  "local bert = mgv.bert.new{vocab_size = 100, hidden = 16, layers = 1, heads = 2, max_position = 8}\n" ..
+  "print(bert:forward({{1, 2, 3}}):shape()[3])   -- 16")
+doc("Bert", "mgv.Bert (from mgv.bert.load or mgv.bert.new)",
+  "A BERT model: bert:encode(inputs), bert:forward(ids), bert:pool(H), bert:parameters(), " ..
+  "bert:tokenizer(), bert:config(), bert:free().",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\nprint(bert:config().hidden)")
+doc("Bert:encode", "bert:encode(input | {inputs} [, {max_len = 128, training = false}]) -> H, mask, markers",
+  "Tokenises the inputs (as tok:sequence: strings, or words / text with entity spans, " ..
+  "markers [unused1..4] inserted), pads them to one length and runs the model: H [B x L x d] " ..
+  "(recorded for autograd when grad mode is on), mask [B x L] (1 real, 0 padding) and for " ..
+  "each input the 1-based positions of its opening markers. The entity feature of MG-VMoE " ..
+  "is [H[b][1]; H[b][marker]]. training = true applies dropout.",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\n" ..
+  "local H, mask, markers = mgv.no_grad(function() return bert:encode{\n" ..
+  "  {words = {'Rafael', 'Nadal', 'and', 'York'}, spans = {{1, 2}, {4, 4}}}, 'hello world'} end)\n" ..
+  "print(table.concat(H:shape(), 'x'), markers[1][1], markers[1][2])   -- 2x10x32 2 7")
+doc("Bert:forward", "bert:forward(ids [, {mask = , types = , training = false}]) -> H",
+  "The last hidden states [B x L x d] of vocabulary ids (a [B x L] tensor or a table of id " ..
+  "lists), with an optional padding mask [B x L] and token types.",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\n" ..
+  "local H = bert:forward({{7, 61, 8}, {7, 8, 0}}, {mask = mgv.tensor{{1, 1, 1}, {1, 1, 0}}})\nprint(H:shape()[3])")
+doc("Bert:pool", "bert:pool(H) -> [B x d]",
+  "BERT's pooler: tanh(W H[:, 1] + b) on the [CLS] states (when the checkpoint has one).",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\nprint(bert:pool(bert:forward({{7, 61, 8}})))")
+doc("Bert:parameters", "bert:parameters() -> {name = tensor}",
+  "The model's parameters by their Hugging Face names (after the load prefix), for an " ..
+  "optimiser or for inspection. They are the model's own tensors.",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\n" ..
+  "print(bert:parameters()['embeddings.word_embeddings.weight']:shape()[1])   -- 155")
+doc("Bert:tokenizer", "bert:tokenizer() -> WordPiece | nil",
+  "The tokenizer loaded with the model (from its vocab.txt).",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\nprint(bert:tokenizer())")
+doc("Bert:config", "bert:config() -> table",
+  "The model's configuration: vocab_size, hidden, layers, heads, intermediate, max_position, " ..
+  "type_vocab_size, layer_norm_eps, dropouts, pooler.",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\nprint(bert:config().layers)")
+doc("Bert:free", "bert:free()",
+  "Releases the model now instead of at garbage collection.",
+  "local bert = mgv.bert.load(" .. R .. "bert_tiny')\nbert:free()\nprint(bert)   -- Bert (freed)")
+
+doc("mgv.vit.load", "mgv.vit.load(dir [, {prefix = ''}]) -> ViT",
+  "A Vision Transformer from a Hugging Face directory (config.json, model.safetensors; names " ..
+  "with or without 'vit.'; classifier and pooler ignored), e.g. google/vit-base-patch16-384: " ..
+  "patch embedding as a matmul, [CLS], position embeddings, pre-LN layers, final layernorm. " ..
+  "Images are preprocessed as ds:load_images does (resize, then x / 127.5 - 1).",
+  "local vit = mgv.vit.load(" .. R .. "vit_tiny')\nprint(vit)")
+doc("mgv.vit.new", "mgv.vit.new{hidden = 768, layers = 12, heads = 12, intermediate = 4 hidden, " ..
+  "image_size = 384, patch = 16, channels = 3, seed = 0} -> ViT",
+  "A ViT with random weights (N(0, 0.02)), e.g. for benchmarks.",
+  "local vit = mgv.vit.new{hidden = 16, layers = 1, heads = 2, image_size = 16, patch = 8}\n" ..
+  "print(vit:config().tokens)   -- 5")
+doc("ViT", "mgv.ViT (from mgv.vit.load or mgv.vit.new)",
+  "A ViT model: vit:forward(images), vit:features(images | paths, opts), vit:attach(ds, dir, " ..
+  "opts), vit:parameters(), vit:config(), vit:free().",
+  "local vit = mgv.vit.load(" .. R .. "vit_tiny')\nprint(vit:config().tokens)   -- 17")
+doc("ViT:forward", "vit:forward(images) -> H",
+  "The last hidden states [B x (1 + N) x d] of preprocessed images [B x 3 x S x S].",
+  "local vit = mgv.vit.load(" .. R .. "vit_tiny')\nprint(table.concat(vit:forward(mgv.zeros(1, 3, 32, 32)):shape(), 'x'))   -- 1x17x32")
+doc("ViT:features", "vit:features(images | {paths} [, {cache = nil, batch = 16, pool = 0, " ..
+  "policy = 'blank', progress = nil}]) -> tensor [, present]",
+  "Frozen image tokens [N x P x d], batch images at a time without autograd. images is a " ..
+  "[N x 3 x S x S] tensor, or a table of JPEG/PNG paths (each preprocessed; a missing or " ..
+  "unreadable one gives zeros and present[i] = false, or an error with policy = 'fail'). " ..
+  "pool = 0 keeps all 1 + N tokens; pool = k keeps [CLS] and the means of a k x k grid of " ..
+  "patch cells (1 + k^2 tokens: 577 ViT-B/16-384 tokens are 1.8 MB an image). cache names a " ..
+  "safetensors file: when it holds the features of the same weights, pool and pictures they " ..
+  "are read back, else computed and written. progress(done, total) is called per batch.",
+  "local vit = mgv.vit.load(" .. R .. "vit_tiny')\n" ..
+  "local f = vit:features(mgv.zeros(2, 3, 32, 32), {pool = 2})\nprint(table.concat(f:shape(), 'x'))   -- 2x5x32")
+doc("ViT:attach", "vit:attach(ds, dir [, opts]) -> missing",
+  "Computes (or reads from opts.cache) the features of the data set's pictures, found in " ..
+  "dir under the instances' image names (each distinct file once), and attaches them as its " ..
+  "image features ('image' [N x P x d] and 'image_mask'): a model made with image = " ..
+  "'features' and hidden = d then uses them. Options as vit:features. Returns the number of " ..
+  "instances without a readable picture (their tokens are masked).",
+  "local vit = mgv.vit.load(" .. R .. "vit_tiny')\nlocal ds = mgv.data.synth{per_class = 2}.train\n" ..
+  "print(vit:attach(ds, '/nonexistent'))   -- every picture is missing")
+doc("ViT:parameters", "vit:parameters() -> {name = tensor}",
+  "The model's parameters by their Hugging Face names.",
+  "local vit = mgv.vit.load(" .. R .. "vit_tiny')\nprint(vit:parameters()['layernorm.weight'])")
+doc("ViT:config", "vit:config() -> table",
+  "hidden, layers, heads, intermediate, image_size, patch, channels, tokens, layer_norm_eps.",
+  "local vit = mgv.vit.load(" .. R .. "vit_tiny')\nprint(vit:config().image_size)   -- 32")
+doc("ViT:free", "vit:free()",
+  "Releases the model now instead of at garbage collection.",
+  "local vit = mgv.vit.load(" .. R .. "vit_tiny')\nvit:free()\nprint(vit)   -- ViT (freed)")
+
+-------------------------------------------------------------------------------
 -- the model
 -------------------------------------------------------------------------------
 doc("mgv.model", "mgv.model{words = , task = 'met', hidden = 64, heads = 4, layers = 1, " ..
   "max_len = 96, dropout = 0.1, experts = 4, proj = 64, images = true, image_size = 16, " ..
   "patch = 4, vmoe = true, nce = true, mg = true, vat = 'learned', beta = 1, vmoe_weight = 0.01, " ..
   "head_dropout = 0.3, lr = 5e-4, weight_decay = 0, clip = 1, seed = 0, text = 'encoder', " ..
-  "image = 'pixels', entity_dim = 0, label_dim = 0} -> Model",
+  "image = 'pixels', entity_dim = 0, label_dim = 0, prior = false, tau = 10, " ..
+  "prior_decay = 0.01, bert = nil} -> Model",
   "A new MG-VMoE model over the frozen word table words (task.words): a transformer text " ..
   "encoder (hidden size, heads, layers, tokens up to max_len), a patch encoder for images " ..
   "(patch x patch pixels per token; images = false for text only; 'mre' has no images), the " ..
@@ -532,7 +694,19 @@ doc("mgv.model", "mgv.model{words = , task = 'met', hidden = 64, heads = 4, laye
   "text = 'features' / image = 'features' replace the encoders by precomputed features of " ..
   "the data set (ds:load_features, mgv.data.features; words is then optional), whose entity " ..
   "and label vectors have entity_dim and label_dim entries (0: what the text encoder makes). " ..
-  "Unknown options are errors. Printing a model shows its parts and parameter counts.",
+  "prior = true scores with a word-vector prior instead of the bilinear form: tau times the " ..
+  "cosine of W1 [h_x; g_x] and W2 [h_l; g_l], where g_x holds mean word vectors of the " ..
+  "mentions (and, for 'mre', of head, tail, sentence and the words between) and g_l of the " ..
+  "label phrase; the maps start as the identity on the mention and label means (so an " ..
+  "untrained model is the word-vector similarity baseline) and prior_decay |W - W_init|^2 " ..
+  "keeps them near it. bert = DIR (a Hugging Face BERT directory: config.json, " ..
+  "model.safetensors, vocab.txt) makes BERT the text encoder, fine-tuned with the rest: the " ..
+  "instances' raw words (mgv.data.mre) or sentence (mgv.data.met) go through its WordPiece " ..
+  "tokenizer with the entity markers [unused1] [unused2] (first span) and [unused3] [unused4] " ..
+  "(second span); h_e is [CLS] and the opening markers, label vectors the mean over each label " ..
+  "phrase's tokens; hidden, heads, layers and dropout are BERT's, max_len is capped at its " ..
+  "positions; words is then optional and prior is refused (it needs GloVe). The paper's lr is " ..
+  "1e-5. Unknown options are errors. Printing a model shows its parts and parameter counts.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "print(model)")

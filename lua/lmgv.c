@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <string.h>
 
+void lmgv_open_encoders(lua_State *L, int module);   /* lencoders.c: mgv.bert, mgv.vit, mgv.wordpiece */
+
 int luaopen_mgv(lua_State *L)
 {
     luaL_checkversion(L);
@@ -25,6 +27,7 @@ int luaopen_mgv(lua_State *L)
     lmgv_open_model(L, module);
     lmgv_open_json(L, module);
     lmgv_open_plot(L, module);
+    lmgv_open_encoders(L, module);
     lua_pushliteral(L, LMGV_VERSION);
     lua_setfield(L, module, "version");
 

@@ -27,6 +27,7 @@ void mgv_lua_open(lua_State *L);
 
 #include <stdint.h>
 
+#include "dataset.h"
 #include "mgv.h"
 #include "optim.h"
 #include "safetensors.h"
@@ -110,6 +111,9 @@ void lmgv_open_tensor(lua_State *L, int module);   /* ltensor.c */
 void lmgv_open_ops(lua_State *L, int module);      /* lops.c */
 void lmgv_open_optim(lua_State *L, int module);    /* loptim.c */
 void lmgv_open_model(lua_State *L, int module);    /* lmodel.c: data, model, metrics */
+/* The data set of the mgv.Dataset userdata at arg (lmodel.c); argument error
+ * for anything else or a freed data set. */
+mgv_dataset *lmgv_check_dataset(lua_State *L, int arg);
 void lmgv_open_json(lua_State *L, int module);     /* ljson.c: mgv.json */
 void lmgv_open_plot(lua_State *L, int module);     /* lplot.c: mgv.plot */
 

@@ -61,6 +61,11 @@ static lmgv_dataset *check_dataset(lua_State *L, int arg)
     return u;
 }
 
+mgv_dataset *lmgv_check_dataset(lua_State *L, int arg)
+{
+    return &check_dataset(L, arg)->ds;
+}
+
 /* Pushes a new Dataset that takes ownership of *ds (which is zeroed). */
 static void push_dataset(lua_State *L, mgv_dataset *ds)
 {
@@ -473,7 +478,7 @@ static const char *const model_opts[] = {
     "words", "task", "hidden", "heads", "layers", "max_len", "dropout", "experts", "proj",
     "images", "image_size", "patch", "vmoe", "nce", "mg", "vat", "beta", "vmoe_weight",
     "head_dropout", "lr", "weight_decay", "clip", "seed", "text", "image", "entity_dim",
-    "label_dim", NULL};
+    "label_dim", "prior", "tau", "prior_decay", "bert", NULL};
 
 static int l_model(lua_State *L)
 {
@@ -489,9 +494,10 @@ static int l_model(lua_State *L)
     if (strcmp(image_src, "pixels") == 0) c.image_features = 0;
     else if (strcmp(image_src, "features") == 0) c.image_features = 1;
     else return luaL_error(L, "mgv.model: image must be 'pixels' or 'features' (got '%s')", image_src);
+    c.bert_dir = lmgv_opt_string(L, 1, "bert", NULL, op);   /* the table keeps it alive */
     lua_getfield(L, 1, "words");
     mgv_tensor *words = lmgv_test(L, -1);
-    if (!words && !c.text_features)
+    if (!words && !c.text_features && !c.bert_dir)
         return luaL_error(L, "mgv.model: option 'words' (the frozen word table, task.words) is required");
     lua_pop(L, 1);
     const char *task = lmgv_opt_string(L, 1, "task", "met", op);
@@ -525,6 +531,9 @@ static int l_model(lua_State *L)
     c.seed = (uint64_t)lmgv_opt_int(L, 1, "seed", (int)c.seed, op);
     c.entity_dim = lmgv_opt_int(L, 1, "entity_dim", 0, op);
     c.label_dim = lmgv_opt_int(L, 1, "label_dim", 0, op);
+    c.prior = lmgv_opt_bool(L, 1, "prior", c.prior);
+    c.tau = (float)lmgv_opt_number(L, 1, "tau", c.tau, op);
+    c.prior_decay = (float)lmgv_opt_number(L, 1, "prior_decay", c.prior_decay, op);
     lmgv_model *u = lua_newuserdatauv(L, sizeof *u, 1);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, LMGV_MODEL);
@@ -761,10 +770,21 @@ static int model_config(lua_State *L)
     SETN("beta", c->beta);
     SETN("vmoe_weight", c->vmoe_weight);
     SETN("head_dropout", c->head_dropout);
+    SETB("prior", c->prior);
+    SETN("tau", c->tau);
+    SETN("prior_decay", c->prior_decay);
     SETN("lr", u->m.opt->lr);
     SETN("weight_decay", c->weight_decay);
     SETN("clip", c->clip);
     SETI("seed", (lua_Integer)c->seed);
+    lua_pushstring(L, c->bert_dir ? "bert" : c->text_features ? "features" : "glove");
+    lua_setfield(L, -2, "text_encoder");
+    if (c->bert_dir) {
+        lua_pushstring(L, c->bert_dir);
+        lua_setfield(L, -2, "bert");
+    }
+    lua_pushstring(L, c->image_features ? "features" : "pixels");
+    lua_setfield(L, -2, "image");
 #undef SETI
 #undef SETN
 #undef SETB
@@ -789,6 +809,10 @@ static int model_tostring(lua_State *L)
     for (int i = 0; i < m->params.n; i++) enc += mgv_numel(m->params.tensors[i]);
     if (c->text_features)
         lua_pushfstring(L, "  text           precomputed token features, hidden %d\n", c->hidden);
+    else if (c->bert_dir)
+        lua_pushfstring(L, "  text encoder   BERT %s (fine-tuned): %d layers, hidden %d, %d heads, "
+                        "vocabulary %d, max_len %d\n", c->bert_dir, c->text_layers, c->hidden,
+                        c->heads, mgv_wordpiece_vocab_size(m->wp), c->max_len);
     else
         lua_pushfstring(L, "  text encoder   frozen words [%d x %d], hidden %d, %d layer(s), %d heads\n",
                         (int)m->text.words->shape[0], (int)m->text.words->shape[1], c->hidden,

@@ -9,6 +9,8 @@
 #define LMGV_INTERNAL
 #include "lmgv.h"
 
+#include <limits.h>
+
 #include <string.h>
 
 void lmgv_check_options(lua_State *L, int t, const char *const *known, const char *op)
@@ -65,6 +67,8 @@ int lmgv_opt_int(lua_State *L, int t, const char *k, int def, const char *op)
     int isnum;
     lua_Integer v = lua_tointegerx(L, -1, &isnum);
     if (!isnum) bad_type(L, op, k, "an integer");
+    if (v < -INT_MAX || v > INT_MAX)   /* not truncated to something else */
+        luaL_error(L, "%s: option '%s' is out of range (%I)", op, k, v);
     lua_pop(L, 1);
     return (int)v;
 }

@@ -62,7 +62,23 @@ lmgv_tensor *lmgv_slot(lua_State *L)
 int lmgv_error(lua_State *L)
 {
     const char *msg = mgv_last_error();
-    return luaL_error(L, "%s", msg && *msg ? msg : "mgv: engine call failed");
+    if (!msg || !*msg) return luaL_error(L, "mgv: engine call failed");
+    /* the engine's allocator says "tensor: cannot allocate ..."; name the
+     * Lua function that asked instead ("matmul: cannot allocate ...") */
+    lua_Debug ar;
+    if (strncmp(msg, "tensor: ", 8) == 0 && lua_getstack(L, 0, &ar) && lua_getinfo(L, "n", &ar) &&
+        ar.name)
+        return luaL_error(L, "%s: %s", ar.name, msg + 8);
+    return luaL_error(L, "%s", msg);
+}
+
+/* lmgv_error for a constructor, named even when called without a name
+ * (pcall(mgv.zeros, ...)) */
+static int ctor_error(lua_State *L, const char *op)
+{
+    const char *msg = mgv_last_error();
+    if (msg && strncmp(msg, "tensor: ", 8) == 0) return luaL_error(L, "%s: %s", op, msg + 8);
+    return lmgv_error(L);
 }
 
 /*
@@ -374,7 +390,7 @@ static int l_tensor(lua_State *L)
     int nd = table_shape(L, 1, shape, "tensor");
     lmgv_tensor *u = lmgv_slot(L);
     u->t = mgv_empty(nd, shape);
-    if (!u->t) lmgv_error(L);
+    if (!u->t) ctor_error(L, "tensor");
     walk w = {.what = "tensor", .nd = nd, .shape = shape, .out = mgv_data(u->t)};
     if (nd > 0 && shape[0] > 0) {
         lua_pushvalue(L, 1);
@@ -387,12 +403,13 @@ static int l_tensor(lua_State *L)
 
 typedef mgv_tensor *(*shape_ctor)(int ndim, const int64_t *shape);
 
-static int make_shaped(lua_State *L, shape_ctor f)
+static int make_shaped(lua_State *L, shape_ctor f, const char *op)
 {
     int64_t shape[MGV_MAX_DIMS];
     int nd = lmgv_shape(L, 1, shape, 0);
     lmgv_tensor *u = lmgv_slot(L);
     u->t = f(nd, shape);
+    if (!u->t) ctor_error(L, op);
     lmgv_done(L, u);
     return 1;
 }
@@ -400,10 +417,10 @@ static int make_shaped(lua_State *L, shape_ctor f)
 static mgv_tensor *rand_global(int nd, const int64_t *s) { return mgv_rand(nd, s, NULL); }
 static mgv_tensor *randn_global(int nd, const int64_t *s) { return mgv_randn(nd, s, NULL); }
 
-static int l_zeros(lua_State *L) { return make_shaped(L, mgv_zeros); }
-static int l_ones(lua_State *L) { return make_shaped(L, mgv_ones); }
-static int l_rand(lua_State *L) { return make_shaped(L, rand_global); }
-static int l_randn(lua_State *L) { return make_shaped(L, randn_global); }
+static int l_zeros(lua_State *L) { return make_shaped(L, mgv_zeros, "zeros"); }
+static int l_ones(lua_State *L) { return make_shaped(L, mgv_ones, "ones"); }
+static int l_rand(lua_State *L) { return make_shaped(L, rand_global, "rand"); }
+static int l_randn(lua_State *L) { return make_shaped(L, randn_global, "randn"); }
 
 /* mgv.full(shape, value): shape a table or one size */
 static int l_full(lua_State *L)
@@ -421,6 +438,7 @@ static int l_full(lua_State *L)
     float v = (float)luaL_checknumber(L, 2);
     lmgv_tensor *u = lmgv_slot(L);
     u->t = mgv_full(nd, shape, v);
+    if (!u->t) ctor_error(L, "full");
     lmgv_done(L, u);
     return 1;
 }
@@ -442,7 +460,7 @@ static int l_arange(lua_State *L)
     if (span > 9.0e15) return luaL_error(L, "arange: too many elements");
     lmgv_tensor *u = lmgv_slot(L);
     u->t = mgv_empty(1, &n);
-    if (!u->t) lmgv_error(L);
+    if (!u->t) ctor_error(L, "arange");
     float *p = mgv_data(u->t);
     for (int64_t i = 0; i < n; i++) p[i] = (float)(start + (lua_Number)i * step);
     lmgv_account(L);
@@ -475,10 +493,25 @@ static int l_rss(lua_State *L)
     return 1;
 }
 
-/* mgv.memory() -> bytes of tensor storage the engine holds */
+/* mgv.memory() -> bytes of tensor storage the engine holds, the limit */
 static int l_memory(lua_State *L)
 {
     lua_pushinteger(L, (lua_Integer)mgv_bytes_allocated());
+    lua_pushinteger(L, (lua_Integer)mgv_memory_limit());
+    return 2;
+}
+
+/* mgv.set_memory_limit(bytes | nil) -> the previous limit; nil: the default */
+static int l_set_memory_limit(lua_State *L)
+{
+    int64_t bytes = -1;
+    if (!lua_isnoneornil(L, 1)) {
+        lua_Number v = luaL_checknumber(L, 1);
+        luaL_argcheck(L, v >= 0 && v < 9.2e18, 1,
+                      "the limit must be a number of bytes >= 0 (nil: the default)");
+        bytes = (int64_t)v;
+    }
+    lua_pushinteger(L, (lua_Integer)mgv_set_memory_limit(bytes));
     return 1;
 }
 
@@ -875,6 +908,7 @@ static const luaL_Reg module_funcs[] = {
     {"is_tensor", l_is_tensor},
     {"rss", l_rss},
     {"memory", l_memory},
+    {"set_memory_limit", l_set_memory_limit},
     {NULL, NULL},
 };
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages mgv builds and tests with. Idempotent; runs as
 # root or through sudo. Pass --dev to add the tools used only to regenerate
-# golden files (python3-torch), which `make test` does not need.
+# golden files (python3-torch) and to fuzz (clang with the libFuzzer runtime,
+# for `make fuzz`), which `make test` does not need.
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -11,7 +12,7 @@ PKGS="build-essential pkg-config
  python3 python3-pexpect python3-zmq python3-jupyter-client
  python3-jupyter-kernel-test jupyter-console python3-nbclient python3-nbformat
  python3-ipykernel tmux"
-if [ "${1:-}" = "--dev" ]; then PKGS="$PKGS python3-torch python3-numpy python3-sklearn libjpeg-turbo-progs"; fi
+if [ "${1:-}" = "--dev" ]; then PKGS="$PKGS python3-torch python3-numpy python3-sklearn libjpeg-turbo-progs clang libclang-rt-dev"; fi
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -1,7 +1,7 @@
 /*
  * test_mnre.c — the Python literal parser and the MNRE loader.
  *
- * Fixture: tests/fixtures/mnre_small.txt (hand-written, 5 instances, a blank
+ * Fixture: tests/fixtures/relations_handwritten.txt (hand-written, 5 instances, a blank
  * line, a CRLF line, \x and \u escapes). The real MNRE text is read from
  * $MGV_MNRE_DIR, else ../shared/data/mnre next to the repository, else
  * $MGV_DATA/mnre or data/mnre (scripts/get-data.sh); when it is absent that
@@ -118,7 +118,7 @@ static void test_pyliteral_errors(void)
 static void test_mnre_fixture(void)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fixtures/mnre_small.txt", test_root());
+    snprintf(path, sizeof path, "%s/tests/fixtures/relations_handwritten.txt", test_root());
     mgv_mnre *ds = mgv_mnre_load(path);
     CHECK(ds != NULL);
     if (!ds) return;

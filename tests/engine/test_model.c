@@ -10,6 +10,7 @@
 #include "mgv.h"
 #include "model.h"
 #include "synth.h"
+#include "tasks.h"
 
 static mgv_synth S;
 
@@ -180,6 +181,70 @@ static void test_text_only_and_ablations(void)
     }
 }
 
+/* The word-vector prior: untrained, the scores are tau times the cosine of
+ * the mention's and the label's mean word vectors, so the predictions are
+ * the no-training baseline's; the decay term is zero at the start and
+ * grows once the maps move; precomputed text features cannot have it. */
+static void test_prior_starts_at_baseline(void)
+{
+    mgv_model_config c = small_config();
+    c.prior = 1;
+    c.use_images = 0;
+    mgv_model m;
+    CHECK(mgv_model_init(&m, &c, S.word_vectors) == 0);
+    int64_t wd = S.word_vectors->shape[1];
+    CHECK(m.head.cfg.prior_dim == 2 * wd && m.head.cfg.prior_identity == wd);
+    CHECK(m.head.cfg.proj >= wd);
+    int n = S.data.n, *pred = malloc(sizeof(int) * (size_t)n), *base = malloc(sizeof(int) * (size_t)n);
+    CHECK(mgv_model_predict(&m, &S.data, 64, pred, NULL, NULL) == 0);
+    CHECK(mgv_task_glove_baseline(&S.data, S.word_vectors, base) == 0);
+    int same = 0;
+    for (int i = 0; i < n; i++) same += pred[i] == base[i];
+    CHECK_NEAR(same, n, 0);   /* every prediction agrees with the baseline */
+    /* instance 3's scores against a direct computation */
+    int one = 3;
+    mgv_head_out out;
+    CHECK(mgv_model_forward(&m, &S.data, &one, 1, 0, 0, &out) == 0);
+    const mgv_instance *in = &S.data.inst[one];
+    float *x = calloc((size_t)wd, sizeof(float)), *l = calloc((size_t)wd, sizeof(float));
+    CHECK(mgv_word_mean(S.word_vectors, in->tokens + in->span_begin[0],
+                        in->span_end[0] - in->span_begin[0], x) > 0);
+    double worst = 0;
+    for (int k = 0; k < S.data.n_classes; k++) {
+        memset(l, 0, sizeof(float) * (size_t)wd);
+        mgv_word_mean(S.word_vectors, S.data.class_name_tokens[k], S.data.class_name_len[k], l);
+        double xl = 0, xx = 0, ll = 0;
+        for (int64_t j = 0; j < wd; j++) {
+            xl += (double)x[j] * l[j];
+            xx += (double)x[j] * x[j];
+            ll += (double)l[j] * l[j];
+        }
+        double want = 10.0 * xl / sqrt(xx * ll), got = mgv_get_flat(out.scores, k);
+        if (fabs(want - got) > worst) worst = fabs(want - got);
+    }
+    CHECK_NEAR(worst, 0, 1e-4);   /* scores are 10 cos(x, l) */
+    mgv_head_out_clear(&out);
+    free(x);
+    free(l);
+    /* training moves the maps: the decay term becomes positive */
+    int idx[8] = {0, 1, 2, 3, 60, 61, 62, 63};
+    mgv_step_stats st;
+    for (int i = 0; i < 3; i++) CHECK(mgv_model_train_step(&m, &S.data, idx, 8, &st) == 0);
+    CHECK(mgv_model_forward(&m, &S.data, idx, 8, 1, 1, &out) == 0);
+    CHECK(out.l_prior && mgv_get_flat(out.l_prior, 0) > 0);
+    CHECK(mgv_get_flat(out.loss, 0) >= mgv_get_flat(out.l_prior, 0));
+    mgv_head_out_clear(&out);
+    mgv_model_free(&m);
+    free(pred);
+    free(base);
+    mgv_model_config f = small_config();
+    f.prior = 1;
+    f.text_features = 1;
+    f.use_images = 0;
+    CHECK(mgv_model_init(&m, &f, NULL) < 0);
+    CHECK_ERROR_HAS("word-vector prior");
+}
+
 int main(void)
 {
     mgv_synth_config sc = mgv_synth_default_config();
@@ -192,6 +257,7 @@ int main(void)
     RUN(test_training_lowers_loss);
     RUN(test_inspection_outputs);
     RUN(test_text_only_and_ablations);
+    RUN(test_prior_starts_at_baseline);
     mgv_synth_free(&S);
     return CHECK_DONE();
 }

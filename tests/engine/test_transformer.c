@@ -15,6 +15,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "mgv.h"
+#include "parallel.h"
 #include "params.h"
 #include "safetensors.h"
 #include "transformer.h"
@@ -141,6 +142,14 @@ static void golden_variant(const char *v, mgv_transformer_variant variant)
         if (!g) printf("  no gradient for %s\n", ps.names[i]);
         CHECK(g && close_to(key, g, mgv_st_get(gold, key), TOL, &golden_worst));
     }
+    /* the same without a tape (the inference fast path) */
+    int prev = mgv_set_grad_enabled(0);
+    mgv_tensor *y_fast = mgv_transformer_layer_forward(&layer, x, mask, 0, NULL);
+    mgv_set_grad_enabled(prev);
+    CHECK(y_fast && y_fast->node == NULL);
+    snprintf(key, sizeof key, "%s.out", v);
+    CHECK(y_fast && close_to("no-grad output", y_fast, mgv_st_get(gold, key), TOL, &golden_worst));
+    mgv_release(y_fast);
     mgv_release(y_eval);
     mgv_release(x);
     mgv_params_free(&ps);
@@ -398,6 +407,55 @@ static void test_vit_names(void)
     mgv_params_free(&ps);
 }
 
+/* ---- the inference fast path -------------------------------------------- */
+
+/* Without a tape a layer runs fused kernels (transformer.c); they must give
+ * the taped ops' results up to float rounding: both variants, several
+ * query blocks (L > 128), odd sizes, a partly and a fully padded sample,
+ * large activations (GELU and softmax tails); and the same numbers for 1
+ * and 2 threads. */
+static void test_fast_path_matches_tape(void)
+{
+    for (int v = 0; v < 2; v++)
+        for (int big = 0; big < 2; big++) {
+            mgv_transformer_config cfg = mgv_transformer_default_config(12, 3, 20);
+            mgv_paramset ps;
+            mgv_params_init(&ps);
+            mgv_transformer_layer layer;
+            CHECK(mgv_transformer_layer_init(&layer, &ps, "l", &cfg, (mgv_transformer_variant)v,
+                                             NULL) == 0);
+            randomise(&ps, 31 + v + 2 * big, big ? 1.5f : 0.5f);
+            int64_t L = big ? 21 : 133, xs[3] = {3, L, 12}, ms[2] = {3, L};
+            mgv_tensor *mask = mgv_zeros(2, ms);
+            for (int64_t l = 0; l < L; l++) {
+                mgv_set_flat(mask, l, 1.0f);                          /* sample 0: all real */
+                mgv_set_flat(mask, L + l, l < L / 2 + 1 ? 1.0f : 0.0f); /* sample 1: half */
+            }                                                         /* sample 2: none */
+            mgv_tensor *x = gradcheck_input(3, xs, 40 + v, big ? -4 : -1, big ? 4 : 1);
+            mgv_tensor *taped = mgv_transformer_layer_forward(&layer, x, mask, 0, NULL);
+            int prev = mgv_set_grad_enabled(0);
+            mgv_tensor *fast = mgv_transformer_layer_forward(&layer, x, mask, 0, NULL);
+            mgv_tensor *fast_nomask = mgv_transformer_layer_forward(&layer, x, NULL, 0, NULL);
+            int nt = mgv_set_num_threads(1);
+            mgv_tensor *fast1 = mgv_transformer_layer_forward(&layer, x, mask, 0, NULL);
+            mgv_set_num_threads(nt);
+            mgv_set_grad_enabled(prev);
+            mgv_tensor *taped_nomask = mgv_transformer_layer_forward(&layer, x, NULL, 0, NULL);
+            CHECK(taped && taped->node != NULL && fast && fast->node == NULL && fast1);
+            CHECK(fast && all_finite(fast));
+            /* weights up to 1.5 make sums of large terms that cancel: rounding
+             * differences (summation order, exp, erf) grow to ~1e-5 there */
+            double tol = big ? 1e-4 : 2e-6;
+            CHECK(close_to(v ? "pre-LN fast vs taped" : "post-LN fast vs taped", fast, taped, tol,
+                           NULL));
+            CHECK(close_to("fast vs taped, no mask", fast_nomask, taped_nomask, tol, NULL));
+            CHECK(close_to("fast, 1 vs 2 threads", fast1, fast, 0, NULL));
+            mgv_tensor *tmp[] = {taped, fast, fast_nomask, fast1, taped_nomask, x, mask};
+            for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) mgv_release(tmp[i]);
+            mgv_params_free(&ps);
+        }
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 static void test_errors(void)
@@ -455,6 +513,7 @@ int main(void)
     RUN(test_dropout);
     RUN(test_encoder);
     RUN(test_vit_names);
+    RUN(test_fast_path_matches_tape);
     RUN(test_errors);
     return CHECK_DONE();
 }
