@@ -68,7 +68,7 @@ mgv_head_config mgv_head_default_config(int d, int experts, int entity_dim, int 
     c.vat_xi = 1e-6f;
     c.vat_iters = 1;
     c.tau = 10.0f;
-    c.prior_decay = 0.01f;
+    c.prior_decay = 0.1f;
     return c;
 }
 

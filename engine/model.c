@@ -38,7 +38,7 @@ mgv_model_config mgv_model_default_config(void)
     c.head_dropout = 0.3f;
     c.prior = 0;
     c.tau = 10.0f;
-    c.prior_decay = 0.01f;
+    c.prior_decay = 0.1f;
     c.lr = 5e-4;
     c.weight_decay = 0;
     c.clip = 1.0;
@@ -318,6 +318,22 @@ static int collate_images(const mgv_model *m, const mgv_dataset *ds, const int *
 static int collate_bert(const mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
                         mgv_batch *out);
 
+
+/* The id matrix [n x L] and the mask [n, L] of a batch (filled by the caller). */
+static int batch_alloc_ids(mgv_batch *out, int n, int64_t L)
+{
+    out->B = n;
+    out->L = L;
+    out->ids = malloc(sizeof(int32_t) * (size_t)n * (size_t)L);
+    int64_t ms[2] = {n, L};
+    out->text_mask = mgv_zeros(2, ms);
+    if (!out->ids || !out->text_mask) {
+        if (!out->ids) mgv_fail("collate: out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 int mgv_model_collate(const mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
                       mgv_batch *out)
 {
@@ -355,15 +371,7 @@ int mgv_model_collate(const mgv_model *m, const mgv_dataset *ds, const int *idx,
         if (lens[i] > L) L = lens[i];
         out->target[i] = in->label;
     }
-    out->B = n;
-    out->L = L;
-    out->ids = malloc(sizeof(int32_t) * (size_t)n * (size_t)L);
-    int64_t ms[2] = {n, L};
-    out->text_mask = mgv_zeros(2, ms);
-    if (!out->ids || !out->text_mask) {
-        if (!out->ids) mgv_fail("collate: out of memory");
-        goto fail;
-    }
+    if (batch_alloc_ids(out, n, L) < 0) goto fail;
     float *mk = mgv_data(out->text_mask);
     for (int i = 0; i < n; i++)
         for (int t = 0; t < L; t++) {
@@ -448,15 +456,7 @@ static int collate_bert(const mgv_model *m, const mgv_dataset *ds, const int *id
     }
     int32_t pad = mgv_wordpiece_specials_of(m->wp)->pad;
     if (pad < 0) pad = 0;
-    out->B = n;
-    out->L = L;
-    out->ids = malloc(sizeof(int32_t) * (size_t)n * (size_t)L);
-    int64_t ms[2] = {n, L};
-    out->text_mask = mgv_zeros(2, ms);
-    if (!out->ids || !out->text_mask) {
-        if (!out->ids) mgv_fail("collate: out of memory");
-        goto done;
-    }
+    if (batch_alloc_ids(out, n, L) < 0) goto done;
     float *mask = mgv_data(out->text_mask);
     for (int i = 0; i < n; i++)
         for (int t = 0; t < L; t++) {

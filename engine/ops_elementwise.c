@@ -12,11 +12,13 @@
  *
  * Unary ops read a contiguous copy of a strided input and write a contiguous
  * output; their backward is one fused loop computing gout * f'(x) from the
- * saved input or output.
+ * saved input or output. Long unary loops are split over the engine's
+ * threads in element ranges (the same numbers for any thread count).
  */
 #include "ops_elementwise.h"
 #include "autograd.h"
 #include "error.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <string.h>
@@ -293,6 +295,26 @@ static void unary_grad_kernel(int op, float p, int64_t n, const float *g, const 
     }
 }
 
+/* A unary map (forward: g NULL) or its gradient over a range of elements. */
+#define UNARY_MIN_PART 16384
+typedef struct {
+    int op;
+    float p;
+    const float *g, *x, *y;
+    float *out;
+} unary_job;
+
+static void unary_part(void *ctx, int64_t b, int64_t e, int part)
+{
+    const unary_job *j = ctx;
+    (void)part;
+    if (!j->g)
+        unary_kernel(j->op, j->p, e - b, j->x + b, j->out + b);
+    else
+        unary_grad_kernel(j->op, j->p, e - b, j->g + b, j->x ? j->x + b : NULL,
+                          j->y ? j->y + b : NULL, j->out + b);
+}
+
 /* node: inputs[0] = x, saved[0] = detached output (when the op needs it),
  * ints[0] = op, reals[0] = the scalar parameter. */
 static int unary_backward(mgv_node *node, mgv_tensor *g)
@@ -310,8 +332,9 @@ static int unary_backward(mgv_node *node, mgv_tensor *g)
     } else if (op == UN_LOG || op == UN_RELU || op == UN_GELU || op == UN_POW) {
         if (!(xc = mgv_contiguous_data(x))) goto fail;
     }
-    unary_grad_kernel(op, p, mgv_numel(x), mgv_data(gc), xc ? mgv_data(xc) : NULL,
-                      yc ? mgv_data(yc) : NULL, mgv_data(gx));
+    unary_job j = {op, p, mgv_data(gc), xc ? mgv_data(xc) : NULL, yc ? mgv_data(yc) : NULL,
+                   mgv_data(gx)};
+    mgv_parallel_for(mgv_numel(x), UNARY_MIN_PART, unary_part, &j);
     mgv_release(gc);
     mgv_release(xc);
     mgv_release(yc);
@@ -333,7 +356,8 @@ static mgv_tensor *unary_op(int op, mgv_tensor *x, float p)
         mgv_release(xc);
         return NULL;
     }
-    unary_kernel(op, p, mgv_numel(x), mgv_data(xc), mgv_data(y));
+    unary_job j = {op, p, NULL, mgv_data(xc), NULL, mgv_data(y)};
+    mgv_parallel_for(mgv_numel(x), UNARY_MIN_PART, unary_part, &j);
     mgv_release(xc);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *n = mgv_record(y, unary_names[op], unary_backward, 1, &x);

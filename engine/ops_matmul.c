@@ -12,6 +12,11 @@
  *   dA = dY B^T,  dB = A^T dY,
  * accumulated with beta = 1 into zeroed buffers of the input shapes, which
  * sums the gradient over broadcast batches.
+ *
+ * Many small batched GEMMs (attention heads) are split over the engine's
+ * threads by batch, one thread per GEMM, so results do not depend on the
+ * thread count; a backward whose gradient block is shared by broadcast
+ * batches stays on one thread.
  */
 #include "ops_matmul.h"
 #include "autograd.h"
@@ -252,6 +257,57 @@ static int mm_ops_make(mgv_tensor *a, mgv_tensor *b, const mm_plan *p, mm_ops *o
 
 /* ---- matmul --------------------------------------------------------------- */
 
+/* The GEMMs of a batched product (or of its backward), for a range of batches. */
+typedef struct {
+    const mm_ops *o;
+    const mm_plan *p;
+    float *Y;          /* forward output */
+    const float *gy;   /* backward: output gradient, and the input gradients or NULL */
+    float *ga, *gb;
+} mm_batch_job;
+
+static void mm_forward_part(void *ctx, int64_t b0, int64_t b1, int part)
+{
+    const mm_batch_job *j = ctx;
+    const mm_ops *o = j->o;
+    const float *A = operand_data(&o->A), *B = operand_data(&o->B);
+    int64_t n = o->rows, k = j->p->k, m = j->p->m;
+    (void)part;
+    for (int64_t i = b0; i < b1; i++)
+        gemm(n, m, k, A + o->aoff[i], o->A.tr, o->A.ld, 0, B + o->boff[i], o->B.tr, o->B.ld, 0,
+             0.0f, j->Y + i * n * m, m);
+}
+
+static void mm_backward_part(void *ctx, int64_t b0, int64_t b1, int part)
+{
+    const mm_batch_job *j = ctx;
+    const mm_ops *o = j->o;
+    const float *A = operand_data(&o->A), *B = operand_data(&o->B);
+    int64_t n = o->rows, k = j->p->k, m = j->p->m;
+    (void)part;
+    for (int64_t i = b0; i < b1; i++) {
+        const float *gyi = j->gy + i * n * m;
+        if (j->ga)   /* dA_i [n,k] += dY_i [n,m] B_i^T */
+            gemm(n, k, m, gyi, 0, m, 0, B + o->boff[i], o->B.tr, o->B.ld, 1, 1.0f,
+                 j->ga + o->gaoff[i], k);
+        if (j->gb)   /* dB_i [k,m] += A_i^T dY_i */
+            gemm(k, m, n, A + o->aoff[i], o->A.tr, o->A.ld, 1, gyi, 0, m, 0, 1.0f,
+                 j->gb + o->gboff[i], m);
+    }
+}
+
+/* Many small GEMMs (attention heads) are spread over the engine's threads,
+ * each on one thread; a few large ones split themselves (mgv_sgemm). */
+static void run_batches(mm_batch_job *j, mgv_range_fn fn)
+{
+    double work = (double)j->o->rows * (double)j->p->k * (double)j->p->m;
+    if (j->o->nbatch < 2 || work >= 4e6) {
+        fn(j, 0, j->o->nbatch, 0);
+        return;
+    }
+    mgv_parallel_for(j->o->nbatch, (int64_t)(1e6 / (work + 1)) + 1, fn, j);
+}
+
 static int matmul_backward(mgv_node *node, mgv_tensor *gout)
 {
     mgv_tensor *a = node->inputs[0], *b = node->inputs[1];
@@ -263,18 +319,16 @@ static int matmul_backward(mgv_node *node, mgv_tensor *gout)
     mgv_tensor *gb = b->requires_grad ? mgv_zeros(b->ndim, b->shape) : NULL;
     int rc = -1;
     if (!g || (a->requires_grad && !ga) || (b->requires_grad && !gb)) goto out;
-    const float *gy = mgv_data(g);
-    const float *A = operand_data(&o.A), *B = operand_data(&o.B);
-    int64_t n = o.rows, k = p.k, m = p.m;
-    for (int64_t i = 0; i < o.nbatch; i++) {
-        const float *gyi = gy + i * n * m;
-        if (ga)   /* dA_i [n,k] += dY_i [n,m] B_i^T */
-            gemm(n, k, m, gyi, 0, m, 0, B + o.boff[i], o.B.tr, o.B.ld, 1, 1.0f,
-                 mgv_data(ga) + o.gaoff[i], k);
-        if (gb)   /* dB_i [k,m] += A_i^T dY_i */
-            gemm(k, m, n, A + o.aoff[i], o.A.tr, o.A.ld, 1, gyi, 0, m, 0, 1.0f,
-                 mgv_data(gb) + o.gboff[i], m);
-    }
+    mm_batch_job j = {&o, &p, NULL, mgv_data(g), ga ? mgv_data(ga) : NULL,
+                      gb ? mgv_data(gb) : NULL};
+    /* a broadcast operand's gradient block is shared by several batches:
+     * those must be summed in turn, on one thread */
+    int shared = (ga && mgv_numel(a) != o.nbatch * o.rows * p.k) ||
+                 (gb && mgv_numel(b) != o.nbatch * p.k * p.m);
+    if (shared)
+        mm_backward_part(&j, 0, o.nbatch, 0);
+    else
+        run_batches(&j, mm_backward_part);
     rc = 0;
     if (ga) rc = mgv_accumulate_grad_fresh(a, ga);
     if (rc == 0 && gb) rc = mgv_accumulate_grad_fresh(b, gb);
@@ -303,11 +357,8 @@ mgv_tensor *mgv_matmul(mgv_tensor *a, mgv_tensor *b)
         mgv_release(y);
         return NULL;
     }
-    const float *A = operand_data(&o.A), *B = operand_data(&o.B);
-    float *Y = mgv_data(y);
-    for (int64_t i = 0; i < o.nbatch; i++)
-        gemm(o.rows, p.m, p.k, A + o.aoff[i], o.A.tr, o.A.ld, 0, B + o.boff[i], o.B.tr, o.B.ld,
-             0, 0.0f, Y + i * o.rows * p.m, p.m);
+    mm_batch_job j = {&o, &p, mgv_data(y), NULL, NULL, NULL};
+    run_batches(&j, mm_forward_part);
     mm_ops_free(&o);
     mgv_tensor *in[2] = {a, b};
     if (mgv_needs_grad(2, in) && !mgv_record(y, "matmul", matmul_backward, 2, in)) {

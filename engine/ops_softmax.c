@@ -18,6 +18,7 @@
 #include "ops_softmax.h"
 #include "autograd.h"
 #include "error.h"
+#include "parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -125,6 +126,31 @@ static void softmax_block_backward(const float *y, const float *g, float *dx, in
         }
 }
 
+/* Last-axis slices are split over the engine's threads, whole slices per
+ * thread (so results do not depend on the thread count). */
+#define ROWS_MIN_ELEMS 32768   /* elements per part, at least */
+typedef struct {
+    const float *x, *g;   /* forward: input; backward: saved output and gradient */
+    float *out;
+    int64_t n;
+    int logv;
+} rows_job;
+
+static void forward_rows(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const rows_job *j = ctx;
+    (void)part;
+    for (int64_t r = r0; r < r1; r++) softmax_row(j->x + r * j->n, j->out + r * j->n, j->n, j->logv);
+}
+
+static void backward_rows(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const rows_job *j = ctx;
+    (void)part;
+    for (int64_t r = r0; r < r1; r++)
+        softmax_row_backward(j->x + r * j->n, j->g + r * j->n, j->out + r * j->n, j->n, j->logv);
+}
+
 static int softmax_backward(mgv_node *node, mgv_tensor *gout)
 {
     mgv_tensor *x = node->inputs[0], *y = node->saved[0];
@@ -142,12 +168,14 @@ static int softmax_backward(mgv_node *node, mgv_tensor *gout)
     /* y is the saved output: created contiguous by the forward pass */
     const float *yd = mgv_data(y), *gd = mgv_data(g);
     float *dd = mgv_data(dx);
-    for (int64_t o = 0; o < outer; o++) {
-        int64_t base = o * n * inner;
-        if (inner == 1)
-            softmax_row_backward(yd + base, gd + base, dd + base, n, logv);
-        else
+    if (inner == 1) {
+        rows_job j = {yd, gd, dd, n, logv};
+        mgv_parallel_for(outer, ROWS_MIN_ELEMS / (n + 1) + 1, backward_rows, &j);
+    } else {
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t base = o * n * inner;
             softmax_block_backward(yd + base, gd + base, dd + base, n, inner, logv, buf);
+        }
     }
     rc = mgv_accumulate_grad(x, dx);
 out:
@@ -176,12 +204,14 @@ static mgv_tensor *softmax_impl(const char *op, mgv_tensor *x, int axis, int log
     }
     const float *xd = mgv_data(xc);
     float *yd = mgv_data(y);
-    for (int64_t o = 0; o < outer; o++) {
-        int64_t base = o * n * inner;
-        if (inner == 1)
-            softmax_row(xd + base, yd + base, n, logv);
-        else
+    if (inner == 1) {
+        rows_job j = {xd, NULL, yd, n, logv};
+        mgv_parallel_for(outer, ROWS_MIN_ELEMS / (n + 1) + 1, forward_rows, &j);
+    } else {
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t base = o * n * inner;
             softmax_block(xd + base, yd + base, n, inner, logv, buf);
+        }
     }
     free(buf);
     mgv_release(xc);

@@ -240,6 +240,7 @@ if o.json then
     per_class = per_class, best_epoch = result.best_epoch, val_macro_f1 = result.val_macro_f1,
     val_micro_f1 = result.val_micro_f1, seconds = seconds, cpu_seconds = os.clock() - clock0,
     train_loss = #result.history > 0 and result.history[#result.history].train.loss or nil,
+    descriptions = o.descriptions,
     baseline_macro_f1 = baseline and baseline.macro_f1, baseline_micro_f1 = baseline and baseline.micro_f1,
     config = model:config(),
   }

@@ -39,26 +39,25 @@ static int fuzz_small_enough(const uint8_t *b, size_t n)
         unsigned long w = fuzz_be32(b + 16), h = fuzz_be32(b + 20);
         return w <= FUZZ_MAX_PIXELS && h <= FUZZ_MAX_PIXELS && w * h <= FUZZ_MAX_PIXELS;
     }
-    /* JPEG: walk the marker segments to the frame header (SOFn) */
+    /* JPEG: find the frame header (SOFn) as libjpeg does: markers are 0xFF
+     * (any number) then a byte other than 0; bytes between segments are
+     * skipped as garbage. */
     size_t p = 2;
-    while (p + 4 <= n) {
-        if (b[p] != 0xFF) return 1;
-        while (p + 1 < n && b[p + 1] == 0xFF) p++;
-        if (p + 4 > n) return 1;
-        unsigned m = b[p + 1];
-        if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) {
-            p += 2;
-            continue;
-        }
+    for (;;) {
+        while (p < n && b[p] != 0xFF) p++;
+        while (p < n && b[p] == 0xFF) p++;
+        if (p >= n) return 1;
+        unsigned m = b[p++];
+        if (m == 0 || m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;
         if (m == 0xDA || m == 0xD9) return 1;   /* scan or end before a frame */
         if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
-            if (p + 9 > n) return 1;
-            unsigned long h = fuzz_be16(b + p + 5), w = fuzz_be16(b + p + 7);
+            if (p + 7 > n) return 1;
+            unsigned long h = fuzz_be16(b + p + 3), w = fuzz_be16(b + p + 5);
             return w * h <= FUZZ_MAX_PIXELS;
         }
-        p += 2 + fuzz_be16(b + p + 2);
+        if (p + 2 > n) return 1;
+        p += fuzz_be16(b + p);
     }
-    return 1;
 }
 
 static void fuzz_decode_image(const uint8_t *buf, size_t len)

@@ -683,7 +683,7 @@ doc("mgv.model", "mgv.model{words = , task = 'met', hidden = 64, heads = 4, laye
   "patch = 4, vmoe = true, nce = true, mg = true, vat = 'learned', beta = 1, vmoe_weight = 0.01, " ..
   "head_dropout = 0.3, lr = 5e-4, weight_decay = 0, clip = 1, seed = 0, text = 'encoder', " ..
   "image = 'pixels', entity_dim = 0, label_dim = 0, prior = false, tau = 10, " ..
-  "prior_decay = 0.01, bert = nil} -> Model",
+  "prior_decay = 0.1, bert = nil} -> Model",
   "A new MG-VMoE model over the frozen word table words (task.words): a transformer text " ..
   "encoder (hidden size, heads, layers, tokens up to max_len), a patch encoder for images " ..
   "(patch x patch pixels per token; images = false for text only; 'mre' has no images), the " ..

@@ -37,17 +37,29 @@ typedef struct {
     mgv_wordpiece *wp;
 } lwordpiece;
 
+/* What the Bert and ViT userdata share (their first member): the
+ * parameters, and whether the model is live (not freed yet). */
 typedef struct {
     mgv_paramset ps;
-    mgv_bert b;
     int live;
+} lencoder;
+
+typedef struct {
+    lencoder e;
+    mgv_bert b;
 } lbert;
 
 typedef struct {
-    mgv_paramset ps;
+    lencoder e;
     mgv_vit v;
-    int live;
 } lvit;
+
+/* Pushes "<what> (freed)": the __tostring of a freed object. */
+static int push_freed(lua_State *L, const char *what)
+{
+    lua_pushfstring(L, "%s (freed)", what);
+    return 1;
+}
 
 /* ---- WordPiece --------------------------------------------------------------- */
 
@@ -66,12 +78,14 @@ static int wp_gc(lua_State *L)
     return 0;
 }
 
-static void push_wp(lua_State *L, mgv_wordpiece *wp)
+/* Pushes an empty tokenizer userdata: the caller stores the tokenizer in
+ * ->wp, so that a Lua error cannot leak it. */
+static lwordpiece *new_wp(lua_State *L)
 {
     lwordpiece *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->wp = NULL;
     luaL_setmetatable(L, LMGV_WORDPIECE);
-    u->wp = wp;
+    return u;
 }
 
 /* mgv.wordpiece.load(vocab.txt | dir [, {lowercase, strip_accents, nfc, chinese_chars}]) */
@@ -91,9 +105,7 @@ static int l_wordpiece_load(lua_State *L)
     cfg.nfc = lmgv_opt_bool(L, 2, "nfc", 1);
     cfg.chinese_chars = lmgv_opt_bool(L, 2, "chinese_chars", 1);
     cfg.max_input_chars_per_word = lmgv_opt_int(L, 2, "max_chars", 100, "wordpiece.load");
-    /* the userdata first, so that a Lua error cannot leak the tokenizer */
-    push_wp(L, NULL);
-    lwordpiece *u = lua_touserdata(L, -1);
+    lwordpiece *u = new_wp(L);
     if (is_file) {
         u->wp = mgv_wordpiece_load(path, &cfg);
     } else {
@@ -111,31 +123,23 @@ static int l_wordpiece_load(lua_State *L)
     return 1;
 }
 
-static void push_ids(lua_State *L, const mgv_ids *ids)
+/* The WordPiece ids of the string at 2 (raises the engine message). */
+static void encode_arg(lua_State *L, mgv_wordpiece *wp, mgv_ids *ids)
 {
-    lua_createtable(L, ids->n, 0);
-    for (int i = 0; i < ids->n; i++) {
-        lua_pushinteger(L, ids->v[i]);
-        lua_rawseti(L, -2, i + 1);
+    size_t len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    if (mgv_wordpiece_encode(wp, s, len, ids) < 0) {
+        mgv_ids_free(ids);
+        lmgv_error(L);
     }
 }
 
 /* tok:encode(text) -> {ids} */
 static int wp_encode(lua_State *L)
 {
-    mgv_wordpiece *wp = check_wp(L, 1);
-    size_t len;
-    const char *s = luaL_checklstring(L, 2, &len);
     mgv_ids ids = {0};
-    if (mgv_wordpiece_encode(wp, s, len, &ids) < 0) {
-        mgv_ids_free(&ids);
-        return lmgv_error(L);
-    }
-    lua_createtable(L, ids.n, 0);
-    for (int i = 0; i < ids.n; i++) {
-        lua_pushinteger(L, ids.v[i]);
-        lua_rawseti(L, -2, i + 1);
-    }
+    encode_arg(L, check_wp(L, 1), &ids);
+    lmgv_push_ints(L, ids.v, ids.n, 0);
     mgv_ids_free(&ids);
     return 1;
 }
@@ -144,13 +148,8 @@ static int wp_encode(lua_State *L)
 static int wp_tokenize(lua_State *L)
 {
     mgv_wordpiece *wp = check_wp(L, 1);
-    size_t len;
-    const char *s = luaL_checklstring(L, 2, &len);
     mgv_ids ids = {0};
-    if (mgv_wordpiece_encode(wp, s, len, &ids) < 0) {
-        mgv_ids_free(&ids);
-        return lmgv_error(L);
-    }
+    encode_arg(L, wp, &ids);
     int n = ids.n;
     int32_t *copy = lua_newuserdatauv(L, sizeof(int32_t) * (size_t)(n ? n : 1), 0);
     if (n) memcpy(copy, ids.v, sizeof(int32_t) * (size_t)n);
@@ -213,10 +212,7 @@ static int wp_len(lua_State *L)
 static int wp_tostring(lua_State *L)
 {
     lwordpiece *u = luaL_checkudata(L, 1, LMGV_WORDPIECE);
-    if (!u->wp) {
-        lua_pushstring(L, "WordPiece (freed)");
-        return 1;
-    }
+    if (!u->wp) return push_freed(L, "WordPiece");
     const mgv_wordpiece_config *c = mgv_wordpiece_config_of(u->wp);
     lua_pushfstring(L, "WordPiece: %d entries, %s%s", mgv_wordpiece_vocab_size(u->wp),
                     c->lowercase ? "uncased" : "cased", c->nfc ? "" : ", no NFC");
@@ -338,15 +334,27 @@ static int read_inputs(lua_State *L, int arg, seq_input **out)
     return n;
 }
 
-/* Sequences of the n inputs, padded into ids [n x L] (malloc'd) and a mask;
- * markers [n x 2]. Returns 0 or -1 (engine message). */
-static int build_batch(const mgv_wordpiece *wp, const seq_input *in, int n, int max_len,
-                       int32_t **ids_out, int64_t *L_out, mgv_tensor **mask_out, int64_t *markers)
+/* Pushes {{m1, m2} per input}: the 1-based marker positions of the n inputs. */
+static void push_markers(lua_State *L, const seq_input *in, int n, const int64_t *markers)
 {
-    mgv_ids *seqs = calloc((size_t)n, sizeof *seqs);
-    if (!seqs) return mgv_fail("encode: out of memory");
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, in[i].n_spans, 0);
+        for (int s = 0; s < in[i].n_spans; s++) {
+            lua_pushinteger(L, markers[2 * i + s] + 1);
+            lua_rawseti(L, -2, s + 1);
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
+}
+
+/* The sequences (and markers [n x 2]) of the n inputs into seqs (zeroed by
+ * the caller). Returns 0, or -1 with the engine message ("<op>: input i")
+ * and all of seqs freed. */
+static int sequence_inputs(const mgv_wordpiece *wp, const seq_input *in, int n, int max_len,
+                           mgv_ids *seqs, int64_t *markers, const char *op)
+{
     int rc = 0;
-    int64_t L = 1;
     for (int i = 0; i < n && rc == 0; i++) {
         if (in[i].words)
             rc = mgv_wordpiece_sequence_words(wp, in[i].n_words, in[i].words, in[i].n_spans,
@@ -356,9 +364,24 @@ static int build_batch(const mgv_wordpiece *wp, const seq_input *in, int n, int 
         else
             rc = mgv_wordpiece_sequence_text(wp, in[i].text, in[i].len, in[i].n_spans, in[i].b,
                                              in[i].e, max_len, &seqs[i], markers + 2 * i);
-        if (rc < 0) mgv_error_context("encode: input %d", i + 1);
-        else if (seqs[i].n > L) L = seqs[i].n;
+        if (rc < 0) mgv_error_context("%s: input %d", op, i + 1);
     }
+    if (rc < 0)
+        for (int i = 0; i < n; i++) mgv_ids_free(&seqs[i]);
+    return rc;
+}
+
+/* Sequences of the n inputs, padded into ids [n x L] (malloc'd) and a mask;
+ * markers [n x 2]. Returns 0 or -1 (engine message). */
+static int build_batch(const mgv_wordpiece *wp, const seq_input *in, int n, int max_len,
+                       int32_t **ids_out, int64_t *L_out, mgv_tensor **mask_out, int64_t *markers)
+{
+    mgv_ids *seqs = calloc((size_t)n, sizeof *seqs);
+    if (!seqs) return mgv_fail("encode: out of memory");
+    int rc = sequence_inputs(wp, in, n, max_len, seqs, markers, "encode");
+    int64_t L = 1;
+    for (int i = 0; i < n && rc == 0; i++)
+        if (seqs[i].n > L) L = seqs[i].n;
     int32_t *ids = NULL;
     mgv_tensor *mask = NULL;
     if (rc == 0) {
@@ -400,38 +423,17 @@ static int wp_sequence(lua_State *L)
     int64_t *markers = lua_newuserdatauv(L, sizeof(int64_t) * 2 * (size_t)n, 0);
     mgv_ids *seqs = lua_newuserdatauv(L, sizeof(mgv_ids) * (size_t)n, 0);
     memset(seqs, 0, sizeof(mgv_ids) * (size_t)n);
-    int rc = 0;
-    for (int i = 0; i < n && rc == 0; i++) {
-        if (in[i].words)
-            rc = mgv_wordpiece_sequence_words(wp, in[i].n_words, in[i].words, in[i].n_spans,
-                                              (const int[]){(int)in[i].b[0], (int)in[i].b[1]},
-                                              (const int[]){(int)in[i].e[0], (int)in[i].e[1]},
-                                              max_len, &seqs[i], markers + 2 * i);
-        else
-            rc = mgv_wordpiece_sequence_text(wp, in[i].text, in[i].len, in[i].n_spans, in[i].b,
-                                             in[i].e, max_len, &seqs[i], markers + 2 * i);
-        if (rc < 0) mgv_error_context("sequence: input %d", i + 1);
-    }
-    if (rc < 0) {
-        for (int i = 0; i < n; i++) mgv_ids_free(&seqs[i]);
-        return lmgv_error(L);
-    }
+    if (sequence_inputs(wp, in, n, max_len, seqs, markers, "sequence") < 0) return lmgv_error(L);
     /* tables: no engine memory is held past this point except seqs (freed below
      * before anything can raise: lua_createtable only fails on memory) */
     int single = is_single(L, 2);
     lua_createtable(L, n, 0);
-    lua_createtable(L, n, 0);
     for (int i = 0; i < n; i++) {
-        push_ids(L, &seqs[i]);
-        lua_rawseti(L, -3, i + 1);
-        lua_createtable(L, in[i].n_spans, 0);
-        for (int s = 0; s < in[i].n_spans; s++) {
-            lua_pushinteger(L, markers[2 * i + s] + 1);
-            lua_rawseti(L, -2, s + 1);
-        }
+        lmgv_push_ints(L, seqs[i].v, seqs[i].n, 0);
         lua_rawseti(L, -2, i + 1);
         mgv_ids_free(&seqs[i]);
     }
+    push_markers(L, in, n, markers);
     if (single) {
         lua_rawgeti(L, -2, 1);
         lua_rawgeti(L, -2, 1);
@@ -440,24 +442,93 @@ static int wp_sequence(lua_State *L)
     return 2;
 }
 
+/* ---- what BERT and ViT share ----------------------------------------------------- */
+
+/* The live Bert or ViT (class tname) at arg. */
+static void *check_encoder(lua_State *L, int arg, const char *tname)
+{
+    lencoder *e = luaL_checkudata(L, arg, tname);
+    if (!e->live) luaL_argerror(L, arg, "the model was freed");
+    return e;
+}
+
+/* Pushes a new zeroed Bert or ViT userdata (size bytes, nuv user values) with
+ * an empty parameter set, live: the engine fills it, or encoder_failed. */
+static void *new_encoder(lua_State *L, size_t size, int nuv, const char *tname)
+{
+    lencoder *e = lua_newuserdatauv(L, size, nuv);
+    memset(e, 0, size);
+    luaL_setmetatable(L, tname);
+    mgv_params_init(&e->ps);
+    e->live = 1;
+    return e;
+}
+
+/* After a failed load or init: frees the parameters, raises the engine message. */
+static int encoder_failed(lua_State *L, lencoder *e)
+{
+    mgv_params_free(&e->ps);
+    e->live = 0;
+    return lmgv_error(L);
+}
+
+/* The __gc part after the model itself is freed. */
+static int encoder_gc(lencoder *e)
+{
+    if (e->live) mgv_params_free(&e->ps);
+    e->live = 0;
+    return 0;
+}
+
+/* The {name = tensor} table of the parameters. */
+static int push_params(lua_State *L, const lencoder *e)
+{
+    lua_createtable(L, 0, e->ps.n);
+    lmgv_set_params(L, &e->ps);
+    return 1;
+}
+
+/* The sizes both `new`s take; intermediate is 4 hidden by default (a hidden
+ * size whose 4 H overflows is refused by init). */
+static void read_sizes(lua_State *L, const char *op, int *hidden, int *layers, int *heads,
+                       int *intermediate)
+{
+    *hidden = lmgv_opt_int(L, 1, "hidden", *hidden, op);
+    *layers = lmgv_opt_int(L, 1, "layers", *layers, op);
+    *heads = lmgv_opt_int(L, 1, "heads", *heads, op);
+    *intermediate = lmgv_opt_int(L, 1, "intermediate",
+                                 *hidden > 0 && *hidden <= (1 << 28) ? 4 * *hidden : 0, op);
+}
+
+/* The random generator of a `new`, seeded by option seed (default 0). */
+static mgv_rng seeded_rng(lua_State *L, const char *op)
+{
+    mgv_rng rng;
+    mgv_rng_seed(&rng, (uint64_t)lmgv_opt_int(L, 1, "seed", 0, op));
+    return rng;
+}
+
+/* A scratch int32 copy of the values of t (in a userdata pushed on the stack). */
+static int32_t *int_values(lua_State *L, const mgv_tensor *t)
+{
+    int64_t n = mgv_numel(t);
+    int32_t *v = lua_newuserdatauv(L, sizeof(int32_t) * (size_t)(n + 1), 0);
+    for (int64_t i = 0; i < n; i++) v[i] = (int32_t)mgv_get_flat(t, i);
+    return v;
+}
+
 /* ---- BERT ------------------------------------------------------------------------- */
 
 static lbert *check_bert(lua_State *L, int arg)
 {
-    lbert *u = luaL_checkudata(L, arg, LMGV_BERT);
-    if (!u->live) luaL_argerror(L, arg, "the model was freed");
-    return u;
+    return check_encoder(L, arg, LMGV_BERT);
 }
 
 static int bert_gc(lua_State *L)
 {
     lbert *u = luaL_checkudata(L, 1, LMGV_BERT);
-    if (u->live) {
-        mgv_bert_free(&u->b);
-        mgv_params_free(&u->ps);
-    }
-    u->live = 0;
-    return 0;
+    if (u->e.live) mgv_bert_free(&u->b);
+    return encoder_gc(&u->e);
 }
 
 /* The tokenizer kept in the Bert's user value (or nil). */
@@ -469,6 +540,20 @@ static mgv_wordpiece *bert_wp(lua_State *L, int arg)
     return w ? w->wp : NULL;
 }
 
+/* Loads the Bert's tokenizer (vocab.txt of dir, or the vocabulary file vocab)
+ * into the user value of the Bert at ud. */
+static void set_tokenizer(lua_State *L, int ud, const char *dir, const char *vocab)
+{
+    const lbert *u = lua_touserdata(L, ud);
+    lwordpiece *w = new_wp(L);
+    w->wp = dir ? mgv_wordpiece_load_dir(dir) : mgv_wordpiece_load(vocab, NULL);
+    if (!w->wp) lmgv_error(L);
+    if (dir && mgv_wordpiece_vocab_size(w->wp) > u->b.cfg.vocab_size)
+        luaL_error(L, "bert.load: %s: vocab.txt has %d entries but the model %d", dir,
+                   mgv_wordpiece_vocab_size(w->wp), u->b.cfg.vocab_size);
+    lua_setiuservalue(L, ud, 1);
+}
+
 /* mgv.bert.load(dir [, {prefix = "", tokenizer = true}]) */
 static int l_bert_load(lua_State *L)
 {
@@ -477,27 +562,10 @@ static int l_bert_load(lua_State *L)
     lmgv_check_options(L, 2, known, "bert.load");
     const char *prefix = lmgv_opt_string(L, 2, "prefix", "", "bert.load");
     int want_tok = lmgv_opt_bool(L, 2, "tokenizer", 1);
-    lbert *u = lua_newuserdatauv(L, sizeof *u, 1);
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, LMGV_BERT);
+    lbert *u = new_encoder(L, sizeof *u, 1, LMGV_BERT);
     int ud = lua_gettop(L);
-    mgv_params_init(&u->ps);
-    u->live = 1;
-    if (mgv_bert_load_dir(&u->b, &u->ps, prefix, dir, NULL) < 0) {
-        mgv_params_free(&u->ps);
-        u->live = 0;
-        return lmgv_error(L);
-    }
-    if (want_tok) {
-        push_wp(L, NULL);
-        lwordpiece *w = lua_touserdata(L, -1);
-        if (!(w->wp = mgv_wordpiece_load_dir(dir))) return lmgv_error(L);
-        if (mgv_wordpiece_vocab_size(w->wp) > u->b.cfg.vocab_size)
-            return luaL_error(L, "bert.load: %s: vocab.txt has %d entries but the model %d", dir,
-                              mgv_wordpiece_vocab_size(w->wp), u->b.cfg.vocab_size);
-        lua_setiuservalue(L, ud, 1);
-    }
-    lua_settop(L, ud);
+    if (mgv_bert_load_dir(&u->b, &u->e.ps, prefix, dir, NULL) < 0) return encoder_failed(L, &u->e);
+    if (want_tok) set_tokenizer(L, ud, dir, NULL);
     lmgv_account(L);
     return 1;
 }
@@ -507,44 +575,23 @@ static int l_bert_load(lua_State *L)
  * initialisation), no tokenizer unless vocab = path is given */
 static int l_bert_new(lua_State *L)
 {
+    const char *op = "bert.new";
     static const char *const known[] = {"vocab_size", "hidden", "layers", "heads", "intermediate",
                                         "max_position", "type_vocab_size", "pooler", "seed",
                                         "vocab", NULL};
-    lmgv_check_options(L, 1, known, "bert.new");
+    lmgv_check_options(L, 1, known, op);
     mgv_bert_config c = mgv_bert_base_config();
-    c.vocab_size = lmgv_opt_int(L, 1, "vocab_size", c.vocab_size, "bert.new");
-    c.hidden = lmgv_opt_int(L, 1, "hidden", c.hidden, "bert.new");
-    c.layers = lmgv_opt_int(L, 1, "layers", c.layers, "bert.new");
-    c.heads = lmgv_opt_int(L, 1, "heads", c.heads, "bert.new");
-    /* 4 H by default; a hidden size whose 4 H overflows is refused by init */
-    c.intermediate = lmgv_opt_int(L, 1, "intermediate",
-                                  c.hidden > 0 && c.hidden <= (1 << 28) ? 4 * c.hidden : 0,
-                                  "bert.new");
-    c.max_position = lmgv_opt_int(L, 1, "max_position", c.max_position, "bert.new");
-    c.type_vocab_size = lmgv_opt_int(L, 1, "type_vocab_size", c.type_vocab_size, "bert.new");
+    c.vocab_size = lmgv_opt_int(L, 1, "vocab_size", c.vocab_size, op);
+    read_sizes(L, op, &c.hidden, &c.layers, &c.heads, &c.intermediate);
+    c.max_position = lmgv_opt_int(L, 1, "max_position", c.max_position, op);
+    c.type_vocab_size = lmgv_opt_int(L, 1, "type_vocab_size", c.type_vocab_size, op);
     c.pooler = lmgv_opt_bool(L, 1, "pooler", 1);
-    int seed = lmgv_opt_int(L, 1, "seed", 0, "bert.new");
-    const char *vocab = lmgv_opt_string(L, 1, "vocab", NULL, "bert.new");
-    lbert *u = lua_newuserdatauv(L, sizeof *u, 1);
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, LMGV_BERT);
+    mgv_rng rng = seeded_rng(L, op);
+    const char *vocab = lmgv_opt_string(L, 1, "vocab", NULL, op);
+    lbert *u = new_encoder(L, sizeof *u, 1, LMGV_BERT);
     int ud = lua_gettop(L);
-    mgv_params_init(&u->ps);
-    u->live = 1;
-    mgv_rng rng;
-    mgv_rng_seed(&rng, (uint64_t)seed);
-    if (mgv_bert_init(&u->b, &u->ps, "", &c, &rng) < 0) {
-        mgv_params_free(&u->ps);
-        u->live = 0;
-        return lmgv_error(L);
-    }
-    if (vocab) {
-        push_wp(L, NULL);
-        lwordpiece *w = lua_touserdata(L, -1);
-        if (!(w->wp = mgv_wordpiece_load(vocab, NULL))) return lmgv_error(L);
-        lua_setiuservalue(L, ud, 1);
-    }
-    lua_settop(L, ud);
+    if (mgv_bert_init(&u->b, &u->e.ps, "", &c, &rng) < 0) return encoder_failed(L, &u->e);
+    if (vocab) set_tokenizer(L, ud, NULL, vocab);
     lmgv_account(L);
     return 1;
 }
@@ -575,15 +622,7 @@ static int bert_encode(lua_State *L)
     free(ids);
     lmgv_done(L, hs);
     lua_rotate(L, -2, 1);   /* H, mask */
-    lua_createtable(L, n, 0);
-    for (int i = 0; i < n; i++) {
-        lua_createtable(L, in[i].n_spans, 0);
-        for (int s = 0; s < in[i].n_spans; s++) {
-            lua_pushinteger(L, markers[2 * i + s] + 1);
-            lua_rawseti(L, -2, s + 1);
-        }
-        lua_rawseti(L, -2, i + 1);
-    }
+    push_markers(L, in, n, markers);
     return 3;
 }
 
@@ -609,8 +648,7 @@ static int bert_forward(lua_State *L)
         if (t->ndim != 2) return luaL_argerror(L, 2, "ids must be a 2-d tensor [B x L]");
         B = t->shape[0];
         Ln = t->shape[1];
-        ids = lua_newuserdatauv(L, sizeof(int32_t) * (size_t)(B * Ln + 1), 0);
-        for (int64_t i = 0; i < B * Ln; i++) ids[i] = (int32_t)mgv_get_flat(t, i);
+        ids = int_values(L, t);
     } else {
         luaL_checktype(L, 2, LUA_TTABLE);
         B = luaL_len(L, 2);
@@ -635,8 +673,7 @@ static int bert_forward(lua_State *L)
     }
     if (types) {
         if (mgv_numel(types) != B * Ln) return luaL_error(L, "forward: types must have B x L entries");
-        tt = lua_newuserdatauv(L, sizeof(int32_t) * (size_t)(B * Ln + 1), 0);
-        for (int64_t i = 0; i < B * Ln; i++) tt[i] = (int32_t)mgv_get_flat(types, i);
+        tt = int_values(L, types);
     }
     lmgv_tensor *s = lmgv_slot(L);
     s->t = mgv_bert_forward(&u->b, B, Ln, ids, tt, mask, training, NULL);
@@ -654,20 +691,9 @@ static int bert_pool(lua_State *L)
     return 1;
 }
 
-static void push_params(lua_State *L, const mgv_paramset *ps)
-{
-    lua_createtable(L, 0, ps->n);
-    for (int i = 0; i < ps->n; i++) {
-        lmgv_tensor *s = lmgv_slot(L);
-        s->t = mgv_retain(ps->tensors[i]);
-        lua_setfield(L, -2, ps->names[i]);
-    }
-}
-
 static int bert_parameters(lua_State *L)
 {
-    push_params(L, &check_bert(L, 1)->ps);
-    return 1;
+    return push_params(L, &check_bert(L, 1)->e);
 }
 
 static int bert_tokenizer(lua_State *L)
@@ -681,19 +707,13 @@ static int bert_config(lua_State *L)
 {
     const mgv_bert_config *c = &check_bert(L, 1)->b.cfg;
     lua_createtable(L, 0, 12);
-    const struct {
-        const char *k;
-        double v;
-    } f[] = {{"vocab_size", c->vocab_size}, {"hidden", c->hidden}, {"layers", c->layers},
-             {"heads", c->heads}, {"intermediate", c->intermediate},
-             {"max_position", c->max_position}, {"type_vocab_size", c->type_vocab_size},
-             {"layer_norm_eps", c->layer_norm_eps}, {"hidden_dropout", c->hidden_dropout},
-             {"attention_dropout", c->attention_dropout}};
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
-        if (f[i].v == (lua_Integer)f[i].v && f[i].v >= 1) lua_pushinteger(L, (lua_Integer)f[i].v);
-        else lua_pushnumber(L, f[i].v);
-        lua_setfield(L, -2, f[i].k);
-    }
+    const lmgv_field f[] = {
+        {"vocab_size", c->vocab_size}, {"hidden", c->hidden}, {"layers", c->layers},
+        {"heads", c->heads}, {"intermediate", c->intermediate},
+        {"max_position", c->max_position}, {"type_vocab_size", c->type_vocab_size},
+        {"layer_norm_eps", c->layer_norm_eps}, {"hidden_dropout", c->hidden_dropout},
+        {"attention_dropout", c->attention_dropout}};
+    lmgv_set_fields(L, f, sizeof f / sizeof *f);
     lua_pushboolean(L, c->pooler);
     lua_setfield(L, -2, "pooler");
     return 1;
@@ -702,13 +722,10 @@ static int bert_config(lua_State *L)
 static int bert_tostring(lua_State *L)
 {
     lbert *u = luaL_checkudata(L, 1, LMGV_BERT);
-    if (!u->live) {
-        lua_pushstring(L, "Bert (freed)");
-        return 1;
-    }
+    if (!u->e.live) return push_freed(L, "Bert");
     const mgv_bert_config *c = &u->b.cfg;
     lua_pushfstring(L, "Bert: %d layers, hidden %d, %d heads, vocab %d, %I parameters", c->layers,
-                    c->hidden, c->heads, c->vocab_size, (lua_Integer)mgv_params_count(&u->ps));
+                    c->hidden, c->heads, c->vocab_size, (lua_Integer)mgv_params_count(&u->e.ps));
     return 1;
 }
 
@@ -716,20 +733,14 @@ static int bert_tostring(lua_State *L)
 
 static lvit *check_vit(lua_State *L, int arg)
 {
-    lvit *u = luaL_checkudata(L, arg, LMGV_VIT);
-    if (!u->live) luaL_argerror(L, arg, "the model was freed");
-    return u;
+    return check_encoder(L, arg, LMGV_VIT);
 }
 
 static int vit_gc(lua_State *L)
 {
     lvit *u = luaL_checkudata(L, 1, LMGV_VIT);
-    if (u->live) {
-        mgv_vit_free(&u->v);
-        mgv_params_free(&u->ps);
-    }
-    u->live = 0;
-    return 0;
+    if (u->e.live) mgv_vit_free(&u->v);
+    return encoder_gc(&u->e);
 }
 
 static int l_vit_load(lua_State *L)
@@ -738,16 +749,8 @@ static int l_vit_load(lua_State *L)
     static const char *const known[] = {"prefix", NULL};
     lmgv_check_options(L, 2, known, "vit.load");
     const char *prefix = lmgv_opt_string(L, 2, "prefix", "", "vit.load");
-    lvit *u = lua_newuserdatauv(L, sizeof *u, 0);
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, LMGV_VIT);
-    mgv_params_init(&u->ps);
-    u->live = 1;
-    if (mgv_vit_load_dir(&u->v, &u->ps, prefix, dir, NULL) < 0) {
-        mgv_params_free(&u->ps);
-        u->live = 0;
-        return lmgv_error(L);
-    }
+    lvit *u = new_encoder(L, sizeof *u, 0, LMGV_VIT);
+    if (mgv_vit_load_dir(&u->v, &u->e.ps, prefix, dir, NULL) < 0) return encoder_failed(L, &u->e);
     lmgv_account(L);
     return 1;
 }
@@ -756,32 +759,18 @@ static int l_vit_load(lua_State *L)
  * patch = 16, channels = 3, seed = 0}: random weights */
 static int l_vit_new(lua_State *L)
 {
+    const char *op = "vit.new";
     static const char *const known[] = {"hidden", "layers", "heads", "intermediate",
                                         "image_size", "patch", "channels", "seed", NULL};
-    lmgv_check_options(L, 1, known, "vit.new");
+    lmgv_check_options(L, 1, known, op);
     mgv_vit_config c = mgv_vit_base_config();
-    c.hidden = lmgv_opt_int(L, 1, "hidden", c.hidden, "vit.new");
-    c.layers = lmgv_opt_int(L, 1, "layers", c.layers, "vit.new");
-    c.heads = lmgv_opt_int(L, 1, "heads", c.heads, "vit.new");
-    c.intermediate = lmgv_opt_int(L, 1, "intermediate",
-                                  c.hidden > 0 && c.hidden <= (1 << 28) ? 4 * c.hidden : 0,
-                                  "vit.new");
-    c.image_size = lmgv_opt_int(L, 1, "image_size", c.image_size, "vit.new");
-    c.patch = lmgv_opt_int(L, 1, "patch", c.patch, "vit.new");
-    c.channels = lmgv_opt_int(L, 1, "channels", c.channels, "vit.new");
-    int seed = lmgv_opt_int(L, 1, "seed", 0, "vit.new");
-    lvit *u = lua_newuserdatauv(L, sizeof *u, 0);
-    memset(u, 0, sizeof *u);
-    luaL_setmetatable(L, LMGV_VIT);
-    mgv_params_init(&u->ps);
-    u->live = 1;
-    mgv_rng rng;
-    mgv_rng_seed(&rng, (uint64_t)seed);
-    if (mgv_vit_init(&u->v, &u->ps, "", &c, &rng) < 0) {
-        mgv_params_free(&u->ps);
-        u->live = 0;
-        return lmgv_error(L);
-    }
+    read_sizes(L, op, &c.hidden, &c.layers, &c.heads, &c.intermediate);
+    c.image_size = lmgv_opt_int(L, 1, "image_size", c.image_size, op);
+    c.patch = lmgv_opt_int(L, 1, "patch", c.patch, op);
+    c.channels = lmgv_opt_int(L, 1, "channels", c.channels, op);
+    mgv_rng rng = seeded_rng(L, op);
+    lvit *u = new_encoder(L, sizeof *u, 0, LMGV_VIT);
+    if (mgv_vit_init(&u->v, &u->e.ps, "", &c, &rng) < 0) return encoder_failed(L, &u->e);
     lmgv_account(L);
     return 1;
 }
@@ -796,19 +785,9 @@ static int vit_forward(lua_State *L)
     return 1;
 }
 
-typedef struct {
-    lua_State *L;
-    int fn;
-} lprogress;
-
 static int call_progress(int64_t done, int64_t total, void *ud)
 {
-    lprogress *p = ud;
-    if (!p->fn) return 0;
-    lua_pushvalue(p->L, p->fn);
-    lua_pushinteger(p->L, (lua_Integer)done);
-    lua_pushinteger(p->L, (lua_Integer)total);
-    if (lua_pcall(p->L, 2, 0, 0) != LUA_OK) lua_pop(p->L, 1);
+    lmgv_progress_call(ud, done, total);
     return 0;
 }
 
@@ -816,16 +795,14 @@ static const char *const feature_opts[] = {"cache", "batch", "pool", "policy", "
 
 /* options shared by features and attach */
 static void read_feature_opts(lua_State *L, int t, const char *op, const char **cache, int *batch,
-                              int *pool, int *fail, lprogress *pr)
+                              int *pool, int *fail, lmgv_progress *pr)
 {
+    static const char *const policies[] = {"blank", "fail", NULL};
     lmgv_check_options(L, t, feature_opts, op);
     *cache = lmgv_opt_string(L, t, "cache", NULL, op);
     *batch = lmgv_opt_int(L, t, "batch", 16, op);
     *pool = lmgv_opt_int(L, t, "pool", 0, op);
-    const char *policy = lmgv_opt_string(L, t, "policy", "blank", op);
-    if (strcmp(policy, "blank") != 0 && strcmp(policy, "fail") != 0)
-        luaL_error(L, "%s: policy must be 'blank' or 'fail' (got '%s')", op, policy);
-    *fail = strcmp(policy, "fail") == 0;
+    *fail = lmgv_opt_choice(L, t, "policy", "blank", policies, op) == 1;
     pr->L = L;
     pr->fn = 0;
     if (lua_istable(L, t)) {
@@ -841,7 +818,7 @@ static int vit_features(lua_State *L)
     lvit *u = check_vit(L, 1);
     const char *cache;
     int batch, pool, fail;
-    lprogress pr;
+    lmgv_progress pr;
     read_feature_opts(L, 3, "features", &cache, &batch, &pool, &fail, &pr);
     mgv_tensor *images = lmgv_test(L, 2);
     if (images) {
@@ -881,7 +858,7 @@ static int vit_attach(lua_State *L)
     const char *dir = luaL_checkstring(L, 3);
     const char *cache;
     int batch, pool, fail;
-    lprogress pr;
+    lmgv_progress pr;
     read_feature_opts(L, 4, "attach", &cache, &batch, &pool, &fail, &pr);
     int64_t missing = 0;
     if (mgv_vit_attach_dataset(&u->v, ds, dir, batch, pool, cache, &missing, call_progress,
@@ -894,8 +871,7 @@ static int vit_attach(lua_State *L)
 
 static int vit_parameters(lua_State *L)
 {
-    push_params(L, &check_vit(L, 1)->ps);
-    return 1;
+    return push_params(L, &check_vit(L, 1)->e);
 }
 
 static int vit_config(lua_State *L)
@@ -903,52 +879,27 @@ static int vit_config(lua_State *L)
     lvit *u = check_vit(L, 1);
     const mgv_vit_config *c = &u->v.cfg;
     lua_createtable(L, 0, 10);
-    const struct {
-        const char *k;
-        lua_Integer v;
-    } f[] = {{"hidden", c->hidden}, {"layers", c->layers}, {"heads", c->heads},
-             {"intermediate", c->intermediate}, {"image_size", c->image_size},
-             {"patch", c->patch}, {"channels", c->channels}, {"tokens", u->v.n_tokens}};
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
-        lua_pushinteger(L, f[i].v);
-        lua_setfield(L, -2, f[i].k);
-    }
-    lua_pushnumber(L, c->layer_norm_eps);
-    lua_setfield(L, -2, "layer_norm_eps");
+    const lmgv_field f[] = {
+        {"hidden", c->hidden}, {"layers", c->layers}, {"heads", c->heads},
+        {"intermediate", c->intermediate}, {"image_size", c->image_size}, {"patch", c->patch},
+        {"channels", c->channels}, {"tokens", (double)u->v.n_tokens},
+        {"layer_norm_eps", c->layer_norm_eps}};
+    lmgv_set_fields(L, f, sizeof f / sizeof *f);
     return 1;
 }
 
 static int vit_tostring(lua_State *L)
 {
     lvit *u = luaL_checkudata(L, 1, LMGV_VIT);
-    if (!u->live) {
-        lua_pushstring(L, "ViT (freed)");
-        return 1;
-    }
+    if (!u->e.live) return push_freed(L, "ViT");
     const mgv_vit_config *c = &u->v.cfg;
     lua_pushfstring(L, "ViT: %d layers, hidden %d, %d heads, %dx%d px, patch %d (%d tokens), %I "
                     "parameters", c->layers, c->hidden, c->heads, c->image_size, c->image_size,
-                    c->patch, (int)u->v.n_tokens, (lua_Integer)mgv_params_count(&u->ps));
+                    c->patch, (int)u->v.n_tokens, (lua_Integer)mgv_params_count(&u->e.ps));
     return 1;
 }
 
 /* ---- registration ------------------------------------------------------------------------- */
-
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
-                      lua_CFunction tostring)
-{
-    luaL_newmetatable(L, name);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
-}
 
 static const luaL_Reg wp_methods[] = {
     {"encode", wp_encode}, {"tokenize", wp_tokenize}, {"basic", wp_basic},
@@ -965,30 +916,18 @@ static const luaL_Reg vit_methods[] = {
     {"parameters", vit_parameters}, {"config", vit_config},     {"free", vit_gc},
     {NULL, NULL}};
 
+static const luaL_Reg wordpiece_funcs[] = {{"load", l_wordpiece_load}, {NULL, NULL}};
+static const luaL_Reg bert_funcs[] = {{"load", l_bert_load}, {"new", l_bert_new}, {NULL, NULL}};
+static const luaL_Reg vit_funcs[] = {{"load", l_vit_load}, {"new", l_vit_new}, {NULL, NULL}};
+
 void lmgv_open_encoders(lua_State *L, int module);
 void lmgv_open_encoders(lua_State *L, int module)
 {
-    new_class(L, LMGV_WORDPIECE, wp_methods, wp_gc, wp_tostring);
-    luaL_getmetatable(L, LMGV_WORDPIECE);
-    lua_pushcfunction(L, wp_len);
-    lua_setfield(L, -2, "__len");
-    lua_pop(L, 1);
-    new_class(L, LMGV_BERT, bert_methods, bert_gc, bert_tostring);
-    new_class(L, LMGV_VIT, vit_methods, vit_gc, vit_tostring);
-    lua_newtable(L);
-    lua_pushcfunction(L, l_wordpiece_load);
-    lua_setfield(L, -2, "load");
-    lua_setfield(L, module, "wordpiece");
-    lua_newtable(L);
-    lua_pushcfunction(L, l_bert_load);
-    lua_setfield(L, -2, "load");
-    lua_pushcfunction(L, l_bert_new);
-    lua_setfield(L, -2, "new");
-    lua_setfield(L, module, "bert");
-    lua_newtable(L);
-    lua_pushcfunction(L, l_vit_load);
-    lua_setfield(L, -2, "load");
-    lua_pushcfunction(L, l_vit_new);
-    lua_setfield(L, -2, "new");
-    lua_setfield(L, module, "vit");
+    lmgv_new_class(L, LMGV_WORDPIECE, wp_methods, wp_gc, wp_tostring, NULL);
+    lmgv_set_metamethod(L, LMGV_WORDPIECE, "__len", wp_len);
+    lmgv_new_class(L, LMGV_BERT, bert_methods, bert_gc, bert_tostring, NULL);
+    lmgv_new_class(L, LMGV_VIT, vit_methods, vit_gc, vit_tostring, NULL);
+    lmgv_new_lib(L, module, "wordpiece", wordpiece_funcs);
+    lmgv_new_lib(L, module, "bert", bert_funcs);
+    lmgv_new_lib(L, module, "vit", vit_funcs);
 }

@@ -212,10 +212,6 @@ static int l_decode(lua_State *L)
 
 void lmgv_open_json(lua_State *L, int module)
 {
-    lua_newtable(L);
-    lua_pushcfunction(L, l_encode);
-    lua_setfield(L, -2, "encode");
-    lua_pushcfunction(L, l_decode);
-    lua_setfield(L, -2, "decode");
-    lua_setfield(L, module, "json");
+    static const luaL_Reg funcs[] = {{"encode", l_encode}, {"decode", l_decode}, {NULL, NULL}};
+    lmgv_new_lib(L, module, "json", funcs);
 }

@@ -30,6 +30,7 @@ void mgv_lua_open(lua_State *L);
 #include "dataset.h"
 #include "mgv.h"
 #include "optim.h"
+#include "params.h"
 #include "safetensors.h"
 
 #define LMGV_TENSOR "mgv.Tensor"
@@ -105,6 +106,45 @@ double lmgv_opt_number(lua_State *L, int t, const char *k, double def, const cha
 const char *lmgv_opt_string(lua_State *L, int t, const char *k, const char *def, const char *op);
 /* Option k as a boolean (Lua truth: anything but false and nil), or def. */
 int lmgv_opt_bool(lua_State *L, int t, const char *k, int def);
+
+/* ---- helpers shared by the bindings (lmgv.c) ---------------------------- */
+/* Option k as one of choices (a NULL-terminated list), or def when absent;
+ * returns its index. Anything else raises
+ * "<op>: k must be 'a', 'b' or 'c' (got 'x')". */
+int lmgv_opt_choice(lua_State *L, int t, const char *k, const char *def,
+                    const char *const *choices, const char *op);
+/* A Lua progress callback: fn is its stack index (0: none). */
+typedef struct lmgv_progress {
+    lua_State *L;
+    int fn;
+} lmgv_progress;
+/* Calls p->fn(done, total) when there is one; an error it raises is dropped. */
+void lmgv_progress_call(const lmgv_progress *p, int64_t done, int64_t total);
+/* Sets t[name] = tensor for every parameter of ps in the table on top. */
+void lmgv_set_params(lua_State *L, const mgv_paramset *ps);
+/* t[k] = v in the table on top. */
+void lmgv_set_number(lua_State *L, const char *k, double v);
+/* A field of a config table: key and value. */
+typedef struct lmgv_field {
+    const char *k;
+    double v;
+} lmgv_field;
+/* Sets the n fields in the table on top: a whole number >= 1 as an integer,
+ * anything else as a float. */
+void lmgv_set_fields(lua_State *L, const lmgv_field *f, size_t n);
+/* Pushes the list {v[0] + add, ..., v[n-1] + add}. */
+void lmgv_push_ints(lua_State *L, const int *v, int n, int add);
+/*
+ * Registers the metatable `name`: the methods as __index (with an index
+ * function: kept as __methods, and index becomes __index), gc as __gc and
+ * __close, and tostring (when not NULL) as __tostring.
+ */
+void lmgv_new_class(lua_State *L, const char *name, const luaL_Reg *methods, lua_CFunction gc,
+                    lua_CFunction tostring, lua_CFunction index);
+/* Sets metamethod event (e.g. "__len") of the registered metatable name. */
+void lmgv_set_metamethod(lua_State *L, const char *name, const char *event, lua_CFunction f);
+/* module[name] = a new table of the functions funcs. */
+void lmgv_new_lib(lua_State *L, int module, const char *name, const luaL_Reg *funcs);
 
 /* ---- registration ------------------------------------------------------ */
 void lmgv_open_tensor(lua_State *L, int module);   /* ltensor.c */

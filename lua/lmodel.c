@@ -208,12 +208,9 @@ static int ds_load_images(lua_State *L)
     static const char *const known[] = {"size", "policy", NULL};
     lmgv_check_options(L, 3, known, "load_images");
     int size = lmgv_opt_int(L, 3, "size", 16, "load_images");
-    const char *policy = lmgv_opt_string(L, 3, "policy", "blank", "load_images");
-    int pol;
-    if (strcmp(policy, "fail") == 0) pol = MGV_IMAGE_FAIL;
-    else if (strcmp(policy, "skip") == 0) pol = MGV_IMAGE_SKIP;
-    else if (strcmp(policy, "blank") == 0) pol = MGV_IMAGE_BLANK;
-    else return luaL_error(L, "load_images: policy must be 'fail', 'skip' or 'blank' (got '%s')", policy);
+    static const char *const policies[] = {"fail", "skip", "blank", NULL};
+    static const int policy_of[] = {MGV_IMAGE_FAIL, MGV_IMAGE_SKIP, MGV_IMAGE_BLANK};
+    int pol = policy_of[lmgv_opt_choice(L, 3, "policy", "blank", policies, "load_images")];
     int64_t missing = 0;
     if (mgv_dataset_load_images(&u->ds, dir, size, pol, &missing, NULL, NULL) < 0)
         return lmgv_error(L);
@@ -386,20 +383,10 @@ static int l_data_met(lua_State *L)
 
 /* ---- GloVe ----------------------------------------------------------------------- */
 
-typedef struct {
-    lua_State *L;
-    int fn;
-} progress_ctx;
-
 static int glove_progress(void *ud, uint64_t done, uint64_t total)
 {
-    progress_ctx *p = ud;
     if (mgv_interrupted()) return 1;   /* stop the conversion */
-    if (!p->fn) return 0;
-    lua_pushvalue(p->L, p->fn);
-    lua_pushinteger(p->L, (lua_Integer)done);
-    lua_pushinteger(p->L, (lua_Integer)total);
-    if (lua_pcall(p->L, 2, 0, 0) != LUA_OK) lua_pop(p->L, 1);
+    lmgv_progress_call(ud, (int64_t)done, (int64_t)total);
     return 0;
 }
 
@@ -408,7 +395,7 @@ static int l_glove_open(lua_State *L)
 {
     const char *path = luaL_checkstring(L, 1);
     const char *cache = luaL_optstring(L, 2, NULL);
-    progress_ctx p = {L, lua_isfunction(L, 3) ? 3 : 0};
+    lmgv_progress p = {L, lua_isfunction(L, 3) ? 3 : 0};
     lmgv_glove *u = lua_newuserdatauv(L, sizeof *u, 0);
     u->g = NULL;
     luaL_setmetatable(L, LMGV_GLOVE);
@@ -486,25 +473,20 @@ static int l_model(lua_State *L)
     const char *op = "mgv.model";
     lmgv_check_options(L, 1, model_opts, op);
     mgv_model_config c = mgv_model_default_config();
-    const char *text_src = lmgv_opt_string(L, 1, "text", "encoder", "mgv.model");
-    const char *image_src = lmgv_opt_string(L, 1, "image", "pixels", "mgv.model");
-    if (strcmp(text_src, "encoder") == 0) c.text_features = 0;
-    else if (strcmp(text_src, "features") == 0) c.text_features = 1;
-    else return luaL_error(L, "mgv.model: text must be 'encoder' or 'features' (got '%s')", text_src);
-    if (strcmp(image_src, "pixels") == 0) c.image_features = 0;
-    else if (strcmp(image_src, "features") == 0) c.image_features = 1;
-    else return luaL_error(L, "mgv.model: image must be 'pixels' or 'features' (got '%s')", image_src);
+    static const char *const text_srcs[] = {"encoder", "features", NULL};
+    static const char *const image_srcs[] = {"pixels", "features", NULL};
+    c.text_features = lmgv_opt_choice(L, 1, "text", "encoder", text_srcs, op);
+    c.image_features = lmgv_opt_choice(L, 1, "image", "pixels", image_srcs, op);
     c.bert_dir = lmgv_opt_string(L, 1, "bert", NULL, op);   /* the table keeps it alive */
     lua_getfield(L, 1, "words");
     mgv_tensor *words = lmgv_test(L, -1);
     if (!words && !c.text_features && !c.bert_dir)
         return luaL_error(L, "mgv.model: option 'words' (the frozen word table, task.words) is required");
     lua_pop(L, 1);
-    const char *task = lmgv_opt_string(L, 1, "task", "met", op);
-    if (strcmp(task, "mre") == 0) c.n_spans = 2;
-    else if (strcmp(task, "met") == 0 || strcmp(task, "synth") == 0) c.n_spans = 1;
-    else return luaL_error(L, "mgv.model: task must be 'mre', 'met' or 'synth' (got '%s')", task);
-    if (strcmp(task, "mre") == 0) c.use_images = 0;   /* MNRE images are not here offline */
+    static const char *const tasks[] = {"mre", "met", "synth", NULL};
+    int is_mre = lmgv_opt_choice(L, 1, "task", "met", tasks, op) == 0;
+    c.n_spans = is_mre ? 2 : 1;
+    if (is_mre) c.use_images = 0;   /* MNRE images are not here offline */
     c.hidden = lmgv_opt_int(L, 1, "hidden", c.hidden, op);
     c.heads = lmgv_opt_int(L, 1, "heads", c.heads, op);
     c.text_layers = lmgv_opt_int(L, 1, "layers", c.text_layers, op);
@@ -518,10 +500,9 @@ static int l_model(lua_State *L)
     c.use_vmoe = lmgv_opt_bool(L, 1, "vmoe", c.use_vmoe);
     c.use_nce = lmgv_opt_bool(L, 1, "nce", c.use_nce);
     c.use_mg = lmgv_opt_bool(L, 1, "mg", c.use_mg);
-    const char *vat = lmgv_opt_string(L, 1, "vat", "learned", op);
-    if (strcmp(vat, "learned") == 0) c.vat_mode = MGV_VAT_LEARNED;
-    else if (strcmp(vat, "power") == 0) c.vat_mode = MGV_VAT_POWER;
-    else return luaL_error(L, "mgv.model: vat must be 'learned' or 'power' (got '%s')", vat);
+    static const char *const vats[] = {"learned", "power", NULL};
+    c.vat_mode = lmgv_opt_choice(L, 1, "vat", "learned", vats, op) == 1 ? MGV_VAT_POWER
+                                                                         : MGV_VAT_LEARNED;
     c.beta = (float)lmgv_opt_number(L, 1, "beta", c.beta, op);
     c.vmoe_weight = (float)lmgv_opt_number(L, 1, "vmoe_weight", c.vmoe_weight, op);
     c.head_dropout = (float)lmgv_opt_number(L, 1, "head_dropout", c.head_dropout, op);
@@ -562,12 +543,6 @@ static int *index_list(lua_State *L, int arg, int n_limit, int *n)
     return out;
 }
 
-static void set_number(lua_State *L, const char *k, double v)
-{
-    lua_pushnumber(L, v);
-    lua_setfield(L, -2, k);
-}
-
 static int model_train_step(lua_State *L)
 {
     lua_settop(L, 3);
@@ -580,14 +555,14 @@ static int model_train_step(lua_State *L)
     if (mgv_model_train_step(&u->m, &d->ds, idx, n, &st) < 0) return lmgv_error(L);
     lmgv_account(L);
     lua_createtable(L, 0, 8);
-    set_number(L, "loss", st.loss);
-    set_number(L, "rank", st.l_rank);
-    set_number(L, "vmoe", st.l_vmoe);
-    set_number(L, "nce", st.l_nce);
-    set_number(L, "mg", st.l_mg);
-    set_number(L, "r_objective", st.r_objective);
-    set_number(L, "grad_norm", st.grad_norm);
-    set_number(L, "accuracy", st.accuracy);
+    lmgv_set_number(L, "loss", st.loss);
+    lmgv_set_number(L, "rank", st.l_rank);
+    lmgv_set_number(L, "vmoe", st.l_vmoe);
+    lmgv_set_number(L, "nce", st.l_nce);
+    lmgv_set_number(L, "mg", st.l_mg);
+    lmgv_set_number(L, "r_objective", st.r_objective);
+    lmgv_set_number(L, "grad_norm", st.grad_norm);
+    lmgv_set_number(L, "accuracy", st.accuracy);
     return 1;
 }
 
@@ -610,11 +585,7 @@ static int model_predict(lua_State *L)
     int *pred = lua_newuserdatauv(L, sizeof(int) * (size_t)(count ? count : 1), 0);
     if (mgv_model_predict_range(&u->m, &d->ds, first, count, batch, pred) < 0)
         return lmgv_error(L);
-    lua_createtable(L, count, 0);
-    for (int i = 0; i < count; i++) {
-        lua_pushinteger(L, pred[i] + 1);
-        lua_rawseti(L, -2, i + 1);
-    }
+    lmgv_push_ints(L, pred, count, 1);
     return 1;
 }
 
@@ -713,20 +684,12 @@ static int model_load(lua_State *L)
     return 0;
 }
 
-static void push_params(lua_State *L, const mgv_paramset *ps)
-{
-    for (int i = 0; i < ps->n; i++) {
-        lmgv_push(L, mgv_retain(ps->tensors[i]));
-        lua_setfield(L, -2, ps->names[i]);
-    }
-}
-
 static int model_parameters(lua_State *L)
 {
     lmgv_model *u = check_model(L, 1);
     lua_newtable(L);
-    push_params(L, &u->m.params);
-    push_params(L, &u->m.head.params);
+    lmgv_set_params(L, &u->m.params);
+    lmgv_set_params(L, &u->m.head.params);
     lmgv_push(L, mgv_retain(u->m.head.r));
     lua_setfield(L, -2, "vat.r");
     return 1;
@@ -931,18 +894,18 @@ static int l_metrics(lua_State *L)
     mgv_metrics m;
     if (mgv_metrics_compute(n, g, p, C ? C : 1, &m) < 0) return lmgv_error(L);
     lua_createtable(L, 0, 8);
-    set_number(L, "macro_p", m.macro_p);
-    set_number(L, "macro_r", m.macro_r);
-    set_number(L, "macro_f1", m.macro_f1);
-    set_number(L, "micro_f1", m.micro_f1);
+    lmgv_set_number(L, "macro_p", m.macro_p);
+    lmgv_set_number(L, "macro_r", m.macro_r);
+    lmgv_set_number(L, "macro_f1", m.macro_f1);
+    lmgv_set_number(L, "micro_f1", m.micro_f1);
     lua_pushinteger(L, n);
     lua_setfield(L, -2, "n");
     lua_createtable(L, C, 0);
     for (int c = 0; c < C; c++) {
         lua_createtable(L, 0, 5);
-        set_number(L, "precision", m.precision[c]);
-        set_number(L, "recall", m.recall[c]);
-        set_number(L, "f1", m.f1[c]);
+        lmgv_set_number(L, "precision", m.precision[c]);
+        lmgv_set_number(L, "recall", m.recall[c]);
+        lmgv_set_number(L, "f1", m.f1[c]);
         lua_pushinteger(L, m.support[c]);
         lua_setfield(L, -2, "support");
         if (c < nnames) {
@@ -988,11 +951,7 @@ static int l_baseline_glove(lua_State *L)
     int rc = wc ? mgv_task_glove_baseline(&d->ds, wc, pred) : -1;
     mgv_release(wc);
     if (rc < 0) return lmgv_error(L);
-    lua_createtable(L, d->ds.n, 0);
-    for (int i = 0; i < d->ds.n; i++) {
-        lua_pushinteger(L, pred[i] + 1);
-        lua_rawseti(L, -2, i + 1);
-    }
+    lmgv_push_ints(L, pred, d->ds.n, 1);
     return 1;
 }
 
@@ -1014,28 +973,6 @@ static int l_clock(lua_State *L)
 
 /* ---- registration ----------------------------------------------------------------- */
 
-static void new_class(lua_State *L, const char *name, const luaL_Reg *methods,
-                      lua_CFunction gc, lua_CFunction tostring, lua_CFunction index)
-{
-    luaL_newmetatable(L, name);
-    lua_newtable(L);
-    luaL_setfuncs(L, methods, 0);
-    if (index) {
-        lua_setfield(L, -2, "__methods");
-        lua_pushcfunction(L, index);
-    }
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, gc);
-    lua_setfield(L, -2, "__close");
-    if (tostring) {
-        lua_pushcfunction(L, tostring);
-        lua_setfield(L, -2, "__tostring");
-    }
-    lua_pop(L, 1);
-}
-
 static const luaL_Reg dataset_methods[] = {
     {"classes", ds_classes}, {"labels", ds_labels}, {"instance", ds_instance},
     {"image", ds_image},     {"subset", ds_subset}, {"free", ds_gc},
@@ -1054,31 +991,22 @@ static const luaL_Reg glove_methods[] = {
 
 static const luaL_Reg sampler_methods[] = {{"next", sampler_next}, {NULL, NULL}};
 
+static const luaL_Reg data_funcs[] = {{"synth", l_data_synth},       {"mre", l_data_mre},
+                                      {"met", l_data_met},           {"features", l_data_features},
+                                      {NULL, NULL}};
+
+static const luaL_Reg glove_funcs[] = {{"open", l_glove_open}, {NULL, NULL}};
+
 void lmgv_open_model(lua_State *L, int module)
 {
-    new_class(L, LMGV_DATASET, dataset_methods, ds_gc, ds_tostring, ds_index);
-    luaL_getmetatable(L, LMGV_DATASET);
-    lua_pushcfunction(L, ds_len);
-    lua_setfield(L, -2, "__len");
-    lua_pop(L, 1);
-    new_class(L, LMGV_MODEL, model_methods, model_gc, model_tostring, model_index);
-    new_class(L, LMGV_GLOVE, glove_methods, glove_gc, glove_tostring, NULL);
-    new_class(L, LMGV_SAMPLER, sampler_methods, sampler_gc, NULL, NULL);
+    lmgv_new_class(L, LMGV_DATASET, dataset_methods, ds_gc, ds_tostring, ds_index);
+    lmgv_set_metamethod(L, LMGV_DATASET, "__len", ds_len);
+    lmgv_new_class(L, LMGV_MODEL, model_methods, model_gc, model_tostring, model_index);
+    lmgv_new_class(L, LMGV_GLOVE, glove_methods, glove_gc, glove_tostring, NULL);
+    lmgv_new_class(L, LMGV_SAMPLER, sampler_methods, sampler_gc, NULL, NULL);
 
-    lua_newtable(L);
-    lua_pushcfunction(L, l_data_synth);
-    lua_setfield(L, -2, "synth");
-    lua_pushcfunction(L, l_data_mre);
-    lua_setfield(L, -2, "mre");
-    lua_pushcfunction(L, l_data_met);
-    lua_setfield(L, -2, "met");
-    lua_pushcfunction(L, l_data_features);
-    lua_setfield(L, -2, "features");
-    lua_setfield(L, module, "data");
-    lua_newtable(L);
-    lua_pushcfunction(L, l_glove_open);
-    lua_setfield(L, -2, "open");
-    lua_setfield(L, module, "glove");
+    lmgv_new_lib(L, module, "data", data_funcs);
+    lmgv_new_lib(L, module, "glove", glove_funcs);
     lua_pushcfunction(L, l_model);
     lua_setfield(L, module, "model");
     lua_pushcfunction(L, l_sampler);

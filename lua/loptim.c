@@ -232,8 +232,9 @@ static int o_index(lua_State *L)
     } else if (strcmp(k, "n") == 0) {
         lua_pushinteger(L, o->n);
     } else {
+        luaL_getmetafield(L, 1, "__methods");
         lua_pushvalue(L, 2);
-        lua_rawget(L, lua_upvalueindex(1));
+        lua_rawget(L, -2);
     }
     return 1;
 }
@@ -384,20 +385,8 @@ static const luaL_Reg optim_funcs[] = {
 
 void lmgv_open_optim(lua_State *L, int module)
 {
-    luaL_newmetatable(L, LMGV_OPTIM);
-    lua_newtable(L);
-    luaL_setfuncs(L, optim_methods, 0);
-    lua_pushcclosure(L, o_index, 1);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, o_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushcfunction(L, o_gc);
-    lua_setfield(L, -2, "__gc");
-    lua_pushcfunction(L, o_gc);
-    lua_setfield(L, -2, "__close");
-    lua_pushcfunction(L, o_tostring);
-    lua_setfield(L, -2, "__tostring");
-    lua_pop(L, 1);
+    lmgv_new_class(L, LMGV_OPTIM, optim_methods, o_gc, o_tostring, o_index);
+    lmgv_set_metamethod(L, LMGV_OPTIM, "__newindex", o_newindex);
 
     lua_newtable(L);
     luaL_setfuncs(L, optim_funcs, 0);

@@ -27,6 +27,8 @@ run() {  # run TASK VARIANT FLAGS...
 if [ "$which" = mre ] || [ "$which" = all ]; then
   run mre full
   run mre no-vmoe --no-vmoe
+  run mre no-prior --no-prior
+  run mre descriptions --descriptions examples/mnre_descriptions.tsv
 fi
 if [ "$which" = synth ] || [ "$which" = all ]; then
   run synth full

@@ -27,7 +27,7 @@ for _, task in ipairs{ "mre", "synth", "met" } do
     local names = {}
     for v in pairs(variants) do names[#names + 1] = v end
     table.sort(names, function(a, b) if a == "full" then return true elseif b == "full" then return false end return a < b end)
-    local base = {}
+    local base, base_desc = {}, {}
     for _, v in ipairs(names) do
       local ma, mi, secs, per = {}, {}, {}, {}
       local seeds = {}
@@ -37,16 +37,19 @@ for _, task in ipairs{ "mre", "synth", "met" } do
         local r = variants[v][s]
         ma[#ma + 1], mi[#mi + 1], secs[#secs + 1] = r.macro_f1, r.micro_f1, r.seconds
         per[#per + 1] = string.format("%d: %.3f", s, r.macro_f1)
-        if r.baseline_macro_f1 then base[s] = r.baseline_macro_f1 end
+        if r.baseline_macro_f1 then (r.descriptions and base_desc or base)[s] = r.baseline_macro_f1 end
       end
       local m, n = mean(ma)
       print(string.format("| %s | %.4f | %.4f | %s | %.0f |", v, m, (mean(mi)), table.concat(per, ", "), (mean(secs))))
     end
-    local bm, bn = mean(base)
-    if bn > 0 then
-      local per = {}
-      for s = 0, 9 do if base[s] then per[#per + 1] = string.format("%d: %.3f", s, base[s]) end end
-      print(string.format("| GloVe similarity baseline (no training) | %.4f | | %s | |", bm, table.concat(per, ", ")))
+    for _, b in ipairs{{base, "label names"}, {base_desc, "label descriptions"}} do
+      local bm, bn = mean(b[1])
+      if bn > 0 then
+        local per = {}
+        for s = 0, 9 do if b[1][s] then per[#per + 1] = string.format("%d: %.3f", s, b[1][s]) end end
+        print(string.format("| GloVe similarity baseline (no training, %s) | %.4f | | %s | |", b[2], bm,
+          table.concat(per, ", ")))
+      end
     end
   end
 end

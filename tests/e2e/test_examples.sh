@@ -1,14 +1,7 @@
 #!/bin/sh
 # The example scripts run as a newcomer would run them, and the main job
 # writes the JSON it promises. Prints PASS/FAIL lines for tests/run.sh.
-MGV=${MGV_BIN:-build/mgv}
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export OPENBLAS_NUM_THREADS=1
-fails=0
-check() {  # check NAME COMMAND...
-  name=$1; shift
-  if "$@" >"$tmp/out" 2>&1; then echo "PASS $name"; else echo "FAIL $name"; sed 's/^/  /' "$tmp/out" | tail -20; fails=$((fails + 1)); fi
-}
+. "$(dirname "$0")/harness.sh"
 check "examples/tour.lua runs" sh -c "$MGV examples/tour.lua | grep -q 'reloaded'"
 check "examples/routing.lua writes its pictures" sh -c "$MGV examples/routing.lua $tmp >/dev/null && test -s $tmp/gates.png && test -s $tmp/graph.png && test -s $tmp/history.png"
 check "zeroshot.lua --task synth writes the result JSON" sh -c "

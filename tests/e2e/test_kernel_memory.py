@@ -6,7 +6,6 @@ jupyter_client; prints PASS/FAIL lines for tests/run.sh.
 """
 import os
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "kernel"))
@@ -14,37 +13,11 @@ import kernel_harness as H  # noqa: E402
 
 H.install_kernelspec()
 
-from jupyter_client.manager import KernelManager  # noqa: E402
-
-T = H.scaled
-
-
-def reply_and_outputs(kc, code, timeout=None):
-    timeout = timeout or T(20)
-    mid = kc.execute(code)
-    end = time.time() + timeout
-    while True:
-        reply = kc.get_shell_msg(timeout=max(0.01, end - time.time()))
-        if reply["parent_header"].get("msg_id") == mid:
-            break
-    outs = []
-    while True:
-        m = kc.get_iopub_msg(timeout=max(0.01, end - time.time()))
-        if m["parent_header"].get("msg_id") != mid:
-            continue
-        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-            return reply, outs
-        outs.append(m)
-
 
 class KernelMemory(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.km = KernelManager(kernel_name="mgv")
-        cls.km.start_kernel()
-        cls.kc = cls.km.client()
-        cls.kc.start_channels()
-        cls.kc.wait_for_ready(timeout=T(30))
+        cls.km, cls.kc = H.start_kernel()
 
     @classmethod
     def tearDownClass(cls):
@@ -52,14 +25,14 @@ class KernelMemory(unittest.TestCase):
         cls.km.shutdown_kernel(now=False)
 
     def error_of(self, code):
-        reply, outs = reply_and_outputs(self.kc, code)
+        reply, outs = H.execute(self.kc, code)
         self.assertEqual(reply["content"]["status"], "error", code)
         errs = [m for m in outs if m["msg_type"] == "error"]
         self.assertEqual(len(errs), 1, code)
         return reply["content"]["evalue"] + "\n" + errs[0]["content"]["evalue"]
 
     def test_refused_allocations_are_error_replies(self):
-        reply, _ = reply_and_outputs(self.kc, "kept = mgv.ones(3)")
+        reply, _ = H.execute(self.kc, "kept = mgv.ones(3)")
         self.assertEqual(reply["content"]["status"], "ok")
         for code, want in [
             ("mgv.zeros(1e6, 1e6)", "zeros: cannot allocate [1000000x1000000] (4.0 TB): the memory limit is"),
@@ -74,7 +47,7 @@ class KernelMemory(unittest.TestCase):
             with self.subTest(code=code):
                 self.assertIn(want, self.error_of(code))
         # still alive, with its state and the default limit back
-        reply, outs = reply_and_outputs(self.kc, "kept:sum():item() + select(2, mgv.memory()) * 0")
+        reply, outs = H.execute(self.kc, "kept:sum():item() + select(2, mgv.memory()) * 0")
         self.assertEqual(reply["content"]["status"], "ok")
         text = [m["content"]["data"]["text/plain"] for m in outs if m["msg_type"] == "execute_result"]
         self.assertEqual(text, ["3.0"])

@@ -4,17 +4,10 @@
 # image tokens, on a hand-written MNRE-format data set with a few pictures,
 # using the tiny golden Hugging Face checkpoints in tests/golden/. Prints
 # PASS/FAIL lines for tests/run.sh.
-MGV=${MGV_BIN:-build/mgv}
+. "$(dirname "$0")/harness.sh"
 ROOT=${MGV_ROOT:-.}
 BERT=$ROOT/tests/golden/bert_tiny
 VIT=$ROOT/tests/golden/vit_tiny
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-export OPENBLAS_NUM_THREADS=1
-fails=0
-check() {  # check NAME COMMAND...
-  name=$1; shift
-  if "$@" >"$tmp/out" 2>&1; then echo "PASS $name"; else echo "FAIL $name"; sed 's/^/  /' "$tmp/out" | tail -20; fails=$((fails + 1)); fi
-}
 
 # ---- data: 7 relations + None (zsplit: 3 train / 2 val / 2 test) in MNRE's dict-literal lines, GloVe, pictures ----
 mkdir -p "$tmp/data/mnre" "$tmp/data/glove" "$tmp/pics"

@@ -19,23 +19,13 @@
 
 #include "bert.h"
 #include "check.h"
+#include "fixtures.h"
 #include "mgv.h"
 #include "safetensors.h"
 
 #define DIR "tests/golden/bert_tiny"
 #define IO "tests/golden/bert_tiny_io.safetensors"
 #define TOL 1e-4
-
-static double max_abs_diff(mgv_tensor *a, mgv_tensor *b)
-{
-    if (!a || !b || mgv_numel(a) != mgv_numel(b)) return INFINITY;
-    double worst = 0;
-    for (int64_t i = 0; i < mgv_numel(a); i++) {
-        double d = fabs((double)mgv_get_flat(a, i) - mgv_get_flat(b, i));
-        if (!(d <= worst)) worst = d;
-    }
-    return worst;
-}
 
 /* ids / types of the golden file as int32 [B x L] */
 static int32_t *int_rows(mgv_tensor *t)
@@ -115,13 +105,7 @@ static char tmpdir[128];
 
 static void write_text(const char *name, const char *text)
 {
-    char p[256];
-    snprintf(p, sizeof p, "%s/%s", tmpdir, name);
-    FILE *f = fopen(p, "w");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
+    write_file_in(tmpdir, name, text);
 }
 
 static void test_errors(void)
@@ -148,10 +132,7 @@ static void test_errors(void)
                "\"max_position_embeddings\": 16, \"type_vocab_size\": 2}");
     char link[256];
     snprintf(link, sizeof link, "%s/model.safetensors", tmpdir);
-    char *cwd = getcwd(NULL, 0), target[1024];
-    snprintf(target, sizeof target, "%s/%s/model.safetensors", cwd, DIR);
-    free(cwd);
-    CHECK(symlink(target, link) == 0);
+    CHECK(link_from_cwd(DIR "/model.safetensors", link) == 0);
     CHECK(mgv_bert_load_dir(&b, &ps, "", tmpdir, NULL) < 0);
     printf("  message: %.300s...\n", mgv_last_error());
     CHECK_ERROR_HAS("does not fit the model's");

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fixtures.h"
 #include "mgv.h"
 #include "model.h"
 #include "safetensors.h"
@@ -22,16 +23,6 @@
 static char dir[] = "/tmp/mgv_model_bert_XXXXXX";
 static mgv_task T;   /* the MRE task of the fixture below */
 
-static void write_file(const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f) return;
-    fputs(text, f);
-    fclose(f);
-}
-
 static const char *glove_json =
     "{\"dimensions\":4,\"vectors\":{"
     "\"person\":[1,0,0,0,1,0],\"location\":[0,1,0,0,1,1],\"organization\":[0,0,0,1,1,2],"
@@ -39,29 +30,26 @@ static const char *glove_json =
     "\"place\":[0,1,0,0,1,6],\"birth\":[0.5,0.5,0,0,1,7],\"peer\":[0.7,0,0,0.3,1,8],"
     "\"neighbor\":[0.5,0.5,0,0,1,9],\"the\":[0,0,0,0,1,10]}}";
 
-#define LINE(toks, hb, he, tb, te, rel)                                                  \
-    "{'token': " toks ", 'h': {'name': 'x', 'pos': [" #hb ", " #he "]}, 't': {'name': 'y', " \
-    "'pos': [" #tb ", " #te "]}, 'img_id': 'a.jpg', 'relation': '" rel "'}\n"
-
 /* six relations: the split puts three in train (seed 0) */
 static void write_mnre(void)
 {
-    write_file("train.txt",
-               LINE("['Rafael', 'Nadal', 'and', 'the', 'couple', 'Hello']", 0, 2, 5, 6,
-                    "/per/per/couple")
-               LINE("['Hello', 'and', 'World', 'couple']", 0, 1, 2, 3, "/per/per/couple")
-               LINE("['Rafael', 'member', 'of', 'the', 'club', 'York']", 0, 1, 5, 6,
-                    "/per/org/member_of")
-               LINE("['Nadal', 'member', 'York']", 0, 1, 2, 3, "/per/org/member_of")
-               LINE("['Rafael', 'near', 'New', 'York']", 0, 1, 2, 4, "/per/loc/neighbor")
-               LINE("['World', 'near', 'York', 'end']", 0, 1, 2, 3, "/per/loc/neighbor"));
-    write_file("val.txt",
-               LINE("['Rafael', 'born', 'in', 'New', 'York']", 0, 1, 3, 5,
-                    "/per/loc/place_of_birth")
-               LINE("['Hello', 'peer', 'World']", 0, 1, 2, 3, "/per/per/peer"));
-    write_file("test.txt",
-               LINE("['the', 'club', 'at', 'New', 'York']", 1, 2, 3, 5, "/org/loc/locate_at")
-               LINE("['Nadal', 'peer', 'Rafael']", 0, 1, 2, 3, "/per/per/peer"));
+    write_file_in(dir, "train.txt",
+                  MNRE_LINE("['Rafael', 'Nadal', 'and', 'the', 'couple', 'Hello']", 0, 2, 5, 6,
+                            "/per/per/couple")
+                  MNRE_LINE("['Hello', 'and', 'World', 'couple']", 0, 1, 2, 3, "/per/per/couple")
+                  MNRE_LINE("['Rafael', 'member', 'of', 'the', 'club', 'York']", 0, 1, 5, 6,
+                            "/per/org/member_of")
+                  MNRE_LINE("['Nadal', 'member', 'York']", 0, 1, 2, 3, "/per/org/member_of")
+                  MNRE_LINE("['Rafael', 'near', 'New', 'York']", 0, 1, 2, 4, "/per/loc/neighbor")
+                  MNRE_LINE("['World', 'near', 'York', 'end']", 0, 1, 2, 3, "/per/loc/neighbor"));
+    write_file_in(dir, "val.txt",
+                  MNRE_LINE("['Rafael', 'born', 'in', 'New', 'York']", 0, 1, 3, 5,
+                            "/per/loc/place_of_birth")
+                  MNRE_LINE("['Hello', 'peer', 'World']", 0, 1, 2, 3, "/per/per/peer"));
+    write_file_in(dir, "test.txt",
+                  MNRE_LINE("['the', 'club', 'at', 'New', 'York']", 1, 2, 3, 5,
+                            "/org/loc/locate_at")
+                  MNRE_LINE("['Nadal', 'peer', 'Rafael']", 0, 1, 2, 3, "/per/per/peer"));
 }
 
 static mgv_model_config bert_config(int n_spans)
@@ -292,25 +280,29 @@ static void test_sentence_path(void)
     mgv_model_free(&m);
 }
 
+/* mgv_model_init refuses c (with words) with a message that has msg. */
+static void check_init_fails(const mgv_model_config *c, mgv_tensor *words, const char *msg)
+{
+    mgv_model m;
+    CHECK(mgv_model_init(&m, c, words) < 0);
+    CHECK_ERROR_HAS(msg);
+}
+
 static void test_errors(void)
 {
     mgv_model m;
     mgv_model_config c = bert_config(2);
     c.prior = 1;
-    CHECK(mgv_model_init(&m, &c, T.words) < 0);
-    CHECK_ERROR_HAS("needs GloVe");
+    check_init_fails(&c, T.words, "needs GloVe");
     c = bert_config(2);
     c.text_features = 1;
-    CHECK(mgv_model_init(&m, &c, NULL) < 0);
-    CHECK_ERROR_HAS("exclude");
+    check_init_fails(&c, NULL, "exclude");
     c = bert_config(2);
     c.bert_dir = "/nonexistent-mgv-bert";
-    CHECK(mgv_model_init(&m, &c, NULL) < 0);
-    CHECK_ERROR_HAS("nonexistent-mgv-bert");
+    check_init_fails(&c, NULL, "nonexistent-mgv-bert");
     c = bert_config(2);
     c.max_len = 4;
-    CHECK(mgv_model_init(&m, &c, NULL) < 0);
-    CHECK_ERROR_HAS("max_len 4");
+    check_init_fails(&c, NULL, "max_len 4");
     /* a data set without raw text (the synthetic set) */
     c = bert_config(1);
     CHECK(mgv_model_init(&m, &c, NULL) == 0);
@@ -348,7 +340,7 @@ static void test_subset_keeps_raw_text(void)
 int main(void)
 {
     if (!mkdtemp(dir)) return 1;
-    write_file("glove.json", glove_json);
+    write_file_in(dir, "glove.json", glove_json);
     write_mnre();
     char json[256], cache[256];
     snprintf(json, sizeof json, "%s/glove.json", dir);

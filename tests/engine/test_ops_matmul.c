@@ -11,6 +11,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "mgv.h"
+#include "parallel.h"
 
 /* ---- naive reference ------------------------------------------------------ */
 
@@ -285,6 +286,63 @@ static int linear_ref_check(mgv_tensor *x, mgv_tensor *W, mgv_tensor *bias, mgv_
     return (int)bad;
 }
 
+/* Many small batches run one GEMM per thread: the values match the naive
+ * product, the gradients match dA = dY B^T and dB = A^T dY summed naively,
+ * a broadcast b (its gradient summed over batches) too, and 1 and 2
+ * threads give the same numbers. */
+static void test_matmul_batches_threaded(void)
+{
+    int64_t as[3] = {24, 16, 8}, bs[3] = {24, 8, 12}, bs1[3] = {1, 8, 12}, ys[3] = {24, 16, 12};
+    for (int bcast = 0; bcast < 2; bcast++) {
+        mgv_tensor *y_t[2] = {NULL, NULL}, *ga_t[2] = {NULL, NULL}, *gb_t[2] = {NULL, NULL};
+        mgv_tensor *a = rnd(3, as, 71), *b = rnd(3, bcast ? bs1 : bs, 72), *gy = rnd(3, ys, 73);
+        mgv_set_requires_grad(a, 1);
+        mgv_set_requires_grad(b, 1);
+        int nt = mgv_get_num_threads();
+        for (int t = 0; t < 2; t++) {
+            mgv_set_num_threads(t ? 2 : 1);
+            mgv_zero_grad(a);
+            mgv_zero_grad(b);
+            mgv_tensor *y = mgv_matmul(a, b);
+            CHECK(y && ref_check(a, b, y, 1e-5) == 0);
+            CHECK(y && mgv_backward(y, gy) == 0);
+            y_t[t] = y;
+            ga_t[t] = a->grad ? mgv_clone_data(a->grad) : NULL;
+            gb_t[t] = b->grad ? mgv_clone_data(b->grad) : NULL;
+        }
+        mgv_set_num_threads(nt);
+        CHECK(ga_t[1] && gb_t[1]);
+        int bad = 0;
+        for (int64_t i = 0; ga_t[1] && i < 24 * 16 * 8; i++) {   /* dA[z,i,q] = sum_j dY[z,i,j] B[z,q,j] */
+            int64_t z = i / 128, r = i / 8 % 16, q = i % 8, zb = bcast ? 0 : z;
+            double s = 0;
+            for (int64_t j = 0; j < 12; j++)
+                s += (double)mgv_get_flat(gy, z * 192 + r * 12 + j) * mgv_get_flat(b, zb * 96 + q * 12 + j);
+            bad += fabs(mgv_get_flat(ga_t[1], i) - s) > 1e-5 * (1 + fabs(s));
+        }
+        for (int64_t i = 0; gb_t[1] && i < mgv_numel(b); i++) {   /* dB[z,q,j] = sum_i A[z,i,q] dY[z,i,j] */
+            int64_t z = i / 96, q = i / 12 % 8, j = i % 12;
+            double s = 0;
+            for (int64_t zz = 0; zz < 24; zz++) {
+                if (!bcast && zz != z) continue;
+                for (int64_t r = 0; r < 16; r++)
+                    s += (double)mgv_get_flat(a, zz * 128 + r * 8 + q) * mgv_get_flat(gy, zz * 192 + r * 12 + j);
+            }
+            bad += fabs(mgv_get_flat(gb_t[1], i) - s) > 1e-5 * (1 + fabs(s));
+        }
+        CHECK(bad == 0);
+        for (int64_t i = 0; y_t[0] && y_t[1] && i < mgv_numel(y_t[0]); i++)
+            bad += mgv_get_flat(y_t[0], i) != mgv_get_flat(y_t[1], i);
+        for (int64_t i = 0; ga_t[0] && ga_t[1] && i < mgv_numel(a); i++)
+            bad += mgv_get_flat(ga_t[0], i) != mgv_get_flat(ga_t[1], i);
+        for (int64_t i = 0; gb_t[0] && gb_t[1] && i < mgv_numel(b); i++)
+            bad += mgv_get_flat(gb_t[0], i) != mgv_get_flat(gb_t[1], i);
+        CHECK(bad == 0);
+        mgv_tensor *tmp[] = {a, b, gy, y_t[0], y_t[1], ga_t[0], ga_t[1], gb_t[0], gb_t[1]};
+        for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) mgv_release(tmp[i]);
+    }
+}
+
 static void test_linear_values(void)
 {
     int64_t sx[3] = {2, 3, 4}, sw[2] = {5, 4}, sb[1] = {5};
@@ -370,6 +428,7 @@ int main(void)
     RUN(test_matmul_errors);
     RUN(test_matmul_empty);
     RUN(test_matmul_grad);
+    RUN(test_matmul_batches_threaded);
     RUN(test_linear_values);
     RUN(test_linear_errors);
     RUN(test_linear_grad);

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "mgv.h"
+#include "parallel.h"
 
 /* Independent reference: for every slice along ax, computes softmax (or its
  * log) in double by index arithmetic and compares with y. */
@@ -207,6 +208,63 @@ static void test_softmax_grad(void)
     mgv_release(x0);
 }
 
+/* Long last-axis softmaxes are split over threads by rows: values match the
+ * reference, the gradient matches y (g - sum g y) (log: g - e^y sum g)
+ * row by row, with a fully masked row, and 1 and 2 threads agree exactly. */
+static void test_softmax_rows_threaded(void)
+{
+    int64_t xs[2] = {96, 700};
+    for (int logv = 0; logv < 2; logv++) {
+        mgv_tensor *x = gradcheck_input(2, xs, 81 + logv, -3, 3), *g = gradcheck_input(2, xs, 83, -1, 1);
+        for (int64_t j = 0; j < 700; j++) mgv_set_flat(x, 5 * 700 + j, -INFINITY);
+        mgv_set_requires_grad(x, 1);
+        mgv_tensor *y_t[2], *gx_t[2];
+        int nt = mgv_get_num_threads();
+        for (int t = 0; t < 2; t++) {
+            mgv_set_num_threads(t ? 2 : 1);
+            mgv_zero_grad(x);
+            y_t[t] = logv ? mgv_log_softmax(x, -1) : mgv_softmax(x, -1);
+            CHECK(y_t[t] && mgv_backward(y_t[t], g) == 0);
+            gx_t[t] = x->grad ? mgv_clone_data(x->grad) : NULL;
+        }
+        mgv_set_num_threads(nt);
+        mgv_tensor *y = y_t[1], *gx = gx_t[1];
+        CHECK(y && gx);
+        int bad = 0;
+        for (int64_t r = 0; y && gx && r < 96; r++) {
+            if (r == 5) {   /* fully masked: zeros (log: -inf), no gradient */
+                for (int64_t j = 0; j < 700; j++)
+                    bad += mgv_get_flat(y, r * 700 + j) != (logv ? -INFINITY : 0.0f) ||
+                           mgv_get_flat(gx, r * 700 + j) != 0.0f;
+                continue;
+            }
+            double sgy = 0, sg = 0;
+            for (int64_t j = 0; j < 700; j++) {
+                double yv = mgv_get_flat(y, r * 700 + j), gv = mgv_get_flat(g, r * 700 + j);
+                sgy += gv * yv;
+                sg += gv;
+            }
+            for (int64_t j = 0; j < 700; j++) {
+                double yv = mgv_get_flat(y, r * 700 + j), gv = mgv_get_flat(g, r * 700 + j);
+                double want = logv ? gv - exp(yv) * sg : yv * (gv - sgy);
+                bad += fabs(mgv_get_flat(gx, r * 700 + j) - want) > 1e-5;
+            }
+        }
+        mgv_tensor *xr = mgv_clone_data(x);   /* the reference skips -inf rows badly: finite copy */
+        for (int64_t j = 0; j < 700; j++) mgv_set_flat(xr, 5 * 700 + j, 0.0f);
+        mgv_tensor *yr = logv ? mgv_log_softmax(xr, -1) : mgv_softmax(xr, -1);
+        CHECK(yr && ref_check(xr, yr, 1, logv, logv ? 1e-5 : 1e-6) == 0);
+        CHECK(bad == 0);
+        for (int64_t i = 0; y_t[0] && y_t[1] && gx_t[0] && i < 96 * 700; i++) {
+            float a0 = mgv_get_flat(y_t[0], i), a1 = mgv_get_flat(y_t[1], i);
+            bad += !(a0 == a1) || mgv_get_flat(gx_t[0], i) != mgv_get_flat(gx_t[1], i);
+        }
+        CHECK(bad == 0);
+        mgv_tensor *tmp[] = {x, g, y_t[0], y_t[1], gx_t[0], gx_t[1], xr, yr};
+        for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) mgv_release(tmp[i]);
+    }
+}
+
 int main(void)
 {
     RUN(test_softmax_hand_values);
@@ -214,5 +272,6 @@ int main(void)
     RUN(test_softmax_masked);
     RUN(test_softmax_errors);
     RUN(test_softmax_grad);
+    RUN(test_softmax_rows_threaded);
     return CHECK_DONE();
 }

@@ -9,21 +9,13 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fixtures.h"
 #include "glove.h"
 #include "mgv.h"
 #include "tasks.h"
 
 static char dir[] = "/tmp/mgv-test-tasks-XXXXXX";
 static mgv_glove *glove;
-
-static void write_file(const char *name, const char *text)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    fputs(text, f);
-    fclose(f);
-}
 
 /* 4-d vectors: axis 0 "people", 1 "places", 2 "marriage", 3 "membership" */
 static const char *glove_json =
@@ -37,24 +29,20 @@ static const char *glove_json =
     "\"of\":[0,0,0,0,1,18],\"neighbor\":[0.5,0.5,0,0,1,19],\"peer\":[0.7,0,0,0.3,1,20]}}";
 
 /* six relations; each line a dict literal */
-#define LINE(toks, hb, he, tb, te, rel)                                                  \
-    "{'token': " toks ", 'h': {'name': 'x', 'pos': [" #hb ", " #he "]}, 't': {'name': 'y', " \
-    "'pos': [" #tb ", " #te "]}, 'img_id': 'a.jpg', 'relation': '" rel "'}\n"
-
 static void write_mnre(void)
 {
-    write_file("train.txt",
-               LINE("['Ada', 'married', 'Bob']", 0, 1, 2, 3, "/per/per/couple")
-               LINE("['Ada', 'joined', 'club']", 0, 1, 2, 3, "/per/org/member_of")
-               LINE("['Ada', 'near', 'Paris']", 0, 1, 2, 3, "/per/loc/neighbor")
-               LINE("['Ada', 'zzqx', 'Bob']", 0, 1, 2, 3, "None"));
-    write_file("val.txt",
-               LINE("['Bob', 'born', 'in', 'Paris']", 0, 1, 3, 4, "/per/loc/place_of_birth")
-               LINE("['Bob', 'wife', 'Ada']", 0, 1, 2, 3, "/per/per/couple")
-               LINE("['Bob', 'peer', 'Ada']", 0, 1, 2, 3, "/per/per/peer"));
-    write_file("test.txt",
-               LINE("['club', 'in', 'Paris']", 0, 1, 2, 3, "/org/loc/locate_at")
-               LINE("['Ada', 'member', 'club']", 0, 1, 2, 3, "/per/org/member_of"));
+    write_file_in(dir, "train.txt",
+                  MNRE_LINE("['Ada', 'married', 'Bob']", 0, 1, 2, 3, "/per/per/couple")
+                  MNRE_LINE("['Ada', 'joined', 'club']", 0, 1, 2, 3, "/per/org/member_of")
+                  MNRE_LINE("['Ada', 'near', 'Paris']", 0, 1, 2, 3, "/per/loc/neighbor")
+                  MNRE_LINE("['Ada', 'zzqx', 'Bob']", 0, 1, 2, 3, "None"));
+    write_file_in(dir, "val.txt",
+                  MNRE_LINE("['Bob', 'born', 'in', 'Paris']", 0, 1, 3, 4, "/per/loc/place_of_birth")
+                  MNRE_LINE("['Bob', 'wife', 'Ada']", 0, 1, 2, 3, "/per/per/couple")
+                  MNRE_LINE("['Bob', 'peer', 'Ada']", 0, 1, 2, 3, "/per/per/peer"));
+    write_file_in(dir, "test.txt",
+                  MNRE_LINE("['club', 'in', 'Paris']", 0, 1, 2, 3, "/org/loc/locate_at")
+                  MNRE_LINE("['Ada', 'member', 'club']", 0, 1, 2, 3, "/per/org/member_of"));
 }
 
 static void test_mre_split_and_tokens(void)
@@ -94,7 +82,7 @@ static void test_mre_split_and_tokens(void)
 
 static void test_descriptions_file(void)
 {
-    write_file("desc.tsv", "/per/per/couple\tmarried wife\n/per/per/peer\tpeer\n");
+    write_file_in(dir, "desc.tsv", "/per/per/couple\tmarried wife\n/per/per/peer\tpeer\n");
     char path[256];
     snprintf(path, sizeof path, "%s/desc.tsv", dir);
     mgv_task t;
@@ -148,7 +136,8 @@ static void test_errors(void)
     CHECK(mgv_task_mre(&t, "/nonexistent-mgv-dir", glove, 0, NULL) < 0);
     CHECK_ERROR_HAS("nonexistent-mgv-dir");
     /* a label whose words are all unknown needs a description */
-    write_file("test.txt", LINE("['club', 'in', 'Paris']", 0, 1, 2, 3, "/qqq/zzz/xyzzy"));
+    write_file_in(dir, "test.txt",
+                     MNRE_LINE("['club', 'in', 'Paris']", 0, 1, 2, 3, "/qqq/zzz/xyzzy"));
     CHECK(mgv_task_mre(&t, dir, glove, 0, NULL) < 0);
     CHECK_ERROR_HAS("give it a description");
     write_mnre();
@@ -185,7 +174,7 @@ static void test_tokenize(void)
 int main(void)
 {
     if (!mkdtemp(dir)) return 1;
-    write_file("glove.json", glove_json);
+    write_file_in(dir, "glove.json", glove_json);
     char json[256], cache[256];
     snprintf(json, sizeof json, "%s/glove.json", dir);
     snprintf(cache, sizeof cache, "%s/glove.bin", dir);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "fixtures.h"
 #include "image.h"
 #include "mgv.h"
 #include "safetensors.h"
@@ -26,17 +27,6 @@
 #define DIR "tests/golden/vit_tiny"
 #define IO "tests/golden/vit_tiny_io.safetensors"
 #define TOL 1e-4
-
-static double max_abs_diff(mgv_tensor *a, mgv_tensor *b)
-{
-    if (!a || !b || mgv_numel(a) != mgv_numel(b)) return INFINITY;
-    double worst = 0;
-    for (int64_t i = 0; i < mgv_numel(a); i++) {
-        double d = fabs((double)mgv_get_flat(a, i) - mgv_get_flat(b, i));
-        if (!(d <= worst)) worst = d;
-    }
-    return worst;
-}
 
 static mgv_paramset ps;
 static mgv_vit vit;
@@ -213,16 +203,10 @@ static void test_load_errors(void)
     CHECK_ERROR_HAS("missing (embeddings.cls_token; embeddings.position_embeddings;");
     CHECK(p2.n == 0);
     /* a config whose image size the weights do not fit */
-    FILE *f = fopen(tmp("config.json"), "w");
-    if (f) {
-        fputs("{\"hidden_size\": 32, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
-              "\"intermediate_size\": 64, \"image_size\": 48, \"patch_size\": 8}", f);
-        fclose(f);
-    }
-    char *cwd = getcwd(NULL, 0), target[1024];
-    snprintf(target, sizeof target, "%s/%s/model.safetensors", cwd, DIR);
-    free(cwd);
-    CHECK(symlink(target, tmp("model.safetensors")) == 0);
+    write_file_in(tmpdir, "config.json",
+                  "{\"hidden_size\": 32, \"num_hidden_layers\": 2, \"num_attention_heads\": 4, "
+                  "\"intermediate_size\": 64, \"image_size\": 48, \"patch_size\": 8}");
+    CHECK(link_from_cwd(DIR "/model.safetensors", tmp("model.safetensors")) == 0);
     CHECK(mgv_vit_load_dir(&v2, &p2, "", tmpdir, NULL) < 0);
     CHECK_ERROR_HAS("embeddings.position_embeddings is [1x17x32] in the file, [1x37x32] expected");
     remove(tmp("model.safetensors"));

@@ -4,6 +4,8 @@ install_kernelspec() installs the kernelspec of $MGV_KERNEL_BIN (the kernel
 under test: build/mgv-kernel, or build-san/mgv-kernel under SANITIZE=1) into
 a temporary directory and points JUPYTER_PATH (and the runtime and data
 dirs) there, so nothing outside the temporary directory is read or written.
+start_kernel() starts the installed kernel with a ready client;
+execute(kc, code) runs a cell and gathers its reply and IOPub messages.
 run(*cases) runs unittest cases and prints one "PASS name" / "FAIL name"
 line per test (and per failing subtest) for tests/run.sh; a skipped test
 counts as a failure, since every test should run.
@@ -42,6 +44,49 @@ def install_kernelspec(interrupt_mode="message", name="mgv"):
     os.environ["JUPYTER_CONFIG_DIR"] = os.path.join(tmp, "config")
     os.environ["IPYTHONDIR"] = os.path.join(tmp, "ipython")
     return os.path.join(tmp, "share", "jupyter", "kernels", name)
+
+
+def start_client(km):
+    """A client of the kernel manager km, with its channels started and ready."""
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=scaled(30))
+    return kc
+
+
+def start_kernel(name="mgv"):
+    """Starts kernel `name` (install_kernelspec first); returns (manager, client)."""
+    from jupyter_client.manager import KernelManager
+    km = KernelManager(kernel_name=name)
+    km.start_kernel()
+    return km, start_client(km)
+
+
+def shell_reply(kc, msg_id, timeout):
+    """The shell reply to msg_id (other replies are dropped)."""
+    end = time.time() + timeout
+    while True:
+        m = kc.get_shell_msg(timeout=max(0.01, end - time.time()))
+        if m["parent_header"].get("msg_id") == msg_id:
+            return m
+
+
+def execute(kc, code, timeout=None):
+    """Runs code; returns its execute_reply and the IOPub messages it caused
+    before going idle. timeout (default 20 s, scaled) bounds the wait for the
+    reply and then the wait for the idle status."""
+    timeout = timeout or scaled(20)
+    mid = kc.execute(code)
+    reply = shell_reply(kc, mid, timeout)
+    end = time.time() + timeout
+    outs = []
+    while True:
+        m = kc.get_iopub_msg(timeout=max(0.01, end - time.time()))
+        if m["parent_header"].get("msg_id") != mid:
+            continue
+        if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+            return reply, outs
+        outs.append(m)
 
 
 class _Result(unittest.TestResult):

@@ -41,7 +41,6 @@ if H.SLOW > 1:
     os.environ["ASAN_OPTIONS"] = os.environ.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=16"
 
 import zmq  # noqa: E402
-from jupyter_client.manager import KernelManager  # noqa: E402
 
 T = H.scaled
 MB = 1 << 20
@@ -106,6 +105,18 @@ class Raw:
         assert frames[i + 1] == sign(self.key, frames[i + 2:i + 6]), "a reply with a bad signature"
         return tuple(json.loads(f) for f in (frames[i + 2], frames[i + 3], frames[i + 5]))
 
+    def wait_for(self, match, timeout):
+        """The first message m with match(m) within timeout (others are dropped); None if none."""
+        end = time.time() + timeout
+        while True:
+            m = self.recv(max(0.01, end - time.time()))
+            if m is None or match(m):
+                return m
+
+    def reply_to(self, msg_id, timeout):
+        """The message whose parent is msg_id, or None."""
+        return self.wait_for(lambda m: m[1].get("msg_id") == msg_id, timeout)
+
     def close(self):
         self.sock.close()
 
@@ -142,11 +153,7 @@ def rss_mb(pid):
 class HostileTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.km = KernelManager(kernel_name="mgv")
-        cls.km.start_kernel()
-        cls.kc = cls.km.client()
-        cls.kc.start_channels()
-        cls.kc.wait_for_ready(timeout=T(30))
+        cls.km, cls.kc = H.start_kernel()
         cls.pid = cls.km.provisioner.process.pid
         cls.key = cls.km.session.key
         cls.ctx = zmq.Context()
@@ -174,28 +181,15 @@ class HostileTests(unittest.TestCase):
     # ---- helpers ------------------------------------------------------------------
 
     def reply_to(self, msg_id, timeout):
-        end = time.time() + timeout
-        while True:
-            m = self.kc.get_shell_msg(timeout=max(0.01, end - time.time()))
-            if m["parent_header"].get("msg_id") == msg_id:
-                return m
+        return H.shell_reply(self.kc, msg_id, timeout)
 
     def run_cell(self, code, timeout=None):
         """The text/plain result of code run by the normal client (None: no result)."""
-        timeout = timeout or T(15)
-        mid = self.kc.execute(code)
-        reply = self.reply_to(mid, timeout)
+        reply, outs = H.execute(self.kc, code, timeout or T(15))
         self.assertEqual(reply["content"]["status"], "ok", reply["content"])
-        end = time.time() + timeout
-        result = None
-        while True:
-            m = self.kc.get_iopub_msg(timeout=max(0.01, end - time.time()))
-            if m["parent_header"].get("msg_id") != mid:
-                continue
-            if m["msg_type"] == "execute_result":
-                result = m["content"]["data"]["text/plain"]
-            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
-                return result
+        results = [m["content"]["data"]["text/plain"] for m in outs
+                   if m["msg_type"] == "execute_result"]
+        return results[-1] if results else None
 
     def wait_idle(self, msg_id, timeout):
         end = time.time() + timeout
@@ -305,12 +299,9 @@ class HostileTests(unittest.TestCase):
         raw = Raw(self.ctx, self.km, self.ports["shell"], k)
         try:
             raw.send(good)
-            end = time.time() + T(10)
-            while True:   # the genuine message runs once
-                m = raw.recv(max(0.01, end - time.time()))
-                self.assertIsNotNone(m, "no reply to a good message")
-                if m[0]["msg_type"] == "execute_reply":
-                    break
+            # the genuine message runs once
+            m = raw.wait_for(lambda m: m[0]["msg_type"] == "execute_reply", T(10))
+            self.assertIsNotNone(m, "no reply to a good message")
             self.assertTrue(os.path.exists(marker))
             os.remove(marker)
             replays = [
@@ -398,12 +389,8 @@ class HostileTests(unittest.TestCase):
         try:
             mid = raw.request("execute_request", {"code": "big_ok = 1", "pad": "p" * (50 * MB),
                                                   "silent": True})
-            end = time.time() + T(20)
-            while True:
-                m = raw.recv(max(0.01, end - time.time()))
-                self.assertIsNotNone(m, "no reply to a 50 MB request")
-                if m[1].get("msg_id") == mid:
-                    break
+            m = raw.reply_to(mid, T(20))
+            self.assertIsNotNone(m, "no reply to a 50 MB request")
             self.assertEqual(m[2]["status"], "ok")
         finally:
             raw.close()
@@ -537,12 +524,8 @@ class HostileTests(unittest.TestCase):
             self.assertIsNotNone(m, "the input_request went to the old connection")
             self.assertEqual(m[0]["msg_type"], "input_request")
             stdin.request("input_reply", {"value": "back"})
-            end = time.time() + T(10)
-            while True:
-                m = shell.recv(max(0.01, end - time.time()))
-                self.assertIsNotNone(m, "no execute_reply after reconnecting")
-                if m[1].get("msg_id") == mid:
-                    break
+            m = shell.reply_to(mid, T(10))
+            self.assertIsNotNone(m, "no execute_reply after reconnecting")
             self.assertEqual(m[2]["status"], "ok")
         finally:
             shell.close()
@@ -587,10 +570,7 @@ class HostileTests(unittest.TestCase):
         self.kc.stop_channels()
 
     def restart_client(self):
-        kc = self.km.client()
-        kc.start_channels()
-        kc.wait_for_ready(timeout=T(30))
-        type(self).kc = kc
+        type(self).kc = H.start_client(self.km)
         self.drain()
 
     def test_memory_over_10000_executions(self):
