@@ -5,6 +5,9 @@
  * masked_fill, softmax, dropout, layer_norm, gelu, add), so the backward pass
  * comes for free. Intermediates are collected in a small scope and released
  * together at the end of a forward; the graph keeps what backward needs.
+ * When no tape is recorded and there is no dropout (inference), a layer
+ * takes a fused path on raw buffers instead (see "inference fast path"):
+ * the same function up to float rounding, several times faster.
  */
 #include "transformer.h"
 

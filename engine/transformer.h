@@ -79,7 +79,10 @@ int mgv_transformer_layer_init(mgv_transformer_layer *layer, mgv_paramset *ps, c
                                mgv_transformer_variant variant, mgv_rng *rng);
 
 /* x [B, L, H] -> new tensor [B, L, H]. mask [B, L] (non-zero = real token)
- * or NULL (no padding). Dropout only when training (rng NULL = global). */
+ * or NULL (no padding). Dropout only when training (rng NULL = global).
+ * Without a tape (grad mode off, or nothing requires grad) and without
+ * dropout, the layer runs fused, threaded kernels instead of autograd ops;
+ * results agree with the taped path up to float rounding. */
 mgv_tensor *mgv_transformer_layer_forward(const mgv_transformer_layer *layer, mgv_tensor *x,
                                           mgv_tensor *mask, int training, mgv_rng *rng);
 
