@@ -100,7 +100,7 @@ int mgv_bert_read_config(const char *path, mgv_bert_config *cfg)
 
 /* ---- parameters --------------------------------------------------------------- */
 
-static mgv_tensor *new_param(mgv_paramset *ps, const char *prefix, const char *name, int ndim,
+mgv_tensor *mgv_hf_new_param(mgv_paramset *ps, const char *prefix, const char *name, int ndim,
                              const int64_t *shape, float std, float fill, mgv_rng *rng)
 {
     char full[256];
@@ -139,13 +139,13 @@ int mgv_bert_init(mgv_bert *b, mgv_paramset *ps, const char *prefix, const mgv_b
     float sd = cfg->init_std;
     int64_t ws[2] = {cfg->vocab_size, H}, ps_[2] = {cfg->max_position, H},
             ts[2] = {cfg->type_vocab_size, H}, hs[1] = {H}, pw[2] = {H, H};
-    if (!(b->word = new_param(ps, prefix, "embeddings.word_embeddings.weight", 2, ws, sd, 0, rng)) ||
-        !(b->pos = new_param(ps, prefix, "embeddings.position_embeddings.weight", 2, ps_, sd, 0,
+    if (!(b->word = mgv_hf_new_param(ps, prefix, "embeddings.word_embeddings.weight", 2, ws, sd, 0, rng)) ||
+        !(b->pos = mgv_hf_new_param(ps, prefix, "embeddings.position_embeddings.weight", 2, ps_, sd, 0,
                              rng)) ||
-        !(b->type = new_param(ps, prefix, "embeddings.token_type_embeddings.weight", 2, ts, sd, 0,
+        !(b->type = mgv_hf_new_param(ps, prefix, "embeddings.token_type_embeddings.weight", 2, ts, sd, 0,
                               rng)) ||
-        !(b->ln_g = new_param(ps, prefix, "embeddings.LayerNorm.weight", 1, hs, 0, 1, rng)) ||
-        !(b->ln_b = new_param(ps, prefix, "embeddings.LayerNorm.bias", 1, hs, 0, 0, rng)))
+        !(b->ln_g = mgv_hf_new_param(ps, prefix, "embeddings.LayerNorm.weight", 1, hs, 0, 1, rng)) ||
+        !(b->ln_b = mgv_hf_new_param(ps, prefix, "embeddings.LayerNorm.bias", 1, hs, 0, 0, rng)))
         goto fail;
     mgv_transformer_config tc = mgv_transformer_default_config(cfg->hidden, cfg->heads,
                                                                cfg->intermediate);
@@ -159,8 +159,8 @@ int mgv_bert_init(mgv_bert *b, mgv_paramset *ps, const char *prefix, const mgv_b
                                      rng) < 0)
         goto fail;
     if (cfg->pooler &&
-        (!(b->pool_w = new_param(ps, prefix, "pooler.dense.weight", 2, pw, sd, 0, rng)) ||
-         !(b->pool_b = new_param(ps, prefix, "pooler.dense.bias", 1, hs, 0, 0, rng))))
+        (!(b->pool_w = mgv_hf_new_param(ps, prefix, "pooler.dense.weight", 2, pw, sd, 0, rng)) ||
+         !(b->pool_b = mgv_hf_new_param(ps, prefix, "pooler.dense.bias", 1, hs, 0, 0, rng))))
         goto fail;
     return 0;
 fail:

@@ -95,6 +95,9 @@ int mgv_hf_load_params(mgv_paramset *ps, const char *prefix, const char *path,
 /* Drops the parameters added to ps after its first n (a failed init/load
  * leaves the set as it was). */
 void mgv_hf_params_truncate(mgv_paramset *ps, int n);
+/* A new parameter prefix+name in ps: N(0, std^2) when std > 0, else all fill. */
+mgv_tensor *mgv_hf_new_param(mgv_paramset *ps, const char *prefix, const char *name, int ndim,
+                             const int64_t *shape, float std, float fill, mgv_rng *rng);
 
 /* config.json fields: key, is_real (float) or int (positive), destination.
  * Absent keys leave the destination alone. Also refuses hidden_act other

@@ -33,11 +33,6 @@
 #include "parallel.h"
 
 /* The row loops are also compiled for AVX2 and AVX-512 and picked at load time. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
 
 #define ROW_BLOCK 64   /* rows per block of bias partial sums (and per unit of work) */
 /* Keyed noise up to this size is kept from forward for backward; larger
@@ -51,27 +46,7 @@ int64_t mgv_vmoe_keep_noise_limit(int64_t bytes)
 
 /* ---- vectorisable float math -------------------------------------------------- */
 
-typedef union {
-    float f;
-    int32_t i;
-} fbits;
-
-/* e^x to about 2e-7 relative; x clamped to [-87, 88] */
-static inline float fast_exp(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    /* n = round(x / ln 2): the argument of the conversion is positive, so
-     * truncation is floor (no float rounding tricks: sums may be reassociated) */
-    int32_t ni = (int32_t)(x * 1.44269504f + 128.5f) - 128;
-    float n = (float)ni;
-    float r = x - n * 0.693145752f - n * 1.42860677e-6f;       /* ln 2 in two parts */
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f +
-              r * (0.00833333377f + r * 0.00138888892f)))));
-    fbits s;
-    s.i = (ni + 127) << 23;
-    return p * s.f;
-}
+#include "fastmath.h"   /* after the pragma: see fastmath.h */
 
 /* ln x for x in (0, 1] (Cephes' polynomial), about 1e-7 absolute. The
  * mantissa is moved to [sqrt(1/2), sqrt(2)) with integer arithmetic alone. */
@@ -199,7 +174,7 @@ static inline void expert_fwd(int64_t d, float p, const float *restrict mu,
         for (int64_t j = 0; j < d; j++) o[j] += p * mu[j];
     } else if (ep) {
         for (int64_t j = 0; j < d; j++) {
-            float m = mu[j], l = lv[j], s = fast_exp(0.5f * l);
+            float m = mu[j], l = lv[j], s = mgv_fast_exp(0.5f * l);
             o[j] += p * (m + s * ep[j]);
             acc[j] += 1.0f + l - m * m - s * s;
         }
@@ -207,7 +182,7 @@ static inline void expert_fwd(int64_t d, float p, const float *restrict mu,
         for (int64_t j = 0; j < d; j++) {
             float m = mu[j], l = lv[j];
             o[j] += p * m;
-            acc[j] += 1.0f + l - m * m - fast_exp(l);
+            acc[j] += 1.0f + l - m * m - mgv_fast_exp(l);
         }
     }
 }
@@ -277,7 +252,7 @@ static inline float expert_bwd(int64_t d, float p, float gk, const float *restri
         }
     } else if (ep) {
         for (int64_t j = 0; j < d; j++) {
-            float m = mu[j], s = fast_exp(0.5f * lv[j]);
+            float m = mu[j], s = mgv_fast_exp(0.5f * lv[j]);
             float sn = s * ep[j], pg = p * g[j];
             dp += g[j] * (m + sn);
             float dm = pg + gk * m, dl = 0.5f * (pg * sn + gk * (s * s - 1.0f));
@@ -290,7 +265,7 @@ static inline float expert_bwd(int64_t d, float p, float gk, const float *restri
         for (int64_t j = 0; j < d; j++) {
             float m = mu[j];
             dp += g[j] * m;
-            float dm = p * g[j] + gk * m, dl = 0.5f * gk * (fast_exp(lv[j]) - 1.0f);
+            float dm = p * g[j] + gk * m, dl = 0.5f * gk * (mgv_fast_exp(lv[j]) - 1.0f);
             mu[j] = dm;
             lv[j] = dl;
             dbm[j] += dm;

@@ -284,35 +284,10 @@ static mgv_tensor *maybe_dropout(mgv_tensor *x, float p, int training, mgv_rng *
 #pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
                      "associative-math", "fp-contract=fast")
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
 
 #define ATT_QBLOCK 128   /* queries per block of scores (a block stays in L2) */
 
-typedef union {
-    float f;
-    int32_t i;
-} fbits;
-
-/* e^x for x <= 88, about 2e-7 relative; below -87 it is ~1e-38, not 0 (the
- * callers multiply masked entries by 0). */
-static inline float fexp(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    /* k = floor(x / ln2 + 1/2), from a positive argument so truncation floors */
-    int32_t k = (int32_t)(x * 1.44269504f + 128.5f) - 128;
-    float kf = (float)k;
-    float r = x - kf * 0.693145752f - kf * 1.42860677e-6f;
-    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f +
-              r * (0.00833333377f + r * 0.00138888892f)))));
-    fbits s;
-    s.i = (k + 127) << 23;
-    return p * s.f;
-}
+#include "fastmath.h"   /* after the pragma: see fastmath.h */
 
 /* x Phi(x) = x (2 - erfc(x / sqrt 2)) / 2, with erfc from the Chebyshev
  * fit of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere), so
@@ -324,7 +299,7 @@ static inline float fgelu(float x)
     float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
               t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
               t * (-0.82215223f + t * 0.17087277f))))))));
-    float c = t * fexp(p - z * z);   /* erfc(|x| / sqrt 2) */
+    float c = t * mgv_fast_exp(p - z * z);   /* erfc(|x| / sqrt 2) */
     return 0.5f * x * (x < 0 ? c : 2.0f - c);
 }
 
@@ -383,13 +358,13 @@ CLONES static void softmax_rows(float *s, int64_t rows, int64_t n, const float *
         float sum = 0;
         if (keep)
             for (j = 0; j < n; j++) {
-                float e = fexp(x[j] - mx) * keep[j];
+                float e = mgv_fast_exp(x[j] - mx) * keep[j];
                 x[j] = e;
                 sum += e;
             }
         else
             for (j = 0; j < n; j++) {
-                float e = fexp(x[j] - mx);
+                float e = mgv_fast_exp(x[j] - mx);
                 x[j] = e;
                 sum += e;
             }

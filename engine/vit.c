@@ -35,18 +35,6 @@ int mgv_vit_read_config(const char *path, mgv_vit_config *cfg)
     return mgv_hf_read_config(path, (int)(sizeof f / sizeof *f), f);
 }
 
-static mgv_tensor *new_param(mgv_paramset *ps, const char *prefix, const char *name, int ndim,
-                             const int64_t *shape, float std, float fill, mgv_rng *rng)
-{
-    char full[256];
-    snprintf(full, sizeof full, "%s%s", prefix, name);
-    mgv_tensor *t = mgv_params_new(ps, full, ndim, shape, 0, rng);
-    if (!t) return NULL;
-    if (std > 0) mgv_fill_normal_(t, rng, 0.0f, std);
-    else if (fill != 0) mgv_fill_(t, fill);
-    return t;
-}
-
 int mgv_vit_init(mgv_vit *v, mgv_paramset *ps, const char *prefix, const mgv_vit_config *cfg,
                  mgv_rng *rng)
 {
@@ -68,11 +56,11 @@ int mgv_vit_init(mgv_vit *v, mgv_paramset *ps, const char *prefix, const mgv_vit
     float sd = cfg->init_std;
     int64_t cs[3] = {1, 1, H}, ps_[3] = {1, v->n_tokens, H}, ws[4] = {H, cfg->channels, p, p},
             hs[1] = {H};
-    if (!(v->cls = new_param(ps, prefix, "embeddings.cls_token", 3, cs, sd, 0, rng)) ||
-        !(v->pos = new_param(ps, prefix, "embeddings.position_embeddings", 3, ps_, sd, 0, rng)) ||
-        !(v->patch_w = new_param(ps, prefix, "embeddings.patch_embeddings.projection.weight", 4,
+    if (!(v->cls = mgv_hf_new_param(ps, prefix, "embeddings.cls_token", 3, cs, sd, 0, rng)) ||
+        !(v->pos = mgv_hf_new_param(ps, prefix, "embeddings.position_embeddings", 3, ps_, sd, 0, rng)) ||
+        !(v->patch_w = mgv_hf_new_param(ps, prefix, "embeddings.patch_embeddings.projection.weight", 4,
                                  ws, sd, 0, rng)) ||
-        !(v->patch_b = new_param(ps, prefix, "embeddings.patch_embeddings.projection.bias", 1, hs,
+        !(v->patch_b = mgv_hf_new_param(ps, prefix, "embeddings.patch_embeddings.projection.bias", 1, hs,
                                  0, 0, rng)))
         goto fail;
     mgv_transformer_config tc = mgv_transformer_default_config(cfg->hidden, cfg->heads,
@@ -86,8 +74,8 @@ int mgv_vit_init(mgv_vit *v, mgv_paramset *ps, const char *prefix, const mgv_vit
     if (mgv_transformer_encoder_init(&v->enc, ps, enc, cfg->layers, &tc, MGV_TRANSFORMER_PRE_LN,
                                      rng) < 0)
         goto fail;
-    if (!(v->ln_g = new_param(ps, prefix, "layernorm.weight", 1, hs, 0, 1, rng)) ||
-        !(v->ln_b = new_param(ps, prefix, "layernorm.bias", 1, hs, 0, 0, rng)))
+    if (!(v->ln_g = mgv_hf_new_param(ps, prefix, "layernorm.weight", 1, hs, 0, 1, rng)) ||
+        !(v->ln_b = mgv_hf_new_param(ps, prefix, "layernorm.bias", 1, hs, 0, 0, rng)))
         goto fail;
     return 0;
 fail:
