@@ -3,7 +3,6 @@
 #   make test            every test; ends with "N passed, M failed"
 #   make test SANITIZE=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #                        (+ LeakSanitizer: a leak fails the test that leaked)
-#   make check           both passes, as CI runs them
 #   make bench           benchmarks (numbers, not tests)
 
 CC      ?= cc
@@ -43,7 +42,7 @@ ifneq ($(KERNEL_SRC),)
 TARGETS += $(KERNEL_BIN)
 endif
 
-.PHONY: all test check bench clean install-kernel
+.PHONY: all test bench clean install-kernel
 all: $(TARGETS) $(ENGINE_TESTS)
 ifneq ($(SANITIZE),1)
 	@mkdir -p bin lib
@@ -94,11 +93,6 @@ install-kernel: all
 
 test: all
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh
-
-# what CI runs: the suite, then the suite again under the sanitizers
-check:
-	$(MAKE) test
-	$(MAKE) test SANITIZE=1
 
 bench: all
 	@sh scripts/bench.sh

@@ -1,9 +1,9 @@
 /*
  * mnre.h — MNRE relation-extraction data (one Python dict literal per line).
  *
- *   {'token': ['RT', '@cnnsport', ':', ...], 'h': {'name': 'Rafael Nadal',
- *    'pos': [5, 7]}, 't': {...}, 'img_id': 'twitter_19_31_22_54.jpg',
- *    'relation': '/per/per/couple'}
+ *   {'token': ['Ada', 'Lovelace', 'met', 'Charles', 'Babbage'], 'h': {'name':
+ *    'Ada Lovelace', 'pos': [0, 2]}, 't': {...}, 'img_id': 'example_1.jpg',
+ *    'relation': '/per/per/peer'}
  *
  * A dataset owns all its memory (instances, tokens, strings); one call frees
  * it. Several files can be pooled into one dataset (train, val, test): each

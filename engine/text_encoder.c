@@ -11,17 +11,16 @@
 int mgv_word_mean(const mgv_tensor *words, const int32_t *ids, int n, float *out)
 {
     int64_t dim = words->shape[1], V = words->shape[0];
-    double acc[1024];
-    if (dim > 1024) dim = 1024;   /* word tables are 100-300 wide */
-    memset(acc, 0, sizeof(double) * (size_t)dim);
     int count = 0;
+    for (int i = 0; i < n; i++) count += ids[i] >= 0 && ids[i] < V;
+    if (count == 0) return 0;
+    memset(out, 0, sizeof(float) * (size_t)dim);
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= V) continue;
-        const float *r = mgv_data(words) + (int64_t)ids[i] * words->shape[1];
-        for (int64_t k = 0; k < dim; k++) acc[k] += r[k];
-        count++;
+        const float *r = mgv_data(words) + (int64_t)ids[i] * dim;
+        for (int64_t k = 0; k < dim; k++) out[k] += r[k];
     }
-    for (int64_t k = 0; count && k < dim; k++) out[k] = (float)(acc[k] / count);
+    for (int64_t k = 0; k < dim; k++) out[k] /= (float)count;
     return count;
 }
 

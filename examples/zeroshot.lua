@@ -71,7 +71,6 @@ if vision_encoder ~= "patch" and vision_encoder ~= "vit" then usage("--vision-en
 if text_encoder == "bert" and not o.bert then usage("--text-encoder bert needs --bert DIR") end
 if vision_encoder == "vit" and not o.vit then usage("--vision-encoder vit needs --vit DIR") end
 if vision_encoder == "vit" and o["text-only"] then usage("--text-only and --vision-encoder vit exclude each other") end
-if text_encoder == "bert" then o["no-prior"] = true end   -- the prior needs GloVe
 
 local function script_dir()
   local src = debug.getinfo(1, "S").source
@@ -184,7 +183,7 @@ local model = mgv.model{
   layers = num("layers", nil) and math.tointeger(num("layers")),
   vmoe_weight = num("vmoe-weight", nil),
   -- GloVe tasks score with the word-vector prior (README, "Deviations")
-  prior = task_name ~= "synth" and not o["no-prior"],
+  prior = task_name ~= "synth" and text_encoder == "glove" and not o["no-prior"],
   tau = num("tau", nil),
   prior_decay = num("prior-decay", nil),
   seed = seed,
