@@ -21,7 +21,7 @@ else
 BUILD   ?= build
 endif
 
-ENGINE_SRC := $(wildcard engine/*.c)
+ENGINE_SRC := $(wildcard engine/*/*.c)
 LUA_SRC    := $(filter-out lua/gen_embed.c,$(wildcard lua/*.c))
 LUA_SCRIPTS := $(sort $(wildcard lua/*.lua))
 REPL_SRC   := $(wildcard repl/*.c)
@@ -50,9 +50,10 @@ ifneq ($(SANITIZE),1)
 	@if [ -f $(KERNEL_BIN) ]; then cp $(KERNEL_BIN) bin/mgv-kernel; fi
 endif
 
-$(BUILD)/%.o: %.c $(wildcard engine/*.h lua/*.h repl/*.h kernel/*.h)
+# headers are tracked per object (-MMD -MP: a .d file beside each object)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(ENGINE_LIB): $(ENGINE_OBJ)
 	@rm -f $@
@@ -68,8 +69,8 @@ $(BUILD)/lua/embedded.c: $(BUILD)/gen_embed $(LUA_SCRIPTS)
 	@mkdir -p $(dir $@)
 	$(BUILD)/gen_embed $@ $(LUA_SCRIPTS)
 
-$(BUILD)/lua/embedded.o: $(BUILD)/lua/embedded.c lua/lmgv.h
-	$(CC) $(CFLAGS) -c $< -o $@
+$(BUILD)/lua/embedded.o: $(BUILD)/lua/embedded.c
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # the module gets Lua's symbols from the host interpreter: no -llua5.4 here
 $(LUA_MOD): $(LUA_OBJ) $(ENGINE_LIB)
@@ -81,9 +82,9 @@ $(MGV_BIN): $(REPL_OBJ) $(LUA_OBJ) $(ENGINE_LIB)
 $(KERNEL_BIN): $(KERNEL_OBJ) $(LUA_OBJ) $(ENGINE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $(KERNEL_OBJ) $(LUA_OBJ) $(ENGINE_LIB) $(LDLIBS) -lzmq -luuid -Wl,-E
 
-$(BUILD)/tests/%: tests/engine/%.c $(wildcard tests/engine/*.h) $(ENGINE_LIB)
+$(BUILD)/tests/%: tests/engine/%.c $(ENGINE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/engine $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -MMD -MP -Itests/engine $(LDFLAGS) -o $@ $< $(ENGINE_LIB) $(LDLIBS)
 
 # the Jupyter kernelspec "mgv" (kernel.json naming bin/mgv-kernel, and its
 # logos): into the user's Jupyter data dir, or under PREFIX with
@@ -126,9 +127,9 @@ FUZZ_REPLAY  := $(BUILD)/tests/test_fuzz_replay
 .PHONY: fuzz fuzz-build
 all: $(FUZZ_REPLAY)
 
-$(BUILD)/fuzz/obj/%.o: %.c $(wildcard engine/*.h kernel/*.h)
+$(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	@rm -f $@
@@ -159,3 +160,6 @@ $(FUZZ_REPLAY): fuzz/replay.c $(wildcard fuzz/*.c fuzz/*.h) kernel/wire.c kernel
 	$(CC) $(CFLAGS) -DFUZZ_REPLAY -Ikernel -Ifuzz $(LDFLAGS) -o $@ fuzz/replay.c \
 	  $(filter-out fuzz/replay.c,$(wildcard fuzz/*.c)) kernel/wire.c $(ENGINE_LIB) $(LDLIBS) -lzmq -luuid
 # ---- fuzz (end)
+
+# the header dependencies written by -MMD
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

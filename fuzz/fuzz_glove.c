@@ -1,6 +1,6 @@
 /*
  * fuzz_glove.c — the GloVe JSON streaming converter and the cache reader
- * (engine/glove.c). Both take paths, so the input is written to a file in a
+ * (engine/formats/glove.c). Both take paths, so the input is written to a file in a
  * private folder under /dev/shm (or $TMPDIR, /tmp) first.
  *
  * An input that starts with the cache magic "MGVGLOVE" is opened as a cache
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "glove.h"
+#include "formats/glove.h"
 
 static char dir[256], json_path[300], cache_path[300];
 

@@ -16,9 +16,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "fuzz.h"
-#include "image.h"
+#include "formats/image.h"
 
 #define FUZZ_MAX_PIXELS (512L * 512L)
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_jpeg.c — the JPEG loader of engine/image.c (libjpeg behind it).
+ * fuzz_jpeg.c — the JPEG loader of engine/formats/image.c (libjpeg behind it).
  * The harness forces the JPEG start (FF D8 FF).
  */
 #include "fuzz_image.h"

@@ -18,7 +18,7 @@
 
 #include "fuzz.h"
 #include "kernel.h"
-#include "utf8.h"
+#include "formats/utf8.h"
 
 static int valid_utf8(const unsigned char *p, size_t n)
 {

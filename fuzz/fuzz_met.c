@@ -1,5 +1,5 @@
 /*
- * fuzz_met.c — the WikiDiverse JSON reader (engine/met.c): mgv_met_parse on
+ * fuzz_met.c — the WikiDiverse JSON reader (engine/data/met.c): mgv_met_parse on
  * the input, and mgv_met_image_name on it as a URL.
  *
  * Properties checked: every mention span lies inside its sentence, its byte
@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "met.h"
+#include "data/met.h"
 
 static int64_t chars(const char *s, int64_t n)
 {

@@ -1,6 +1,6 @@
 /*
- * fuzz_mnre.c — the MNRE line reader (engine/mnre.c) and the Python literal
- * parser under it (engine/pyliteral.c).
+ * fuzz_mnre.c — the MNRE line reader (engine/data/mnre.c) and the Python literal
+ * parser under it (engine/formats/pyliteral.c).
  *
  * The input goes through mgv_mnre_parse as a file of lines and through
  * mgv_py_parse as one literal. Properties checked: every instance has
@@ -11,9 +11,9 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "mnre.h"
-#include "pyliteral.h"
-#include "utf8.h"
+#include "data/mnre.h"
+#include "formats/pyliteral.h"
+#include "formats/utf8.h"
 
 static int valid_utf8(const char *s, size_t n)
 {

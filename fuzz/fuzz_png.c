@@ -1,5 +1,5 @@
 /*
- * fuzz_png.c — the PNG loader of engine/image.c (libpng behind it).
+ * fuzz_png.c — the PNG loader of engine/formats/image.c (libpng behind it).
  *
  * The harness forces the PNG signature and recomputes every chunk CRC, so
  * that mutations reach the chunk parsers instead of failing the checksum.

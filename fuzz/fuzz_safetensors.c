@@ -1,5 +1,5 @@
 /*
- * fuzz_safetensors.c — the safetensors reader (engine/safetensors.c), on the
+ * fuzz_safetensors.c — the safetensors reader (engine/formats/safetensors.c), on the
  * in-memory image that mgv_safetensors_load also parses.
  *
  * Properties checked: every tensor is contiguous with numel = product of
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 FUZZ_TARGET(safetensors)
 {

@@ -45,7 +45,7 @@
 #include <uuid/uuid.h>
 #include <zmq.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "lmgv.h"
 
 static lua_State *L;

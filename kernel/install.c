@@ -25,8 +25,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "error.h"
-#include "plot.h"
+#include "core/error.h"
+#include "formats/plot.h"
 
 /* mkdir -p */
 static int make_dirs(const char *path)

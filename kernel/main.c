@@ -24,7 +24,7 @@
 #include <lua.h>
 #include <zmq.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "lmgv.h"
 
 /* Bytes in one inbound frame; a peer sending a larger one is disconnected by

@@ -28,8 +28,8 @@
 #include <uuid/uuid.h>
 #include <zmq.h>
 
-#include "error.h"
-#include "utf8.h"
+#include "core/error.h"
+#include "formats/utf8.h"
 
 #define DELIM "<IDS|MSG>"
 #define MAX_FRAMES 4096

@@ -23,11 +23,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bert.h"
-#include "dataset.h"
-#include "image.h"
-#include "vit.h"
-#include "wordpiece.h"
+#include "data/dataset.h"
+#include "formats/image.h"
+#include "formats/wordpiece.h"
+#include "nn/bert.h"
+#include "nn/vit.h"
 
 #define LMGV_WORDPIECE "mgv.WordPiece"
 #define LMGV_BERT "mgv.Bert"

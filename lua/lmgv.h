@@ -27,11 +27,11 @@ void mgv_lua_open(lua_State *L);
 
 #include <stdint.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "mgv.h"
-#include "optim.h"
-#include "params.h"
-#include "safetensors.h"
+#include "core/optim.h"
+#include "core/params.h"
+#include "formats/safetensors.h"
 
 #define LMGV_TENSOR "mgv.Tensor"
 #define LMGV_OPTIM "mgv.Optim"

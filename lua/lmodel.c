@@ -20,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "glove.h"
-#include "image.h"
-#include "metrics.h"
-#include "model.h"
-#include "synth.h"
-#include "tasks.h"
-#include "zsplit.h"
+#include "data/metrics.h"
+#include "data/synth.h"
+#include "data/tasks.h"
+#include "data/zsplit.h"
+#include "formats/glove.h"
+#include "formats/image.h"
+#include "mgvmoe/model.h"
 
 #define LMGV_DATASET "mgv.Dataset"
 #define LMGV_MODEL "mgv.Model"

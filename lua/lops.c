@@ -11,7 +11,7 @@
  */
 #define LMGV_INTERNAL
 #include "lmgv.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 #include <math.h>
 #include <string.h>

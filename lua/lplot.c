@@ -9,7 +9,7 @@
  *
  * Charts: heatmap(t2d), bars(values), lines(series), scatter(x, y),
  * graph(G, labels), image(t). Data may be tensors or Lua tables of numbers;
- * the drawing is engine/plot.c. Pure-Lua helpers (gates(), help texts) are
+ * the drawing is engine/formats/plot.c. Pure-Lua helpers (gates(), help texts) are
  * in plot.lua.
  */
 #define LMGV_INTERNAL
@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "plot.h"
+#include "formats/plot.h"
 
 #define LMGV_PLOT "mgv.Plot"
 

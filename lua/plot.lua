@@ -2,7 +2,7 @@
 -- model:forward outputs (gates, usage), training curves (history), and the
 -- help texts of mgv.plot, added to help.lua's documentation table so that
 -- mgv.help("plot.heatmap") and the notebook's ?mgv.plot.heatmap find them.
--- The charts themselves are C (lua/lplot.c over engine/plot.c).
+-- The charts themselves are C (lua/lplot.c over engine/formats/plot.c).
 -- Embedded into the binary; called by luaopen_mgv with (mgv, mgv.Tensor, meta).
 
 local M = ...
@@ -22,7 +22,7 @@ end
 --- gates(out, i [, vocab [, opts]]): the gates of item i as a heatmap,
 -- tokens x experts, rows labelled with the words (vocab[token id]).
 -- opts: heatmap options, plus image = true for the image tokens' gates.
--- the text encoder's special tokens (engine/text_encoder.h MGV_TOK_*)
+-- the text encoder's special tokens (engine/nn/text_encoder.h MGV_TOK_*)
 local SPECIAL = { [-1] = "[UNK]", [-2] = "[CLS]", [-3] = "[E]", [-4] = "[/E]", [-5] = "[E1]",
                   [-6] = "[/E1]", [-7] = "[E2]", [-8] = "[/E2]", [0] = "[UNK]" }
 

@@ -52,7 +52,7 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
-#include "error.h"
+#include "core/error.h"
 #include "lmgv.h"
 
 static const char *progname = "mgv";

@@ -2,7 +2,7 @@
 """The MG-VMoE head training step in PyTorch eager, for comparison with
 examples/bench.lua (issue 6).
 
-Same head as scripts/golden_head.py and engine/head.c, on random token
+Same head as scripts/golden_head.py and engine/mgvmoe/head.c, on random token
 features of the same shapes and padding pattern as bench.lua: VIB-MoE on both
 modalities (one shared layer), masked fusion attention, zero-shot bilinear
 scores with the margin ranking loss, InfoNCE, the batch graph and the MG loss

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Golden files for BERT, ViT and the WordPiece tokenizer (engine/bert.c,
-engine/vit.c, engine/wordpiece.c).
+"""Golden files for BERT, ViT and the WordPiece tokenizer (engine/nn/bert.c,
+engine/nn/vit.c, engine/formats/wordpiece.c).
 
 No pretrained weights and no Hugging Face `transformers` are available here,
 so the references are written from the published algorithms:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden file for the transformer encoder layer (engine/transformer.c).
+"""Golden file for the transformer encoder layer (engine/nn/transformer.c).
 
 A plain PyTorch implementation of one self-attention encoder layer in both
 variants — post-LN (BERT) and pre-LN (ViT) — with Hugging Face parameter

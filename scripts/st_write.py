@@ -3,7 +3,7 @@
 write_safetensors(path, tensors, meta) stores every tensor (a torch tensor,
 any dtype) as float32 in sorted name order, the metadata dict as
 "__metadata__", and pads the JSON header with spaces to a multiple of 8
-bytes — the layout engine/safetensors.c writes too.
+bytes — the layout engine/formats/safetensors.c writes too.
 """
 import json
 import struct

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "error.h"
+#include "core/error.h"
 
 static int check_failed_in_test;
 static int check_total_failed;

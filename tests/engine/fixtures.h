@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "tensor.h"
+#include "core/tensor.h"
 
 /* max |a - b| over all elements (infinity when a or b is missing or the
  * sizes differ). */

@@ -1,5 +1,5 @@
 /*
- * test_bert.c — BERT on the engine (engine/bert.c).
+ * test_bert.c — BERT on the engine (engine/nn/bert.c).
  *
  * Golden: scripts/golden_bert_vit.py writes a tiny random BERT (vocab 155,
  * hidden 32, 4 heads, 2 layers, 16 positions) in the Hugging Face layout,
@@ -17,11 +17,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "bert.h"
+#include "nn/bert.h"
 #include "check.h"
 #include "fixtures.h"
 #include "mgv.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #define DIR "tests/golden/bert_tiny"
 #define IO "tests/golden/bert_tiny_io.safetensors"

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "dataset.h"
-#include "image.h"
+#include "data/dataset.h"
+#include "formats/image.h"
 #include "mgv.h"
 
 #define FIX "tests/fixtures/images"

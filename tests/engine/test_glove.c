@@ -17,9 +17,9 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "glove.h"
+#include "formats/glove.h"
 #include "testutil.h"
-#include "textnorm.h"
+#include "data/textnorm.h"
 
 static char tmpdir[512];
 

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "head.h"
+#include "mgvmoe/head.h"
 #include "mgv.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #define GOLDEN "tests/golden/head.safetensors"
 #define TOL 1e-4

@@ -1,6 +1,6 @@
 /*
  * test_image.c — PNG/JPEG decoding, bilinear resize, [-1, 1] scaling, the
- * missing-image policies and PNG writing (engine/image.h).
+ * missing-image policies and PNG writing (engine/formats/image.h).
  *
  * Fixtures in tests/fixtures/images/ come from scripts/make_image_fixtures.py;
  * the pixel formulas below are the ones that script uses. The JPEG fixtures
@@ -19,7 +19,7 @@
 #include <jpeglib.h>
 
 #include "check.h"
-#include "image.h"
+#include "formats/image.h"
 #include "mgv.h"
 
 /* ---- helpers ---------------------------------------------------------- */

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "met.h"
+#include "data/met.h"
 #include "testutil.h"
-#include "zsplit.h"
+#include "data/zsplit.h"
 
 static void test_met_fixture(void)
 {

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "metrics.h"
+#include "data/metrics.h"
 
 #define N(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
 

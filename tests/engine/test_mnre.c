@@ -11,8 +11,8 @@
 #include <time.h>
 
 #include "check.h"
-#include "mnre.h"
-#include "pyliteral.h"
+#include "data/mnre.h"
+#include "formats/pyliteral.h"
 #include "testutil.h"
 
 static const mgv_py *parse(mgv_pydoc *d, const char *s)

@@ -8,9 +8,9 @@
 
 #include "check.h"
 #include "mgv.h"
-#include "model.h"
-#include "synth.h"
-#include "tasks.h"
+#include "data/synth.h"
+#include "data/tasks.h"
+#include "mgvmoe/model.h"
 
 static mgv_synth S;
 

@@ -12,11 +12,11 @@
 #include "check.h"
 #include "fixtures.h"
 #include "mgv.h"
-#include "model.h"
-#include "safetensors.h"
-#include "synth.h"
-#include "tasks.h"
-#include "wordpiece.h"
+#include "data/synth.h"
+#include "data/tasks.h"
+#include "formats/safetensors.h"
+#include "formats/wordpiece.h"
+#include "mgvmoe/model.h"
 
 #define BERT_DIR "tests/golden/bert_tiny"
 

@@ -19,7 +19,7 @@
  * draws go through the same masked rejection as random_interval.)
  */
 #include "check.h"
-#include "mt19937.h"
+#include "core/mt19937.h"
 
 static void test_raw_outputs(void)
 {

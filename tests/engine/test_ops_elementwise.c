@@ -11,7 +11,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "testutil.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 /* ---- gradcheck adaptors ---------------------------------------------------- */
 

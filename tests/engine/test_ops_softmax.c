@@ -11,7 +11,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "mgv.h"
-#include "parallel.h"
+#include "core/parallel.h"
 
 /* Independent reference: for every slice along ax, computes softmax (or its
  * log) in double by index arithmetic and compares with y. */

@@ -21,8 +21,8 @@
 #include "fixtures.h"
 #include "gradcheck.h"
 #include "mgv.h"
-#include "ops_vmoe.h"
-#include "parallel.h"
+#include "core/parallel.h"
+#include "mgvmoe/ops_vmoe.h"
 
 enum { B = 2, N = 3, D = 4, KX = 3 };
 

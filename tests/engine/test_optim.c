@@ -22,7 +22,7 @@
  */
 #include "check.h"
 #include "mgv.h"
-#include "optim.h"
+#include "core/optim.h"
 
 static const float A0[3] = {1.0f, -2.0f, 0.5f};
 static const float B0[4] = {0.3f, -0.7f, 1.2f, 0.0f};

@@ -1,5 +1,5 @@
 /*
- * test_patch_encoder.c — images to patch tokens (engine/patch_encoder.c).
+ * test_patch_encoder.c — images to patch tokens (engine/nn/patch_encoder.c).
  *
  * Checks: token shapes and parameter names; a 1-patch image computed by hand
  * (with the CLS token, with and without the GELU + linear layer); agreement
@@ -13,9 +13,9 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "mgv.h"
-#include "params.h"
-#include "patch_encoder.h"
-#include "transformer.h"
+#include "core/params.h"
+#include "nn/patch_encoder.h"
+#include "nn/transformer.h"
 
 static int all_finite(mgv_tensor *t)
 {

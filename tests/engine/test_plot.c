@@ -1,5 +1,5 @@
 /*
- * test_plot.c — engine/plot.c: canvas primitives (clipping, antialiased
+ * test_plot.c — engine/formats/plot.c: canvas primitives (clipping, antialiased
  * coverage), the bitmap font (widths, glyph pixels, rotation, fallback and
  * combining tilde), colours, each chart (sizes, colours at known pixels,
  * NaN handling) and the error messages for bad input; PNG bytes round trip
@@ -12,8 +12,8 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "image.h"
-#include "plot.h"
+#include "formats/image.h"
+#include "formats/plot.h"
 
 /* Pixels of exactly this colour. */
 static int count_color(const mgv_canvas *c, uint32_t col)

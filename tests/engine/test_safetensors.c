@@ -8,7 +8,7 @@
  */
 #include "check.h"
 #include "mgv.h"
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #include <dirent.h>
 #include <float.h>

@@ -8,7 +8,7 @@
 
 #include "check.h"
 #include "mgv.h"
-#include "synth.h"
+#include "data/synth.h"
 
 static double cosine(const float *a, const float *b, int n)
 {

@@ -10,9 +10,9 @@
 
 #include "check.h"
 #include "fixtures.h"
-#include "glove.h"
+#include "formats/glove.h"
 #include "mgv.h"
-#include "tasks.h"
+#include "data/tasks.h"
 
 static char dir[] = "/tmp/mgv-test-tasks-XXXXXX";
 static mgv_glove *glove;

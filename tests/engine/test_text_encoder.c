@@ -9,7 +9,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "mgv.h"
-#include "text_encoder.h"
+#include "nn/text_encoder.h"
 
 enum { V = 5, WD = 3, D = 4 };
 

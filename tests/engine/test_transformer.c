@@ -1,5 +1,5 @@
 /*
- * test_transformer.c — the self-attention encoder layer (engine/transformer.c).
+ * test_transformer.c — the self-attention encoder layer (engine/nn/transformer.c).
  *
  * Golden: tests/golden/transformer.safetensors, written by
  * scripts/golden_transformer.py (torch, float64, HF parameter names), holds
@@ -15,10 +15,10 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "mgv.h"
-#include "parallel.h"
-#include "params.h"
-#include "safetensors.h"
-#include "transformer.h"
+#include "core/parallel.h"
+#include "core/params.h"
+#include "formats/safetensors.h"
+#include "nn/transformer.h"
 
 #define GOLDEN "tests/golden/transformer.safetensors"
 #define TOL 1e-4

@@ -1,6 +1,6 @@
 /*
  * test_vit.c — ViT on the engine and its cached frozen features
- * (engine/vit.c).
+ * (engine/nn/vit.c).
  *
  * Golden: scripts/golden_bert_vit.py writes a tiny random ViT (32 x 32
  * pixels, patch 8 -> 17 tokens, hidden 32, 4 heads, 2 layers) in the Hugging
@@ -19,10 +19,10 @@
 
 #include "check.h"
 #include "fixtures.h"
-#include "image.h"
+#include "formats/image.h"
 #include "mgv.h"
-#include "safetensors.h"
-#include "vit.h"
+#include "formats/safetensors.h"
+#include "nn/vit.h"
 
 #define DIR "tests/golden/vit_tiny"
 #define IO "tests/golden/vit_tiny_io.safetensors"

@@ -1,5 +1,5 @@
 /*
- * test_wordpiece.c — BERT's WordPiece tokenizer (engine/wordpiece.c).
+ * test_wordpiece.c — BERT's WordPiece tokenizer (engine/formats/wordpiece.c).
  *
  * Golden: tests/golden/wordpiece_cases.json, written by
  * scripts/golden_bert_vit.py from a pure-Python copy of Hugging Face's slow
@@ -19,7 +19,7 @@
 #include <jansson.h>
 
 #include "check.h"
-#include "wordpiece.h"
+#include "formats/wordpiece.h"
 
 #define VOCAB "tests/golden/vocab_small.txt"
 #define CASES "tests/golden/wordpiece_cases.json"

@@ -21,7 +21,7 @@
 
 #include "check.h"
 #include "testutil.h"
-#include "zsplit.h"
+#include "data/zsplit.h"
 
 #define NSYN 200
 static int syn_label[NSYN];

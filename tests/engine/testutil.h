@@ -11,7 +11,7 @@
 #include <stdlib.h>
 
 #include "mgv.h"
-#include "mnre.h"
+#include "data/mnre.h"
 
 #define SHAPE(...) ((const int64_t[]){__VA_ARGS__})
 #define DATA(...) ((const float[]){__VA_ARGS__})

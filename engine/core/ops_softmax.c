@@ -1,0 +1,240 @@
+/*
+ * ops_softmax.c — softmax and log-softmax along an axis.
+ *
+ * The tensor is seen as [outer, n, inner] around the axis (n = its length).
+ * Both ops subtract the maximum before exponentiating, so large logits do
+ * not overflow.
+ *
+ * Masked entries (-inf) give softmax 0 and log-softmax -inf. A slice that is
+ * entirely -inf (everything masked) has no distribution: softmax gives all
+ * zeros there, log-softmax all -inf, and no gradient flows back through it
+ * (both backward passes give 0), so a fully masked row never produces NaN.
+ * +inf or NaN inputs still give NaN.
+ *
+ * Backward, with y the saved output and g the incoming gradient:
+ *   softmax:      dx = y * (g - sum(g * y))
+ *   log_softmax:  dx = g - exp(y) * sum(g)
+ */
+#include "core/autograd.h"
+#include "core/error.h"
+#include "core/ops_softmax.h"
+#include "core/parallel.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* outer, n, inner of t around axis ax. */
+static void split_axis(const mgv_tensor *t, int ax, int64_t *outer, int64_t *n, int64_t *inner)
+{
+    *outer = mgv_shape_numel(ax, t->shape);
+    *n = t->shape[ax];
+    *inner = mgv_shape_numel(t->ndim - ax - 1, t->shape + ax + 1);
+}
+
+/* One slice with unit stride (the usual last-axis case). */
+static void softmax_row(const float *x, float *y, int64_t n, int logv)
+{
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    if (mx == -INFINITY) mx = 0;   /* all masked: every exp below is 0 */
+    float s = 0;
+    if (logv) {
+        for (int64_t j = 0; j < n; j++) s += expf(x[j] - mx);
+        /* (x - mx) - log s, not x - (mx + log s): keeps precision for large x */
+        float ls = s > 0 ? logf(s) : 0;   /* all masked: y = x = -inf */
+        for (int64_t j = 0; j < n; j++) y[j] = (x[j] - mx) - ls;
+    } else {
+        for (int64_t j = 0; j < n; j++) {
+            y[j] = expf(x[j] - mx);
+            s += y[j];
+        }
+        float inv = s > 0 ? 1.0f / s : 0.0f;
+        for (int64_t j = 0; j < n; j++) y[j] *= inv;
+    }
+}
+
+/* inner > 1: the slices are the columns of an [n, inner] block; walking the
+ * block row by row keeps memory access sequential. buf holds 2 * inner. */
+static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, int logv,
+                          float *buf)
+{
+    float *mx = buf, *s = buf + inner;
+    for (int64_t i = 0; i < inner; i++) {
+        mx[i] = -INFINITY;
+        s[i] = 0;
+    }
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < inner; i++) mx[i] = x[j * inner + i] > mx[i] ? x[j * inner + i] : mx[i];
+    for (int64_t i = 0; i < inner; i++)
+        if (mx[i] == -INFINITY) mx[i] = 0;
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < inner; i++) {
+            float e = expf(x[j * inner + i] - mx[i]);
+            s[i] += e;
+            if (!logv) y[j * inner + i] = e;
+        }
+    if (logv) {
+        for (int64_t i = 0; i < inner; i++) s[i] = s[i] > 0 ? logf(s[i]) : 0;
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t i = 0; i < inner; i++)
+                y[j * inner + i] = (x[j * inner + i] - mx[i]) - s[i];
+    } else {
+        for (int64_t i = 0; i < inner; i++) s[i] = s[i] > 0 ? 1.0f / s[i] : 0.0f;
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t i = 0; i < inner; i++) y[j * inner + i] *= s[i];
+    }
+}
+
+/* Gradient of one unit-stride slice. */
+static void softmax_row_backward(const float *y, const float *g, float *dx, int64_t n, int logv)
+{
+    if (logv) {
+        float sg = 0;
+        int live = 0;
+        for (int64_t j = 0; j < n; j++) {
+            sg += g[j];
+            live |= y[j] != -INFINITY;
+        }
+        if (!live) {
+            for (int64_t j = 0; j < n; j++) dx[j] = 0;
+            return;
+        }
+        for (int64_t j = 0; j < n; j++) dx[j] = g[j] - expf(y[j]) * sg;
+    } else {
+        float dot = 0;
+        for (int64_t j = 0; j < n; j++) dot += g[j] * y[j];
+        for (int64_t j = 0; j < n; j++) dx[j] = y[j] * (g[j] - dot);
+    }
+}
+
+static void softmax_block_backward(const float *y, const float *g, float *dx, int64_t n,
+                                   int64_t inner, int logv, float *buf)
+{
+    float *acc = buf, *live = buf + inner;
+    for (int64_t i = 0; i < inner; i++) acc[i] = live[i] = 0;
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < inner; i++) {
+            float yv = y[j * inner + i], gv = g[j * inner + i];
+            acc[i] += logv ? gv : gv * yv;
+            if (logv && yv != -INFINITY) live[i] = 1;
+        }
+    for (int64_t j = 0; j < n; j++)
+        for (int64_t i = 0; i < inner; i++) {
+            float yv = y[j * inner + i], gv = g[j * inner + i];
+            dx[j * inner + i] = logv ? (live[i] != 0 ? gv - expf(yv) * acc[i] : 0.0f)
+                                     : yv * (gv - acc[i]);
+        }
+}
+
+/* Last-axis slices are split over the engine's threads, whole slices per
+ * thread (so results do not depend on the thread count). */
+#define ROWS_MIN_ELEMS 32768   /* elements per part, at least */
+typedef struct {
+    const float *x, *g;   /* forward: input; backward: saved output and gradient */
+    float *out;
+    int64_t n;
+    int logv;
+} rows_job;
+
+static void forward_rows(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const rows_job *j = ctx;
+    (void)part;
+    for (int64_t r = r0; r < r1; r++) softmax_row(j->x + r * j->n, j->out + r * j->n, j->n, j->logv);
+}
+
+static void backward_rows(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const rows_job *j = ctx;
+    (void)part;
+    for (int64_t r = r0; r < r1; r++)
+        softmax_row_backward(j->x + r * j->n, j->g + r * j->n, j->out + r * j->n, j->n, j->logv);
+}
+
+static int softmax_backward(mgv_node *node, mgv_tensor *gout)
+{
+    mgv_tensor *x = node->inputs[0], *y = node->saved[0];
+    int ax = (int)node->ints[0], logv = (int)node->ints[1];
+    int64_t outer, n, inner;
+    split_axis(y, ax, &outer, &n, &inner);
+    mgv_tensor *g = mgv_contiguous_data(gout);
+    mgv_tensor *dx = mgv_empty(y->ndim, y->shape);
+    float *buf = inner > 1 ? malloc(sizeof(float) * 2 * (size_t)inner) : NULL;
+    int rc = -1;
+    if (!g || !dx || (inner > 1 && !buf)) {
+        if (g && dx) mgv_fail("%s: out of memory", node->op);
+        goto out;
+    }
+    /* y is the saved output: created contiguous by the forward pass */
+    const float *yd = mgv_data(y), *gd = mgv_data(g);
+    float *dd = mgv_data(dx);
+    if (inner == 1) {
+        rows_job j = {yd, gd, dd, n, logv};
+        mgv_parallel_for(outer, ROWS_MIN_ELEMS / (n + 1) + 1, backward_rows, &j);
+    } else {
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t base = o * n * inner;
+            softmax_block_backward(yd + base, gd + base, dd + base, n, inner, logv, buf);
+        }
+    }
+    rc = mgv_accumulate_grad(x, dx);
+out:
+    free(buf);
+    mgv_release(g);
+    mgv_release(dx);
+    return rc;
+}
+
+static mgv_tensor *softmax_impl(const char *op, mgv_tensor *x, int axis, int logv)
+{
+    int ax;
+    if (mgv_axis(op, x, axis, &ax) < 0) return NULL;
+    int64_t outer, n, inner;
+    split_axis(x, ax, &outer, &n, &inner);
+    mgv_tensor *xc = mgv_contiguous_data(x);
+    if (!xc) return NULL;
+    mgv_tensor *y = mgv_empty(x->ndim, x->shape);
+    float *buf = inner > 1 ? malloc(sizeof(float) * 2 * (size_t)inner) : NULL;
+    if (!y || (inner > 1 && !buf)) {
+        if (y) mgv_fail("%s: out of memory", op);
+        free(buf);
+        mgv_release(xc);
+        mgv_release(y);
+        return NULL;
+    }
+    const float *xd = mgv_data(xc);
+    float *yd = mgv_data(y);
+    if (inner == 1) {
+        rows_job j = {xd, NULL, yd, n, logv};
+        mgv_parallel_for(outer, ROWS_MIN_ELEMS / (n + 1) + 1, forward_rows, &j);
+    } else {
+        for (int64_t o = 0; o < outer; o++) {
+            int64_t base = o * n * inner;
+            softmax_block(xd + base, yd + base, n, inner, logv, buf);
+        }
+    }
+    free(buf);
+    mgv_release(xc);
+    if (mgv_needs_grad(1, &x)) {
+        mgv_node *node = mgv_record(y, op, softmax_backward, 1, &x);
+        if (!node) {
+            mgv_release(y);
+            return NULL;
+        }
+        node->saved[0] = mgv_detach(y);
+        node->ints[0] = ax;
+        node->ints[1] = logv;
+        if (!node->saved[0]) {
+            mgv_release(y);
+            return NULL;
+        }
+    }
+    return y;
+}
+
+mgv_tensor *mgv_softmax(mgv_tensor *x, int axis) { return softmax_impl("softmax", x, axis, 0); }
+
+mgv_tensor *mgv_log_softmax(mgv_tensor *x, int axis)
+{
+    return softmax_impl("log_softmax", x, axis, 1);
+}

@@ -1,0 +1,35 @@
+/*
+ * rng.h — deterministic seeded random numbers (xoshiro256**, seeded through
+ * splitmix64). One generator per model or run; same seed, same numbers.
+ */
+#ifndef MGV_RNG_H
+#define MGV_RNG_H
+
+#include <stdint.h>
+
+#include "core/tensor.h"
+
+typedef struct mgv_rng {
+    uint64_t s[4];
+    int has_spare;      /* Box-Muller makes normals in pairs */
+    double spare;
+} mgv_rng;
+
+void mgv_rng_seed(mgv_rng *r, uint64_t seed);
+uint64_t mgv_rng_next(mgv_rng *r);
+/* Uniform in [0, 1) with 53 random bits. */
+double mgv_rng_uniform(mgv_rng *r);
+/* Uniform integer in [0, n) without modulo bias; n > 0. */
+uint64_t mgv_rng_below(mgv_rng *r, uint64_t n);
+double mgv_rng_normal(mgv_rng *r);
+
+/* The process-wide generator used when a caller passes NULL. */
+mgv_rng *mgv_rng_global(void);
+
+/* Fill t in place: uniform in [lo, hi), normal N(mean, std^2). r may be NULL. */
+void mgv_fill_uniform_(mgv_tensor *t, mgv_rng *r, float lo, float hi);
+void mgv_fill_normal_(mgv_tensor *t, mgv_rng *r, float mean, float std);
+mgv_tensor *mgv_rand(int ndim, const int64_t *shape, mgv_rng *r);
+mgv_tensor *mgv_randn(int ndim, const int64_t *shape, mgv_rng *r);
+
+#endif
