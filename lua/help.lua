@@ -845,20 +845,23 @@ doc("mgv.evaluate", "mgv.evaluate(model, ds [, opts]) -> m",
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "local m = mgv.evaluate(model, task.test)\nprint(m.macro_f1)\nprint(m.table)")
 doc("mgv.train", "mgv.train(model, task [, {epochs = 20, patience = 10, batch = 16, seed = 0, " ..
-  "checkpoint = tmp, resume = false, steps_per_epoch, on_epoch, quiet = false}]) -> result",
+  "dir = nil, resume = false, steps_per_epoch, on_epoch, quiet = false}]) -> result",
   "The zero-shot training loop, written in Lua over model:train_step (lua/train.lua: copy it " ..
   "to write your own). Each epoch takes steps_per_epoch (#task.train // batch + 1) " ..
-  "class-balanced batches of task.train, then scores task.val; the model is checkpointed when " ..
+  "class-balanced batches of task.train, then scores task.val; the weights are kept when " ..
   "validation macro-F1 or micro-F1 reaches its best, and training stops after patience " ..
-  "epochs without that. The best checkpoint is loaded at the end. resume continues from " ..
-  "checkpoint .. '.last'; on_epoch(info) is called after each epoch; quiet drops the log " ..
-  "lines. Returns best_epoch, val_macro_f1, val_micro_f1, history, checkpoint and seconds. " ..
-  "Ctrl-C stops it between (or inside) steps and leaves the model as trained so far.",
+  "epochs without that. The best weights are put back at the end. They are kept in memory: " ..
+  "nothing is written unless dir names a folder, which then receives best.safetensors (the " ..
+  "best weights) and last.safetensors (the last epoch with the optimiser state); resume " ..
+  "continues from dir's last.safetensors. on_epoch(info) is called after each epoch; quiet " ..
+  "drops the log lines. Returns best_epoch, val_macro_f1, val_micro_f1, history, dir and " ..
+  "seconds. Ctrl-C stops it between (or inside) steps and returns the result so far with " ..
+  "interrupted = true, the best weights put back (best_epoch 0: the weights from before " ..
+  "training) and a line saying so; any other error is raised.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "local r = mgv.train(model, task, {epochs = 2, quiet = true})\n" ..
-  "print(r.best_epoch, r.val_macro_f1, mgv.evaluate(model, task.test).macro_f1)\n" ..
-  "os.remove(r.checkpoint)\nos.remove(r.checkpoint .. '.last')")
+  "print(r.best_epoch, r.val_macro_f1, r.interrupted, mgv.evaluate(model, task.test).macro_f1)")
 
 -------------------------------------------------------------------------------
 -- JSON

@@ -15,7 +15,9 @@
 #include "lmgv.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void lmgv_open_encoders(lua_State *L, int module);   /* lencoders.c: mgv.bert, mgv.vit, mgv.wordpiece */
 
@@ -149,8 +151,29 @@ void lmgv_new_lib(lua_State *L, int module, const char *name, const luaL_Reg *fu
     lua_setfield(L, module, name);
 }
 
+/* os.tmpname in $TMPDIR (Lua's own always uses /tmp), so that whoever points
+ * TMPDIR elsewhere finds every temporary file of a script there. */
+static int os_tmpname(lua_State *L)
+{
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    char name[4096];
+    if (snprintf(name, sizeof name, "%s/lua_XXXXXX", dir) >= (int)sizeof name)
+        return luaL_error(L, "os.tmpname: TMPDIR is too long");
+    int fd = mkstemp(name);
+    if (fd < 0) return luaL_error(L, "os.tmpname: cannot create a file in %s", dir);
+    close(fd);
+    lua_pushstring(L, name);
+    return 1;
+}
+
 void mgv_lua_open(lua_State *L)
 {
     luaL_requiref(L, "mgv", luaopen_mgv, 1);
+    lua_pop(L, 1);
+    if (lua_getglobal(L, "os") == LUA_TTABLE) {
+        lua_pushcfunction(L, os_tmpname);
+        lua_setfield(L, -2, "tmpname");
+    }
     lua_pop(L, 1);
 }

@@ -971,6 +971,31 @@ static int l_clock(lua_State *L)
     return 1;
 }
 
+/*
+ * mgv._pcall(f, ...) -> true, results | false, message, interrupted. A pcall
+ * that also says whether Ctrl-C (the host's hook or the engine's flag) caused
+ * the error, and then clears both, in C, before any Lua instruction could
+ * raise the pending hook again: mgv.train cleans up and returns.
+ */
+static int l_pcall(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0) == LUA_OK) {
+        lua_pushboolean(L, 1);
+        lua_insert(L, 1);
+        return lua_gettop(L);
+    }
+    int interrupted = mgv_interrupted();
+    if (interrupted) {
+        lua_sethook(L, NULL, 0, 0);
+        mgv_clear_interrupt();
+    }
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    lua_pushboolean(L, interrupted);
+    return 3;
+}
+
 /* ---- registration ----------------------------------------------------------------- */
 
 static const luaL_Reg dataset_methods[] = {
@@ -1019,4 +1044,6 @@ void lmgv_open_model(lua_State *L, int module)
     lua_setfield(L, module, "isatty");
     lua_pushcfunction(L, l_clock);
     lua_setfield(L, module, "clock");
+    lua_pushcfunction(L, l_pcall);
+    lua_setfield(L, module, "_pcall");
 }

@@ -4,10 +4,10 @@
 --
 -- Each epoch takes floor(N/16)+1 class-balanced batches of the training
 -- classes (round-robin over classes, a random instance of each), then
--- predicts the validation classes; the model is kept (checkpoint file) when
--- validation macro-F1 or micro-F1 is at least its best so far, as the
--- reference does; training stops after `patience` epochs without that.
--- Finally the best checkpoint is loaded and the unseen test classes scored.
+-- predicts the validation classes; the weights are kept (in memory, and in
+-- opts.dir when given) when validation macro-F1 or micro-F1 is at least its
+-- best so far, as the reference does; training stops after `patience` epochs
+-- without that. Finally (or at Ctrl-C) the best weights are put back.
 -- Written in Lua so that users can copy it and write their own loops.
 -- Embedded into the binary; called by luaopen_mgv with (mgv, mgv.Tensor, meta).
 
@@ -73,74 +73,123 @@ local function log(opts, fmt, ...)
 end
 
 --- mgv.train(model, task, opts) -> result table.
--- opts: epochs (20), patience (10), batch (16), seed (0), checkpoint (path;
--- default a temporary file), resume (continue from checkpoint .. ".last"),
--- steps_per_epoch (default floor(N/batch)+1), on_epoch(fn(info)), quiet.
+-- opts: epochs (20), patience (10), batch (16), seed (0), dir (a folder that
+-- receives best.safetensors, the best weights, and last.safetensors, the
+-- last epoch with the optimiser state; without it nothing is written: the
+-- best weights are kept in memory), resume (continue from dir's
+-- last.safetensors), steps_per_epoch (default floor(N/batch)+1),
+-- on_epoch(fn(info)), quiet.
+-- Ctrl-C stops it and returns the result so far with interrupted = true and
+-- the best weights restored; any other error is raised.
 function M.train(model, task, opts)
   opts = opts or {}
+  if opts.checkpoint ~= nil then
+    error("mgv.train: the option 'checkpoint' is now 'dir', a folder for best.safetensors " ..
+          "and last.safetensors", 2)
+  end
+  local dir = opts.dir
+  if dir ~= nil then
+    local f = type(dir) == "string" and io.open(dir .. "/.")   -- opens only a folder
+    if not f then error("mgv.train: dir '" .. tostring(dir) .. "' is not a folder (make it first)", 2) end
+    f:close()
+  end
+  if opts.resume and not dir then error("mgv.train: resume needs dir, the folder of the run to continue", 2) end
   local epochs = opts.epochs or 20
   local patience = opts.patience or 10
   local batch = opts.batch or 16
   local train, val = task.train, task.val
   local steps = opts.steps_per_epoch or (#train // batch + 1)
   local sampler = M.sampler(train, opts.seed or 0)
-  local ckpt = opts.checkpoint or os.tmpname()
-  local last = ckpt .. ".last"
+  local best_file = dir and dir .. "/best.safetensors"
+  local last_file = dir and dir .. "/last.safetensors"
   local best = { macro_f1 = -1, micro_f1 = -1, epoch = 0 }
   local history = {}
   local start_epoch, waited = 1, 0
-  if opts.resume then
-    local f = io.open(last, "rb")
-    if f then
-      f:close()
-      model:load(last)
-      -- the epoch counter and the best scores travel in the metadata
-      local _, meta = M.load(last)
-      if meta and meta.epoch then
-        start_epoch = tonumber(meta.epoch) + 1
-        best.macro_f1 = tonumber(meta.best_macro_f1) or -1
-        best.micro_f1 = tonumber(meta.best_micro_f1) or -1
-        best.epoch = tonumber(meta.best_epoch) or 0
-        waited = tonumber(meta.waited) or 0
+  -- the best weights so far, in memory (epoch 0: the weights before training);
+  -- `pending` is the epoch being kept: an interrupt may come in the middle,
+  -- and then the model itself holds that epoch's weights
+  local params, kept, pending = model:parameters(), {}, nil
+  local function keep()
+    M.no_grad(function()
+      for k, p in pairs(params) do
+        if kept[k] then kept[k]:copy(p) else kept[k] = p:clone() end
       end
-      log(opts, "resuming after epoch %d (best val macro-F1 %.4f)", start_epoch - 1, best.macro_f1)
+    end)
+  end
+  local f = opts.resume and io.open(last_file, "rb")
+  if f then
+    f:close()
+    -- the epoch counter and the best scores travel in the metadata
+    local _, meta = M.load(last_file)
+    if meta.epoch then
+      start_epoch = tonumber(meta.epoch) + 1
+      best.macro_f1 = tonumber(meta.best_macro_f1) or -1
+      best.micro_f1 = tonumber(meta.best_micro_f1) or -1
+      best.epoch = tonumber(meta.best_epoch) or 0
+      waited = tonumber(meta.waited) or 0
     end
+    if best.epoch > 0 then model:load(best_file) end
+    keep()
+    model:load(last_file)
+    log(opts, "resuming after epoch %d (best val macro-F1 %.4f)", start_epoch - 1, best.macro_f1)
+  else
+    keep()
   end
   local t0 = M.clock()
-  for epoch = start_epoch, epochs do
-    local bar = M.progress(steps, string.format("epoch %d/%d", epoch, epochs))
-    local sum = { loss = 0, rank = 0, vmoe = 0, nce = 0, mg = 0, accuracy = 0 }
-    for s = 1, steps do
-      local st = model:train_step(train, sampler:next(batch))
-      for k in pairs(sum) do sum[k] = sum[k] + st[k] end
-      bar:update(s, string.format("loss %.3f acc %.2f", sum.loss / s, sum.accuracy / s))
+  local epoch = start_epoch - 1
+  local ok, err, interrupted = M._pcall(function()
+    while epoch < epochs do
+      epoch = epoch + 1
+      local bar = M.progress(steps, string.format("epoch %d/%d", epoch, epochs))
+      local sum = { loss = 0, rank = 0, vmoe = 0, nce = 0, mg = 0, accuracy = 0 }
+      for s = 1, steps do
+        local st = model:train_step(train, sampler:next(batch))
+        for k in pairs(sum) do sum[k] = sum[k] + st[k] end
+        bar:update(s, string.format("loss %.3f acc %.2f", sum.loss / s, sum.accuracy / s))
+      end
+      bar:close()
+      for k in pairs(sum) do sum[k] = sum[k] / steps end
+      local v = M.evaluate(model, val, { label = "validate" })
+      local info = { epoch = epoch, train = sum, val_macro_f1 = v.macro_f1, val_micro_f1 = v.micro_f1 }
+      history[#history + 1] = info
+      local improved = v.macro_f1 >= best.macro_f1 or v.micro_f1 >= best.micro_f1
+      if improved then
+        pending = { macro_f1 = v.macro_f1, micro_f1 = v.micro_f1, epoch = epoch }
+        keep()
+        best = pending
+        pending = nil
+        if dir then model:save(best_file, { epoch = tostring(epoch), val_macro_f1 = tostring(v.macro_f1) }) end
+        waited = 0
+      else
+        waited = waited + 1
+      end
+      log(opts, "epoch %2d  loss %.4f (rank %.4f vmoe %.4f nce %.4f mg %.5f)  train acc %.3f  val macro-F1 %.4f micro-F1 %.4f%s",
+        epoch, sum.loss, sum.rank, sum.vmoe, sum.nce, sum.mg, sum.accuracy, v.macro_f1, v.micro_f1,
+        improved and "  *" or "")
+      if dir then
+        model:save(last_file, { epoch = tostring(epoch), best_macro_f1 = tostring(best.macro_f1),
+          best_micro_f1 = tostring(best.micro_f1), best_epoch = tostring(best.epoch),
+          waited = tostring(waited) }, true)
+      end
+      if opts.on_epoch then opts.on_epoch(info) end
+      if waited >= patience then
+        log(opts, "early stop: %d epochs without improvement", waited)
+        break
+      end
     end
-    bar:close()
-    for k in pairs(sum) do sum[k] = sum[k] / steps end
-    local v = M.evaluate(model, val, { label = "validate" })
-    local info = { epoch = epoch, train = sum, val_macro_f1 = v.macro_f1, val_micro_f1 = v.micro_f1 }
-    history[#history + 1] = info
-    local improved = v.macro_f1 >= best.macro_f1 or v.micro_f1 >= best.micro_f1
-    if improved then
-      best = { macro_f1 = v.macro_f1, micro_f1 = v.micro_f1, epoch = epoch }
-      model:save(ckpt, { epoch = tostring(epoch), val_macro_f1 = tostring(v.macro_f1) })
-      waited = 0
-    else
-      waited = waited + 1
-    end
-    log(opts, "epoch %2d  loss %.4f (rank %.4f vmoe %.4f nce %.4f mg %.5f)  train acc %.3f  val macro-F1 %.4f micro-F1 %.4f%s",
-      epoch, sum.loss, sum.rank, sum.vmoe, sum.nce, sum.mg, sum.accuracy, v.macro_f1, v.micro_f1,
-      improved and "  *" or "")
-    model:save(last, { epoch = tostring(epoch), best_macro_f1 = tostring(best.macro_f1),
-      best_micro_f1 = tostring(best.micro_f1), best_epoch = tostring(best.epoch),
-      waited = tostring(waited) }, true)
-    if opts.on_epoch then opts.on_epoch(info) end
-    if waited >= patience then
-      log(opts, "early stop: %d epochs without improvement", waited)
-      break
-    end
+  end)
+  if not ok and not interrupted then error(err, 0) end
+  if pending then best = pending   -- the model holds them
+  else M.no_grad(function() for k, p in pairs(params) do p:copy(kept[k]) end end) end
+  local r = { best_epoch = best.epoch, val_macro_f1 = best.macro_f1, val_micro_f1 = best.micro_f1,
+              history = history, dir = dir, seconds = M.clock() - t0 }
+  if interrupted then
+    M.progress(0):close()   -- erase the bar the interrupt left on the terminal
+    r.interrupted = true
+    io.stderr:write(string.format("training interrupted in epoch %d of %d; %s\n", epoch, epochs,
+      best.epoch > 0 and string.format("best epoch %d restored (val macro-F1 %.4f)", best.epoch,
+        best.macro_f1) or "no epoch was validated: the weights from before training restored"))
+    io.stderr:flush()
   end
-  if best.epoch > 0 then model:load(ckpt) end
-  return { best_epoch = best.epoch, val_macro_f1 = best.macro_f1, val_micro_f1 = best.micro_f1,
-           history = history, checkpoint = ckpt, seconds = M.clock() - t0 }
+  return r
 end

@@ -3,7 +3,7 @@
 # the README (mean and per-seed test macro-F1 on the unseen classes).
 #   scripts/results.sh [mre|synth|all] [SEEDS]      (default: all, "0 1 2 3 4")
 # JSON files go to results/<task>-<variant>-<seed>.json; re-runs skip files
-# that exist (delete them to measure again).
+# that exist (delete them to measure again), except those of interrupted runs.
 set -eu
 cd "$(dirname "$0")/.."
 which="${1:-all}"
@@ -13,7 +13,7 @@ run() {  # run TASK VARIANT FLAGS...
   task=$1; variant=$2; shift 2
   for s in $seeds; do
     out="results/$task-$variant-$s.json"
-    [ -f "$out" ] && continue
+    [ -f "$out" ] && ! grep -q '"interrupted":true' "$out" && continue   # interrupted: again
     echo "== $task $variant seed $s" >&2
     case $task in
       mre) common="--epochs 12 --patience 5" ;;

@@ -11,9 +11,12 @@ for name in p:lines() do
     local f = assert(io.open(dir .. "/" .. name))
     local r = mgv.json.decode(f:read("a"))
     f:close()
-    runs[task] = runs[task] or {}
-    runs[task][variant] = runs[task][variant] or {}
-    runs[task][variant][tonumber(seed)] = r
+    if r.interrupted then io.stderr:write(name, ": an interrupted run, left out\n")
+    else
+      runs[task] = runs[task] or {}
+      runs[task][variant] = runs[task][variant] or {}
+      runs[task][variant][tonumber(seed)] = r
+    end
   end
 end
 p:close()

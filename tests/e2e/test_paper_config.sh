@@ -58,7 +58,7 @@ check "the tiny BERT vocabulary has the entity markers [unused1..4]" sh -c "
 check "zeroshot.lua --text-encoder bert --vision-encoder vit trains and writes the JSON" sh -c "
   $MGV $ROOT/examples/zeroshot.lua --task mre --seed 0 --data $tmp/data --text-encoder bert --bert $BERT \
     --vision-encoder vit --vit $VIT --image-dir $tmp/pics --vit-cache $tmp --epochs 1 --batch 4 \
-    --quiet --json $tmp/out.json --checkpoint $tmp/ck.safetensors >$tmp/log 2>$tmp/err || { cat $tmp/err; exit 1; }
+    --quiet --json $tmp/out.json --out $tmp/ck >$tmp/log 2>$tmp/err || { cat $tmp/err; exit 1; }
   grep -q 'BERT' $tmp/log && grep -q 'ViT train: 1 of' $tmp/err"
 
 check "the JSON has the results of the paper configuration" $MGV -e "
@@ -75,7 +75,7 @@ check "the JSON has the results of the paper configuration" $MGV -e "
   assert(math.abs(c.lr - 1e-5) < 1e-12, 'lr ' .. c.lr)"
 
 check "BERT was fine-tuned: its weights in the checkpoint differ from the initial ones" $MGV -e "
-  local ck = mgv.load('$tmp/ck.safetensors')
+  local ck = mgv.load('$tmp/ck/best.safetensors')
   local init = mgv.load('$BERT/model.safetensors')
   local n, changed = 0, 0
   for name, t in pairs(init) do

@@ -3,7 +3,8 @@ and jupyter_client: forged, unsigned, tampered and replayed messages are
 never executed; malformed frames and raw bytes on every port leave the
 kernel running; the heartbeat and control socket answer while a cell is
 busy; interrupts (by message, by signal, while waiting for input) stop a
-cell and keep the state; output streams while a cell runs; errors are one
+cell and keep the state (during mgv.train: the cell ends with the partial
+result and the best weights); output streams while a cell runs; errors are one
 message; queued cells are aborted after an error; silent / store_history;
 display and update_display with PNG pictures; completion and inspection
 details; stdin; shutdown (also of a busy kernel) ends the process with
@@ -344,6 +345,29 @@ class ProtocolTests(unittest.TestCase):
         self._interrupted(mid)
         reply, outs = execute(self.kc, "y * 7")
         self.assertEqual(result_text(outs), "42", reply["content"])
+
+    def test_interrupt_training_returns_partial_result(self):
+        execute(self.kc, "task = mgv.data.synth{seed = 1, per_class = 12, classes = 30} "
+                "model = mgv.model{words = task.words, task = 'met', hidden = 32, heads = 2, "
+                "experts = 4, proj = 32, seed = 2}")
+        mid = self.kc.execute("r = mgv.train(model, task, {epochs = 400, patience = 400})")
+        # wait for the second epoch's log line, then interrupt by message
+        end, text = time.time() + T(60), ""
+        while "epoch  2 " not in text:
+            m = self.kc.get_iopub_msg(timeout=max(0.01, end - time.time()))
+            if m["parent_header"].get("msg_id") == mid and m["msg_type"] == "stream":
+                text += m["content"]["text"]
+        self.km.interrupt_kernel()
+        reply = reply_to(self.kc, mid, T(30))
+        outs = outputs_of(self.kc, mid, T(5))
+        self.assertEqual(reply["content"]["status"], "ok", "train returned: the cell ends normally")
+        err = "".join(m["content"]["text"] for m in outs
+                      if m["msg_type"] == "stream" and m["content"]["name"] == "stderr")
+        self.assertRegex(err, r"training interrupted in epoch \d+ of 400; best epoch \d+ restored")
+        _, outs = execute(self.kc, "r.interrupted, #r.history >= 2, r.best_epoch >= 1, "
+                          "r.val_macro_f1 == r.history[r.best_epoch].val_macro_f1, "
+                          "mgv.evaluate(model, task.val).macro_f1 == r.val_macro_f1")
+        self.assertEqual(result_text(outs), "true\ttrue\ttrue\ttrue\ttrue")
 
     def test_interrupt_while_waiting_for_input(self):
         mid = self.kc.execute("z = 5 io.read()", allow_stdin=True)

@@ -25,7 +25,7 @@
 -- Not called with bad arguments (they only loop or block by design):
 --   none at present. mgv.train runs with a tiny model, task and options so
 --   that even its defaults (20 epochs) finish quickly; os.tmpname is
---   redirected into the temporary directory (train's default checkpoint).
+--   redirected into the temporary directory.
 -- mgv.help / mgv.doc / mgv._show_results print; their output goes to the
 -- child's stdout, which the parent shows only on failure.
 local ROOT = os.getenv("MGV_ROOT") or "."
@@ -262,8 +262,9 @@ t("mgv.evaluate", function() return {F.model, F.ds, {batch = 4}} end)
 t("mgv.progress", function() return {10, "x"} end)
 t("mgv.train", function()
   return {F.model, F.task, {epochs = 1, steps_per_epoch = 1, quiet = true, batch = 2,
-    checkpoint = TMP .. "/train.ckpt"}}
+    dir = TMP}}
 end)
+t("mgv._pcall", function() return {function(a) return a end, 1} end)
 t("mgv.plot.heatmap", function() return {F.x, {title = "t"}} end)
 t("mgv.plot.bars", function() return {{1, 2, 3}, {labels = {"a", "b", "c"}}} end)
 t("mgv.plot.lines", function() return {{{1, 2, 3}}, {title = "t"}} end)

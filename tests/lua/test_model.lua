@@ -160,24 +160,98 @@ test("json encode and decode", function()
   errors(function() mgv.json.decode("{bad") end, "json.decode")
 end)
 
-test("the training loop keeps the best checkpoint", function()
+-- counts the temporary files Lua code asks for while fn runs
+local function temp_files_made(fn)
+  local made, tmpname, tmpfile = 0, os.tmpname, io.tmpfile
+  os.tmpname = function() made = made + 1 return tmpname() end
+  io.tmpfile = function() made = made + 1 return tmpfile() end
+  local ok, err = pcall(fn)
+  os.tmpname, io.tmpfile = tmpname, tmpfile
+  return made, ok, err
+end
+
+local function same_weights(m, snap)
+  local worst = 0
+  for k, p in pairs(m:parameters()) do
+    local diff = p - snap[k]
+    local d = math.max(diff:max():item(), (-diff):max():item())
+    if d > worst then worst = d end
+  end
+  return worst
+end
+
+local function weights(m)
+  local s = {}
+  mgv.no_grad(function() for k, p in pairs(m:parameters()) do s[k] = p:clone() end end)
+  return s
+end
+
+test("the training loop puts the best weights back and writes nothing", function()
   local m2 = mgv.model{ words = task.words, task = "met", hidden = 32, heads = 2, experts = 4,
                         proj = 32, seed = 2 }
-  local ckpt = os.tmpname()
-  local r = mgv.train(m2, task, { epochs = 2, patience = 5, quiet = true, checkpoint = ckpt })
-  eq(#r.history, 2)
-  check(r.best_epoch >= 1 and r.best_epoch <= 2)
+  local at, r = {}, nil
+  local made, ok, err = temp_files_made(function()
+    r = mgv.train(m2, task, { epochs = 3, patience = 5, quiet = true, on_epoch = function(info)
+      at[info.epoch] = weights(m2)
+      -- spoil the last epoch's weights after it was kept: the loop must restore the best
+      if info.epoch == 3 then mgv.no_grad(function() m2:parameters()["vmoe.gate.weight"]:fill(7) end) end
+    end })
+  end)
+  check(ok, err)
+  eq(made, 0)
+  eq(#r.history, 3)
+  eq(r.interrupted, nil)
+  eq(r.dir, nil)
+  check(r.best_epoch >= 1 and r.best_epoch <= 3)
   near(r.val_macro_f1, r.history[r.best_epoch].val_macro_f1, 1e-12)
-  -- the loaded best model scores validation as recorded
+  eq(same_weights(m2, at[r.best_epoch]), 0)
+  -- the model scores validation as recorded for its best epoch
   local v = mgv.evaluate(m2, task.val)
   near(v.macro_f1, r.val_macro_f1, 1e-9)
+  near(v.micro_f1, r.val_micro_f1, 1e-9)
+end)
+
+test("an error inside training is raised and leaves no file", function()
+  local m2 = mgv.model{ words = task.words, task = "met", hidden = 32, heads = 2, experts = 4,
+                        proj = 32, seed = 3 }
+  local made, ok, err = temp_files_made(function()
+    mgv.train(m2, task, { epochs = 3, quiet = true, on_epoch = function(info)
+      if info.epoch == 2 then error("boom in epoch 2") end
+    end })
+  end)
+  eq(ok, false)
+  check(tostring(err):find("boom in epoch 2", 1, true), err)
+  eq(made, 0)
+  errors(function() mgv.train(m2, task, { checkpoint = "x" }) end, "'checkpoint' is now 'dir'")
+  errors(function() mgv.train(m2, task, { resume = true }) end, "resume needs dir")
+  errors(function() mgv.train(m2, task, { dir = "/nonexistent/folder" }) end, "is not a folder")
+end)
+
+test("the training loop with dir: best and last epochs on disk, resume", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir '" .. dir .. "'"))
+  local m2 = mgv.model{ words = task.words, task = "met", hidden = 32, heads = 2, experts = 4,
+                        proj = 32, seed = 2 }
+  local r = mgv.train(m2, task, { epochs = 2, patience = 5, quiet = true, dir = dir })
+  eq(r.dir, dir)
+  local best, bmeta = mgv.load(dir .. "/best.safetensors")
+  eq(tonumber(bmeta.epoch), r.best_epoch)
+  eq(same_weights(m2, best), 0)
+  local _, lmeta = mgv.load(dir .. "/last.safetensors")
+  eq(lmeta.epoch, "2")
+  eq(tonumber(lmeta.best_epoch), r.best_epoch)
   -- resume continues after the last epoch
-  local r2 = mgv.train(m2, task, { epochs = 3, patience = 5, quiet = true, checkpoint = ckpt,
-                                  resume = true })
+  local r2 = mgv.train(m2, task, { epochs = 3, patience = 5, quiet = true, dir = dir, resume = true })
   eq(#r2.history, 1)
   eq(r2.history[1].epoch, 3)
-  os.remove(ckpt)
-  os.remove(ckpt .. ".last")
+  check(r2.best_epoch >= r.best_epoch)
+  local names = {}
+  for name in io.popen("ls -A '" .. dir .. "'"):lines() do names[#names + 1] = name end
+  eq(table.concat(names, " "), "best.safetensors last.safetensors")
+  os.remove(dir .. "/best.safetensors")
+  os.remove(dir .. "/last.safetensors")
+  os.remove(dir)
 end)
 
 test("pictures for instances that name one, by policy", function()

@@ -206,12 +206,18 @@ def t_interrupt_loop():
 
 def t_interrupt_training():
     s.send("r = mgv.train(model, task, {epochs = 50, patience = 100})\r")
-    s.expect(r"epoch +1 +loss")     # the first epoch's log line
+    s.expect(r"epoch +2 +loss")     # the second epoch's log line
     s.sendintr()
-    s.expect_exact("interrupted")
+    s.expect(r"training interrupted in epoch (\d+) of 50; best epoch (\d+) restored")
+    epoch, best = int(s.match.group(1)), int(s.match.group(2))
     s.expect(PROMPT_RE)
-    out = ask(s, "model.steps > 1, r == nil")
-    check(out.strip() == "true\ttrue", "trained a little and stopped: " + out)
+    check(epoch >= 3 and 1 <= best < epoch, "interrupted in epoch %d, best %d" % (epoch, best))
+    out = ask(s, "r.interrupted, #r.history, r.best_epoch")
+    check(out.strip() == "true\t%d\t%d" % (epoch - 1, best) or
+          out.strip() == "true\t%d\t%d" % (epoch, best), "the partial result: " + out)
+    out = ask(s, "mgv.evaluate(model, task.val).macro_f1 == r.val_macro_f1, "
+                 "r.val_macro_f1 == r.history[r.best_epoch].val_macro_f1")
+    check(out.strip().endswith("true\ttrue"), "the model holds the best epoch's weights: " + out)
     out = ask(s, "model:train_step(task.train, {1, 2, 3, 4}).loss > 0")
     check(out.strip() == "true", "the model still trains: " + out)
     check(ask(s, "x, add(1, 1)").strip() == "5\t2", "the session's state is intact")
@@ -274,7 +280,7 @@ for name, fn in [("expressions, results, statements", t_values),
                   t_model_completion_and_printing),
                  ("errors print and the session goes on", t_errors),
                  ("Ctrl-C interrupts a busy Lua loop", t_interrupt_loop),
-                 ("Ctrl-C interrupts training, state intact", t_interrupt_training),
+                 ("Ctrl-C interrupts training: the partial result, best weights", t_interrupt_training),
                  ("help(x) and ?x", t_help),
                  ("Ctrl-C / Ctrl-D at the prompt", t_prompt_keys)]:
     test(name, fn)
