@@ -4,6 +4,8 @@
 #   make test SANITIZE=1 the same under AddressSanitizer + UndefinedBehaviorSanitizer
 #                        (+ LeakSanitizer: a leak fails the test that leaked)
 #   make bench           benchmarks (numbers, not tests)
+#   make install         into PREFIX (default /usr/local) under DESTDIR (see "install" below)
+#   make uninstall       removes what make install put under PREFIX
 
 CC      ?= cc
 PKGS    := lua5.4 openblas jansson libpng
@@ -91,6 +93,48 @@ $(BUILD)/tests/%: tests/engine/%.c $(ENGINE_LIB)
 # `make install-kernel PREFIX=/usr/local` (then PREFIX/share/jupyter)
 install-kernel: all
 	$(if $(filter 1,$(SANITIZE)),$(KERNEL_BIN),bin/mgv-kernel) install $(if $(PREFIX),--prefix $(PREFIX),--user)
+
+# ---- install (begin)
+# The version is written once, in engine/core/version.h.
+VERSION    := $(shell sed -n 's/^\#define MGV_VERSION "\([^"]*\)".*/\1/p' engine/core/version.h)
+SOMAJOR    := $(firstword $(subst ., ,$(VERSION)))
+SHARED_LIB := $(BUILD)/libmgv.so.$(VERSION)
+
+# the engine as a shared library for C programs (the binaries and the Lua
+# module keep linking the static one: nothing to find at run time)
+$(SHARED_LIB): $(ENGINE_OBJ)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libmgv.so.$(SOMAJOR) -o $@ $(ENGINE_OBJ) \
+	  $(filter-out -llua5.4 -lreadline,$(LDLIBS))
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]` installs the binaries, the Lua
+# module (into Lua 5.4's C-module directory rebased on PREFIX, or LUA_CMOD),
+# the engine (libmgv.so, libmgv.a, headers under include/mgv/, mgv.pc), the
+# man pages, the examples and the kernelspec. scripts/install.sh keeps a
+# manifest (PREFIX/share/mgv/manifest) by which `make uninstall` removes
+# exactly those files and the directories the install created.
+INSTALL_PREFIX := $(or $(PREFIX),/usr/local)
+LUA_CMOD   ?= $(patsubst $(shell pkg-config --variable=prefix lua5.4)/%,$(INSTALL_PREFIX)/%,$(shell pkg-config --variable=INSTALL_CMOD lua5.4))
+# the public headers: what mgv.h includes
+PUBLIC_HEADERS = $(sort $(filter engine/%.h,$(shell $(CC) -MM -Iengine engine/mgv.h)))
+INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(INSTALL_PREFIX)" BUILD="$(BUILD)" \
+              VERSION="$(VERSION)" SOMAJOR="$(SOMAJOR)" LUA_CMOD="$(LUA_CMOD)" \
+              HEADERS="$(PUBLIC_HEADERS)"
+
+.PHONY: install uninstall lua-module install-lua
+install: $(TARGETS) $(SHARED_LIB)
+	@$(INSTALL_ENV) sh scripts/install.sh install
+
+uninstall:
+	@$(INSTALL_ENV) sh scripts/install.sh uninstall
+
+# the Lua module alone, built and installed into LUA_CMOD (what the
+# rockspec's `luarocks make` runs)
+lua-module: $(LUA_MOD)
+
+install-lua: $(LUA_MOD)
+	install -d "$(DESTDIR)$(LUA_CMOD)"
+	install -m 755 $(LUA_MOD) "$(DESTDIR)$(LUA_CMOD)/mgv.so"
+# ---- install (end)
 
 test: all
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh

@@ -5,11 +5,12 @@
 #ifndef MGV_H
 #define MGV_H
 
-/* core: tensors, autograd, ops, optimisers, threads, RNG, errors */
+/* core: tensors, autograd, ops, optimisers, threads, RNG, errors, version */
 #include "core/core.h"
 #include "core/optim.h"
 #include "core/parallel.h"
 #include "core/params.h"
+#include "core/version.h"
 
 /* formats: files in and out */
 #include "formats/canvas.h"

@@ -12,8 +12,10 @@
  *   --interrupt-mode message|signal   how front ends interrupt (default
  *                   message: an interrupt_request on the control socket;
  *                   the kernel also handles SIGINT either way)
- *
- * kernel.json's argv names this very executable by its absolute path.
+ *   --executable PATH  the absolute path kernel.json's argv names (default:
+ *                   this very executable); `make install` passes the
+ *                   installed path, which differs from the file's path
+ *                   while DESTDIR stages it
  */
 #include "kernel.h"
 
@@ -91,7 +93,7 @@ static int write_spec(const char *dir, const char *exe, const char *display, con
 int kinstall_main(int argc, char **argv)
 {
     const char *prefix = NULL, *name = KERNEL_NAME, *display = KERNEL_DISPLAY_NAME;
-    const char *mode = "message";
+    const char *mode = "message", *exe_opt = NULL;
     int user = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -100,10 +102,12 @@ int kinstall_main(int argc, char **argv)
         else if (strcmp(a, "--name") == 0 && i + 1 < argc) name = argv[++i];
         else if (strcmp(a, "--display-name") == 0 && i + 1 < argc) display = argv[++i];
         else if (strcmp(a, "--interrupt-mode") == 0 && i + 1 < argc) mode = argv[++i];
+        else if (strcmp(a, "--executable") == 0 && i + 1 < argc) exe_opt = argv[++i];
         else {
             fprintf(stderr, "mgv-kernel install: unknown or incomplete option '%s'\n"
                             "usage: mgv-kernel install [--user | --prefix DIR] [--name NAME] "
-                            "[--display-name TEXT] [--interrupt-mode message|signal]\n", a);
+                            "[--display-name TEXT] [--interrupt-mode message|signal] "
+                            "[--executable PATH]\n", a);
             return 2;
         }
     }
@@ -113,6 +117,10 @@ int kinstall_main(int argc, char **argv)
     }
     if (!*name || strchr(name, '/')) {
         fprintf(stderr, "mgv-kernel install: bad kernel name '%s'\n", name);
+        return 2;
+    }
+    if (exe_opt && exe_opt[0] != '/') {
+        fprintf(stderr, "mgv-kernel install: --executable needs an absolute path, not '%s'\n", exe_opt);
         return 2;
     }
     if (user && prefix) {
@@ -140,12 +148,19 @@ int kinstall_main(int argc, char **argv)
         fprintf(stderr, "mgv-kernel install: path too long\n");
         return 1;
     }
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        fprintf(stderr, "mgv-kernel install: cannot find this executable's path\n");
-        return 1;
+    if (exe_opt) {
+        if (snprintf(exe, sizeof exe, "%s", exe_opt) >= (int)sizeof exe) {
+            fprintf(stderr, "mgv-kernel install: path too long\n");
+            return 1;
+        }
+    } else {
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0) {
+            fprintf(stderr, "mgv-kernel install: cannot find this executable's path\n");
+            return 1;
+        }
+        exe[n] = '\0';
     }
-    exe[n] = '\0';
     if (make_dirs(dir) != 0 || write_spec(dir, exe, display, mode) != 0 ||
         write_logo(dir, 32) != 0 || write_logo(dir, 64) != 0) {
         fprintf(stderr, "mgv-kernel %s\n", mgv_last_error());

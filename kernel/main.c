@@ -4,6 +4,7 @@
  *   mgv-kernel -f CONNECTION_FILE     run (what the kernelspec's argv says)
  *   mgv-kernel CONNECTION_FILE        the same
  *   mgv-kernel install [--user | --prefix DIR] [--name NAME] [--interrupt-mode signal|message]
+ *                      [--display-name TEXT] [--executable PATH]
  *   mgv-kernel --version | --help
  *
  * Start-up: read the connection file, bind the five sockets (a port of 0
@@ -147,6 +148,7 @@ static void usage(FILE *f)
             "usage: mgv-kernel [-f] CONNECTION_FILE      run the kernel (Jupyter starts it so)\n"
             "       mgv-kernel install [--user | --prefix DIR] [--name NAME]\n"
             "                          [--display-name TEXT] [--interrupt-mode message|signal]\n"
+            "                          [--executable PATH]\n"
             "                                            install the kernelspec 'mgv'\n"
             "       mgv-kernel --version\n");
 }

@@ -16,7 +16,9 @@
 #include <lauxlib.h>
 #include <lua.h>
 
-#define LMGV_VERSION "0.1"
+#include "core/version.h"
+
+#define LMGV_VERSION MGV_VERSION
 
 /* The module table on the stack; registers "mgv.Tensor" and friends. */
 int luaopen_mgv(lua_State *L);

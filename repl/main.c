@@ -6,7 +6,7 @@
  *   mgv -e 'code' ...     run code (repeatable, in order)
  *   mgv -                 run standard input
  *   mgv -i ...            enter the REPL after the script / -e code
- *   mgv -v / -h           version / usage
+ *   mgv -v / -h           version / usage (also --version / --help)
  *   mgv                   the REPL on a terminal, else standard input as a script
  *
  * Scripts behave as under lua.c: errors print their message and a traceback
@@ -762,12 +762,12 @@ static void print_usage(FILE *f)
 {
     fprintf(f,
             "usage: %s [options] [script [args]]\n"
-            "  -e code   run code (repeatable)\n"
-            "  -i        enter the interactive mode after the script / code\n"
-            "  -v        show the version\n"
-            "  -h        show this help\n"
-            "  --        stop handling options\n"
-            "  -         run standard input and stop handling options\n"
+            "  -e code        run code (repeatable)\n"
+            "  -i             enter the interactive mode after the script / code\n"
+            "  -v, --version  show the version\n"
+            "  -h, --help     show this help\n"
+            "  --             stop handling options\n"
+            "  -              run standard input and stop handling options\n"
             "With no script and no -e: the interactive mode on a terminal, else\n"
             "standard input runs as a script. The module is the global `mgv`\n"
             "(mgv.help() lists its functions). Interactive history goes to\n"
@@ -803,7 +803,7 @@ static int pmain(lua_State *L)
             has_e = 1;
         } else if (strcmp(a, "-i") == 0) {
             has_i = 1;
-        } else if (strcmp(a, "-v") == 0) {
+        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--version") == 0) {
             has_v = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             print_usage(stdout);
