@@ -107,15 +107,24 @@ $(SHARED_LIB): $(ENGINE_OBJ)
 	  $(filter-out -llua5.4 -lreadline,$(LDLIBS))
 
 # `make install [PREFIX=/usr/local] [DESTDIR=]` installs the binaries, the Lua
-# module (into Lua 5.4's C-module directory rebased on PREFIX, or LUA_CMOD),
+# module (into Lua 5.4's C-module directory under PREFIX, or LUA_CMOD),
 # the engine (libmgv.so, libmgv.a, headers under include/mgv/, mgv.pc), the
 # man pages, the examples and the kernelspec. scripts/install.sh keeps a
 # manifest (PREFIX/share/mgv/manifest) by which `make uninstall` removes
 # exactly those files and the directories the install created.
 INSTALL_PREFIX := $(or $(PREFIX),/usr/local)
-LUA_CMOD   ?= $(patsubst $(shell pkg-config --variable=prefix lua5.4)/%,$(INSTALL_PREFIX)/%,$(shell pkg-config --variable=INSTALL_CMOD lua5.4))
+# Lua's C-module directory: Debian's own (INSTALL_CMOD) for PREFIX=/usr, else
+# PREFIX/lib/lua/5.4, the directory lua5.4 searches under /usr/local (Debian's
+# INSTALL_CMOD rebased on /usr/local, lib/x86_64-linux-gnu/lua/5.4, is not
+# on its search path, so a plain `require "mgv"` would fail there)
+LUA_PREFIX := $(shell pkg-config --variable=prefix lua5.4)
+LUA_CMOD   ?= $(if $(filter $(LUA_PREFIX),$(INSTALL_PREFIX)),$(shell pkg-config --variable=INSTALL_CMOD lua5.4),$(INSTALL_PREFIX)/lib/lua/5.4)
 # the public headers: what mgv.h includes
 PUBLIC_HEADERS = $(sort $(filter engine/%.h,$(shell $(CC) -MM -Iengine engine/mgv.h)))
+.PHONY: print-lua-cmod
+print-lua-cmod:
+	@echo $(LUA_CMOD)
+
 INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(INSTALL_PREFIX)" BUILD="$(BUILD)" \
               VERSION="$(VERSION)" SOMAJOR="$(SOMAJOR)" LUA_CMOD="$(LUA_CMOD)" \
               HEADERS="$(PUBLIC_HEADERS)"

@@ -27,9 +27,11 @@ if [ "$SANITIZE" = 1 ]; then
   SAN="-fsanitize=address,undefined"
 fi
 VERSION=$(sed -n 's/^#define MGV_VERSION "\([^"]*\)".*/\1/p' "$ROOT/engine/core/version.h")
-lua_rel=$(pkg-config --variable=INSTALL_CMOD lua5.4 | sed "s|^$(pkg-config --variable=prefix lua5.4)/||")
-CMOD=$P/$lua_rel
+CMOD=$($MK -s print-lua-cmod PREFIX="$P")
+lua_rel=${CMOD#"$P"/}
 
+check "the default PREFIX puts the module where lua5.4 looks" sh -c "
+  d=\$($MK -s print-lua-cmod PREFIX=/usr/local); lua5.4 -e 'print(package.cpath)' | tr ';' '\\n' | grep -qx \"\$d/?.so\""
 check "make install PREFIX=$P" $MK install PREFIX="$P"
 
 check "installed mgv -e prints 4" clean sh -c "
