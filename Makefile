@@ -10,7 +10,7 @@
 CC      ?= cc
 PKGS    := lua5.4 openblas jansson libpng
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -fPIC -pthread \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wno-unused-parameter -Wno-format-truncation -fPIC -pthread \
            $(shell pkg-config --cflags $(PKGS)) -Iengine -Ilua
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lreadline -ljpeg -lcrypto -lm -pthread
 

@@ -23,7 +23,7 @@
 
 #include "lmgv.h"
 
-kstate K;
+kstate ks;
 
 static int exec_count;         /* the last In[n] given to a stored cell */
 static kmsg *held;             /* requests met while aborting, handled next */
@@ -168,11 +168,11 @@ static void abort_queued(void)
 {
     kmsg m;
     int rc;
-    while ((rc = kmsg_recv(&K.shell, &m, ZMQ_DONTWAIT)) >= 0) {
+    while ((rc = kmsg_recv(&ks.shell, &m, ZMQ_DONTWAIT)) >= 0) {
         if (rc == 0) continue;
         if (strcmp(m.msg_type, "execute_request") == 0) {
             kio_status(&m, "busy");
-            kmsg_send(&K.shell, "execute_reply", &m,
+            kmsg_send(&ks.shell, "execute_reply", &m,
                       json_pack("{s:s, s:i}", "status", "aborted", "execution_count", exec_count),
                       NULL);
             kio_status(&m, "idle");
@@ -238,7 +238,7 @@ static void execute(kmsg *m)
                       "payload", e.payload, "user_expressions", e.user_results);
         if (stop_on_error) abort_queued();
     }
-    kmsg_send(&K.shell, "execute_reply", m, r, json_pack("{s:s}", "status", e.ok ? "ok" : "error"));
+    kmsg_send(&ks.shell, "execute_reply", m, r, json_pack("{s:s}", "status", e.ok ? "ok" : "error"));
     kexec_free(&e);
 }
 
@@ -247,15 +247,15 @@ static void execute(kmsg *m)
 static void shutdown_request(kmsg *m, ksock *reply_on)
 {
     int restart = json_is_true(json_object_get(m->content, "restart"));
-    K.shutdown = 1;
+    ks.shutdown = 1;
     json_t *c = json_pack("{s:s, s:b}", "status", "ok", "restart", restart);
     kmsg_send(reply_on, "shutdown_reply", m, json_incref(c), NULL);
     kio_send(m, "shutdown_reply", c);
     /* Stop a running cell. A cell whose busy status went out a moment ago may
      * not have entered Lua yet, so keep interrupting for a short while. */
-    if (reply_on != &K.shell)
+    if (reply_on != &ks.shell)
         for (int i = 0; i < 20; i++) {
-            if (khost_busy()) pthread_kill(K.main_thread, SIGINT);
+            if (khost_busy()) pthread_kill(ks.main_thread, SIGINT);
             struct timespec ts = {0, 25 * 1000 * 1000};
             nanosleep(&ts, NULL);
         }
@@ -271,22 +271,22 @@ void khandle_shell(kmsg *m)
     if (strcmp(t, "execute_request") == 0) {
         execute(m);
     } else if (strcmp(t, "kernel_info_request") == 0) {
-        kmsg_send(&K.shell, "kernel_info_reply", m, kernel_info(), NULL);
+        kmsg_send(&ks.shell, "kernel_info_reply", m, kernel_info(), NULL);
     } else if (strcmp(t, "complete_request") == 0) {
         const char *code = kjson_str(c, "code", "");
         json_int_t pos = int_field(c, "cursor_pos", -1);
-        kmsg_send(&K.shell, "complete_reply", m, khost_complete(code, (long)pos), NULL);
+        kmsg_send(&ks.shell, "complete_reply", m, khost_complete(code, (long)pos), NULL);
     } else if (strcmp(t, "inspect_request") == 0) {
         const char *code = kjson_str(c, "code", "");
         json_int_t pos = int_field(c, "cursor_pos", -1);
-        kmsg_send(&K.shell, "inspect_reply", m,
+        kmsg_send(&ks.shell, "inspect_reply", m,
                   khost_inspect(code, (long)pos, (int)int_field(c, "detail_level", 0)), NULL);
     } else if (strcmp(t, "is_complete_request") == 0) {
-        kmsg_send(&K.shell, "is_complete_reply", m, khost_is_complete(kjson_str(c, "code", "")), NULL);
+        kmsg_send(&ks.shell, "is_complete_reply", m, khost_is_complete(kjson_str(c, "code", "")), NULL);
     } else if (strcmp(t, "history_request") == 0) {
-        kmsg_send(&K.shell, "history_reply", m, history_reply(c), NULL);
+        kmsg_send(&ks.shell, "history_reply", m, history_reply(c), NULL);
     } else if (strcmp(t, "comm_info_request") == 0) {
-        kmsg_send(&K.shell, "comm_info_reply", m, json_pack("{s:s, s:{}}", "status", "ok", "comms"), NULL);
+        kmsg_send(&ks.shell, "comm_info_reply", m, json_pack("{s:s, s:{}}", "status", "ok", "comms"), NULL);
     } else if (strcmp(t, "comm_open") == 0) {
         /* no comm targets: close it, as the protocol asks */
         kio_send(m, "comm_close", json_pack("{s:o, s:{}}", "comm_id",
@@ -294,9 +294,9 @@ void khandle_shell(kmsg *m)
     } else if (strcmp(t, "comm_msg") == 0 || strcmp(t, "comm_close") == 0) {
         /* no comms are open */
     } else if (strcmp(t, "shutdown_request") == 0) {
-        shutdown_request(m, &K.shell);
+        shutdown_request(m, &ks.shell);
     } else if (strcmp(t, "interrupt_request") == 0) {
-        kmsg_send(&K.shell, "interrupt_reply", m, json_pack("{s:s}", "status", "ok"), NULL);
+        kmsg_send(&ks.shell, "interrupt_reply", m, json_pack("{s:s}", "status", "ok"), NULL);
     } else {
         klog("ignored a %s on shell", t);
     }
@@ -310,17 +310,17 @@ int khandle_control(kmsg *m)
     int stop = 0;
     kio_status(m, "busy");
     if (strcmp(t, "shutdown_request") == 0) {
-        shutdown_request(m, &K.control);
+        shutdown_request(m, &ks.control);
         stop = 1;
     } else if (strcmp(t, "interrupt_request") == 0) {
-        pthread_kill(K.main_thread, SIGINT);
-        kmsg_send(&K.control, "interrupt_reply", m, json_pack("{s:s}", "status", "ok"), NULL);
+        pthread_kill(ks.main_thread, SIGINT);
+        kmsg_send(&ks.control, "interrupt_reply", m, json_pack("{s:s}", "status", "ok"), NULL);
     } else if (strcmp(t, "kernel_info_request") == 0) {
-        kmsg_send(&K.control, "kernel_info_reply", m, kernel_info(), NULL);
+        kmsg_send(&ks.control, "kernel_info_reply", m, kernel_info(), NULL);
     } else {
         klog("ignored a %s on control", t);
     }
     kio_status(m, "idle");
-    if (stop && K.wake) zmq_send(K.wake, "x", 1, ZMQ_DONTWAIT);
+    if (stop && ks.wake) zmq_send(ks.wake, "x", 1, ZMQ_DONTWAIT);
     return stop;
 }

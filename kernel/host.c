@@ -63,7 +63,8 @@ int khost_busy(void)
 
 /* ---- helper chunk (completion, inspection, help) ---------------------------- */
 
-static const char helper_src[] =
+/* in pieces: ISO C promises string literals of 4095 characters only */
+static const char *const helper_src[] = {
     "local G, M, display, update_display, now, cell = ...\n"
     "local type, next, rawget, tostring, pcall, ipairs = type, next, rawget, tostring, pcall, ipairs\n"
     "local getmt, getupvalue, getinfo, getlocal = debug.getmetatable, debug.getupvalue, debug.getinfo, debug.getlocal\n"
@@ -121,7 +122,7 @@ static const char helper_src[] =
     "  return v\n"
     "end\n"
     "local function ident(k) return type(k) == 'string' and k:match('^[%a_][%w_]*$') ~= nil end\n"
-    "\n"
+    "\n",
     "-- completion of the text before the cursor: start (0-based byte), matches, types\n"
     "function K.complete(text)\n"
     "  local line = text:match('[^\\n]*$')\n"
@@ -191,7 +192,7 @@ static const char helper_src[] =
     "  return name .. '(' .. concat(params, ', ') .. ')  -- defined at ' .. info.short_src .. ':'\n"
     "    .. info.linedefined\n"
     "end\n"
-    "\n"
+    "\n",
     "-- help text for a name (nil when it names nothing)\n"
     "function K.help(name)\n"
     "  name = name:gsub('%s+', '')\n"
@@ -279,7 +280,19 @@ static const char helper_src[] =
     "    return bar\n"
     "  end\n"
     "end\n"
-    "return K\n";
+    "return K\n",
+    NULL};
+
+/* lua_load's reader over the pieces of helper_src */
+static const char *next_piece(lua_State *L, void *ud, size_t *size)
+{
+    const char *const **p = ud;
+    const char *s = **p;
+    if (!s) return NULL;
+    (*p)++;
+    *size = strlen(s);
+    return s;
+}
 
 /* ---- stdio ------------------------------------------------------------------- */
 
@@ -304,7 +317,7 @@ static int request_input(void)
     kmsg_send(stdin_sock, "input_request", cur->request,
               json_pack("{s:s, s:b}", "prompt", "", "password", 0), NULL);
     for (;;) {
-        if (interrupted || K.shutdown) return -1;
+        if (interrupted || ks.shutdown) return -1;
         zmq_pollitem_t it = {stdin_sock->z, 0, ZMQ_POLLIN, 0};
         rc = zmq_poll(&it, 1, 100);
         if (rc < 0 && errno != EINTR) return -1;
@@ -532,7 +545,8 @@ static int pinit(lua_State *S)
     lua_pushliteral(S, "mgv-kernel");
     lua_rawseti(S, -2, 0);
     lua_setglobal(S, "arg");
-    if (luaL_loadbufferx(S, helper_src, sizeof helper_src - 1, "=[mgv-kernel]", "t") != LUA_OK)
+    const char *const *piece = helper_src;
+    if (lua_load(S, next_piece, &piece, "=[mgv-kernel]", "t") != LUA_OK)
         return lua_error(S);
     lua_pushglobaltable(S);
     lua_getglobal(S, "mgv");

@@ -202,10 +202,10 @@ void kio_publish(const char *msg_type, json_t *content)
 
 void kio_status(const kmsg *parent, const char *state)
 {
-    kmsg_send(&K.iopub, "status", parent, json_pack("{s:s}", "execution_state", state), NULL);
+    kmsg_send(&ks.iopub, "status", parent, json_pack("{s:s}", "execution_state", state), NULL);
 }
 
 void kio_send(const kmsg *parent, const char *msg_type, json_t *content)
 {
-    kmsg_send(&K.iopub, msg_type, parent, content, NULL);
+    kmsg_send(&ks.iopub, msg_type, parent, content, NULL);
 }

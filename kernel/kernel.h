@@ -184,7 +184,7 @@ typedef struct kstate {
     void *wake;                       /* control thread -> main loop (inproc PAIR) */
     const char *interrupt_mode;
 } kstate;
-extern kstate K;
+extern kstate ks;
 
 /* Handles one request from the shell socket (main thread). */
 void khandle_shell(kmsg *m);

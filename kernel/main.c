@@ -51,7 +51,7 @@ static void *heartbeat(void *arg)
     (void)arg;
     enum { MAX_PARTS = 16 };
     for (;;) {
-        zmq_pollitem_t it = {K.hb.z, 0, ZMQ_POLLIN, 0};
+        zmq_pollitem_t it = {ks.hb.z, 0, ZMQ_POLLIN, 0};
         int ready = zmq_poll(&it, 1, 1000);
         if (ready < 0 && errno == ETERM) break;
         if (ready <= 0) {
@@ -67,7 +67,7 @@ static void *heartbeat(void *arg)
             zmq_msg_t *p = &parts[n < MAX_PARTS ? n : MAX_PARTS - 1];
             if (n >= MAX_PARTS) zmq_msg_close(p);   /* keep the first 15 and the last */
             zmq_msg_init(p);
-            if (zmq_msg_recv(p, K.hb.z, 0) < 0) {
+            if (zmq_msg_recv(p, ks.hb.z, 0) < 0) {
                 zmq_msg_close(p);
                 fail = errno;
                 break;
@@ -81,10 +81,10 @@ static void *heartbeat(void *arg)
             continue;
         }
         for (int i = 0; i < n; i++)
-            if (zmq_msg_send(&parts[i], K.hb.z, i < n - 1 ? ZMQ_SNDMORE : 0) < 0)
+            if (zmq_msg_send(&parts[i], ks.hb.z, i < n - 1 ? ZMQ_SNDMORE : 0) < 0)
                 zmq_msg_close(&parts[i]);
     }
-    zmq_close(K.hb.z);
+    zmq_close(ks.hb.z);
     return NULL;
 }
 
@@ -94,7 +94,7 @@ static void *control(void *arg)
     (void)arg;
     for (;;) {
         kmsg m;
-        int rc = kmsg_recv(&K.control, &m, 0);
+        int rc = kmsg_recv(&ks.control, &m, 0);
         if (rc < 0) {
             if (errno == ETERM) break;
             continue;
@@ -104,15 +104,15 @@ static void *control(void *arg)
         kmsg_free(&m);
         if (stop) break;
     }
-    zmq_close(K.control.z);
-    zmq_close(K.wake);
-    K.wake = NULL;
+    zmq_close(ks.control.z);
+    zmq_close(ks.wake);
+    ks.wake = NULL;
     return NULL;
 }
 
 static int open_socket(ksock *s, int type, const char *name, kconn *c, int which)
 {
-    s->z = zmq_socket(K.ctx, type);
+    s->z = zmq_socket(ks.ctx, type);
     s->name = name;
     if (!s->z) return mgv_fail("%s socket: %s", name, zmq_strerror(errno));
     int linger = 1000;
@@ -197,20 +197,20 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     static pthread_mutex_t iopub_lock = PTHREAD_MUTEX_INITIALIZER;
-    K.ctx = zmq_ctx_new();
-    K.main_thread = pthread_self();
-    K.iopub.lock = &iopub_lock;
-    K.iopub.pub = 1;
-    int ok = K.ctx && open_socket(&K.shell, ZMQ_ROUTER, "shell", &conn, K_SHELL) == 0 &&
-             open_socket(&K.iopub, ZMQ_PUB, "iopub", &conn, K_IOPUB) == 0 &&
-             open_socket(&K.stdin_, ZMQ_ROUTER, "stdin", &conn, K_STDIN) == 0 &&
-             open_socket(&K.control, ZMQ_ROUTER, "control", &conn, K_CONTROL) == 0 &&
-             open_socket(&K.hb, ZMQ_REP, "heartbeat", &conn, K_HB) == 0;
+    ks.ctx = zmq_ctx_new();
+    ks.main_thread = pthread_self();
+    ks.iopub.lock = &iopub_lock;
+    ks.iopub.pub = 1;
+    int ok = ks.ctx && open_socket(&ks.shell, ZMQ_ROUTER, "shell", &conn, K_SHELL) == 0 &&
+             open_socket(&ks.iopub, ZMQ_PUB, "iopub", &conn, K_IOPUB) == 0 &&
+             open_socket(&ks.stdin_, ZMQ_ROUTER, "stdin", &conn, K_STDIN) == 0 &&
+             open_socket(&ks.control, ZMQ_ROUTER, "control", &conn, K_CONTROL) == 0 &&
+             open_socket(&ks.hb, ZMQ_REP, "heartbeat", &conn, K_HB) == 0;
     if (ok) {
-        wake_main = zmq_socket(K.ctx, ZMQ_PAIR);
-        K.wake = zmq_socket(K.ctx, ZMQ_PAIR);
-        ok = wake_main && K.wake && zmq_bind(wake_main, "inproc://mgv-wake") == 0 &&
-             zmq_connect(K.wake, "inproc://mgv-wake") == 0;
+        wake_main = zmq_socket(ks.ctx, ZMQ_PAIR);
+        ks.wake = zmq_socket(ks.ctx, ZMQ_PAIR);
+        ok = wake_main && ks.wake && zmq_bind(wake_main, "inproc://mgv-wake") == 0 &&
+             zmq_connect(ks.wake, "inproc://mgv-wake") == 0;
         if (!ok) mgv_fail("cannot make the wake-up pair: %s", zmq_strerror(errno));
     }
     if (ok && any_zero && kconn_save(&conn, file) != 0) ok = 0;
@@ -218,16 +218,16 @@ int main(int argc, char **argv)
         klog("%s", mgv_last_error());
         return 1;   /* the process ends: no clean-up of half-made sockets */
     }
-    kio_init(&K.iopub);
+    kio_init(&ks.iopub);
     pthread_t hb_thread, ctl_thread;
     int hb_ok = pthread_create(&hb_thread, NULL, heartbeat, NULL) == 0;
     int ctl_ok = pthread_create(&ctl_thread, NULL, control, NULL) == 0;
     if (!hb_ok || !ctl_ok) klog("cannot start the heartbeat or control thread");
-    if (!hb_ok) zmq_close(K.hb.z);
+    if (!hb_ok) zmq_close(ks.hb.z);
     if (!ctl_ok) {
-        zmq_close(K.control.z);
-        zmq_close(K.wake);
-        K.wake = NULL;
+        zmq_close(ks.control.z);
+        zmq_close(ks.wake);
+        ks.wake = NULL;
     }
 
     struct sigaction sa;
@@ -239,17 +239,17 @@ int main(int argc, char **argv)
     sigprocmask(SIG_UNBLOCK, &set, NULL);
 
     kio_status(NULL, "starting");
-    if (khost_init(&K.stdin_) != 0) {
+    if (khost_init(&ks.stdin_) != 0) {
         klog("%s", mgv_last_error());
-        K.shutdown = 1;
+        ks.shutdown = 1;
     }
 
     /* Between cells nothing waits for input: whatever arrives on stdin then
      * is stale or hostile and is read and dropped at once, so that it does
      * not pile up in ZeroMQ's queue (up to 1000 messages per peer). */
-    while (!K.shutdown) {
-        zmq_pollitem_t items[3] = {{K.shell.z, 0, ZMQ_POLLIN, 0}, {wake_main, 0, ZMQ_POLLIN, 0},
-                                   {K.stdin_.z, 0, ZMQ_POLLIN, 0}};
+    while (!ks.shutdown) {
+        zmq_pollitem_t items[3] = {{ks.shell.z, 0, ZMQ_POLLIN, 0}, {wake_main, 0, ZMQ_POLLIN, 0},
+                                   {ks.stdin_.z, 0, ZMQ_POLLIN, 0}};
         int rc = zmq_poll(items, 3, -1);
         if (rc < 0) {
             if (errno == EINTR) continue;
@@ -258,12 +258,12 @@ int main(int argc, char **argv)
         if (items[1].revents & ZMQ_POLLIN) break;
         if (items[2].revents & ZMQ_POLLIN) {
             kmsg m;
-            for (int i = 0; i < 64 && (rc = kmsg_recv(&K.stdin_, &m, ZMQ_DONTWAIT)) >= 0; i++)
+            for (int i = 0; i < 64 && (rc = kmsg_recv(&ks.stdin_, &m, ZMQ_DONTWAIT)) >= 0; i++)
                 if (rc == 1) kmsg_free(&m);
         }
         if (items[0].revents & ZMQ_POLLIN) {
             kmsg m;
-            if (kmsg_recv(&K.shell, &m, ZMQ_DONTWAIT) == 1) {
+            if (kmsg_recv(&ks.shell, &m, ZMQ_DONTWAIT) == 1) {
                 khandle_shell(&m);
                 kmsg_free(&m);
             }
@@ -273,14 +273,14 @@ int main(int argc, char **argv)
     /* shutdown: Lua first (its __gc may still print), then the threads */
     khost_close();
     kio_stop();
-    zmq_ctx_shutdown(K.ctx);
+    zmq_ctx_shutdown(ks.ctx);
     if (hb_ok) pthread_join(hb_thread, NULL);
     if (ctl_ok) pthread_join(ctl_thread, NULL);
-    zmq_close(K.shell.z);
-    zmq_close(K.iopub.z);
-    zmq_close(K.stdin_.z);
+    zmq_close(ks.shell.z);
+    zmq_close(ks.iopub.z);
+    zmq_close(ks.stdin_.z);
     zmq_close(wake_main);
-    zmq_ctx_term(K.ctx);
+    zmq_ctx_term(ks.ctx);
     khandlers_free();
     ksign_free();
     kconn_free(&conn);

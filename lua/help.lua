@@ -13,9 +13,10 @@ local M, Tensor = ...
 local docs = {}
 local order = {}
 
-local function doc(name, sig, text, example)
+-- options: lines listed after the text (one per option)
+local function doc(name, sig, text, example, options)
   if not docs[name] then order[#order + 1] = name end
-  docs[name] = { sig = sig, text = text, example = example }
+  docs[name] = { sig = sig, text = text, example = example, options = options }
 end
 
 -------------------------------------------------------------------------------
@@ -678,22 +679,27 @@ doc("ViT:free", "vit:free()",
 -------------------------------------------------------------------------------
 -- the model
 -------------------------------------------------------------------------------
-doc("mgv.model", "mgv.model{words = , task = 'met', hidden = 64, heads = 4, layers = 1, " ..
-  "max_len = 96, dropout = 0.1, experts = 4, proj = 64, images = true, image_size = 16, " ..
-  "patch = 4, vmoe = true, nce = true, mg = true, vat = 'learned', beta = 1, vmoe_weight = 0.01, " ..
-  "head_dropout = 0.3, lr = 5e-4, weight_decay = 0, clip = 1, seed = 0, text = 'encoder', " ..
-  "image = 'pixels', entity_dim = 0, label_dim = 0, prior = false, tau = 10, " ..
-  "prior_decay = 0.1, bert = nil} -> Model",
+-- mgv.model's options come from the engine's table (engine/mgvmoe/model_options.h)
+local function show(v)
+  if type(v) == "string" then return "'" .. v .. "'" end
+  if math.type(v) == "float" then return string.format("%g", v) end
+  return tostring(v)
+end
+local model_sig, model_options = { "words = " }, {}
+for _, o in ipairs(M._model_options()) do
+  model_sig[#model_sig + 1] = o.name .. " = " .. show(o.default)
+  model_options[#model_options + 1] = o.name .. " = " .. show(o.default) .. ": " .. o.help ..
+    (o.known and o.reference ~= o.default and " (the paper: " .. show(o.reference) .. ")" or "")
+end
+doc("mgv.model", "mgv.model{" .. table.concat(model_sig, ", ") .. "} -> Model",
   "A new MG-VMoE model over the frozen word table words (task.words): a transformer text " ..
-  "encoder (hidden size, heads, layers, tokens up to max_len), a patch encoder for images " ..
-  "(patch x patch pixels per token; images = false for text only; 'mre' has no images), the " ..
-  "variational mixture of experts (experts, projection size proj; vmoe = false puts a linear " ..
-  "layer there), InfoNCE between text and image (nce), and graph-based virtual adversarial " ..
-  "training (mg; vat = 'learned' or 'power'). task is 'met', 'mre' (two spans) or 'synth'. " ..
+  "encoder, a patch encoder for images ('mre' has no images), the variational mixture of " ..
+  "experts (vmoe = false puts a linear layer there), InfoNCE between text and image (nce), and " ..
+  "graph-based virtual adversarial training (mg). task is 'met', 'mre' (two spans) or 'synth'. " ..
   "The model owns its Adam optimiser (lr, weight_decay, gradient clipping at clip). " ..
   "text = 'features' / image = 'features' replace the encoders by precomputed features of " ..
   "the data set (ds:load_features, mgv.data.features; words is then optional), whose entity " ..
-  "and label vectors have entity_dim and label_dim entries (0: what the text encoder makes). " ..
+  "and label vectors have entity_dim and label_dim entries. " ..
   "prior = true scores with a word-vector prior instead of the bilinear form: tau times the " ..
   "cosine of W1 [h_x; g_x] and W2 [h_l; g_l], where g_x holds mean word vectors of the " ..
   "mentions (and, for 'mre', of head, tail, sentence and the words between) and g_l of the " ..
@@ -705,11 +711,11 @@ doc("mgv.model", "mgv.model{words = , task = 'met', hidden = 64, heads = 4, laye
   "tokenizer with the entity markers [unused1] [unused2] (first span) and [unused3] [unused4] " ..
   "(second span); h_e is [CLS] and the opening markers, label vectors the mean over each label " ..
   "phrase's tokens; hidden, heads, layers and dropout are BERT's, max_len is capped at its " ..
-  "positions; words is then optional and prior is refused (it needs GloVe). The paper's lr is " ..
-  "1e-5. Unknown options are errors. Printing a model shows its parts and parameter counts.",
+  "positions; words is then optional and prior is refused (it needs GloVe). " ..
+  "Unknown options are errors. Printing a model shows its parts, options and parameter counts.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
-  "print(model)")
+  "print(model)", model_options)
 doc("Model", "mgv.Model (from mgv.model)",
   "The MG-VMoE model: model:train_step(ds, idx), model:predict(ds), model:forward(ds, idx), " ..
   "model:save(path), model:load(path), model:parameters(), model:config(), " ..
@@ -1062,7 +1068,13 @@ function M.doc(x)
   local d = name and docs[name]
   if not d then return nil end
   local ex = d.example and ("\n  Example:" .. ("\n" .. d.example):gsub("\n", "\n    ")) or ""
-  return wrap_sig(d.sig, 78) .. "\n" .. wrap(d.text, 78, "  ") .. ex
+  local opts = ""
+  if d.options then
+    local lines = {}
+    for i, line in ipairs(d.options) do lines[i] = wrap(line, 78, "    ") end
+    opts = "\n  Options:\n" .. table.concat(lines, "\n")
+  end
+  return wrap_sig(d.sig, 78) .. "\n" .. wrap(d.text, 78, "  ") .. opts .. ex
 end
 
 function M.help(x)

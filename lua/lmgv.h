@@ -80,10 +80,11 @@ int lmgv_optaxis(lua_State *L, int arg, int ndim, int def);
 /* A 1-based (or negative) index into an axis of size n -> 0-based. */
 int64_t lmgv_index(lua_State *L, int arg, lua_Integer i, int64_t n, const char *what);
 /*
- * A shape from a table at arg or from integer varargs arg..top. -1 is
- * accepted (once) when allow_infer is set. Returns ndim.
+ * A shape from a table at arg or from integer varargs arg..top. mode 0:
+ * sizes >= 0 only; 1: also one -1 (a size to infer, reshape); 2: also -1
+ * anywhere (a size to keep, expand). Returns ndim.
  */
-int lmgv_shape(lua_State *L, int arg, int64_t *shape, int allow_infer);
+int lmgv_shape(lua_State *L, int arg, int64_t *shape, int mode);
 /*
  * 1-based indices in [1, limit] (limit <= 0: no upper bound) from a tensor,
  * a flat table or a nested table at arg, converted to 0-based int64 in a

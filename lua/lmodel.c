@@ -15,6 +15,7 @@
 #define LMGV_INTERNAL
 #include "lmgv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -461,11 +462,32 @@ static lmgv_model *check_model(lua_State *L, int arg)
     return u;
 }
 
-static const char *const model_opts[] = {
-    "words", "task", "hidden", "heads", "layers", "max_len", "dropout", "experts", "proj",
-    "images", "image_size", "patch", "vmoe", "nce", "mg", "vat", "beta", "vmoe_weight",
-    "head_dropout", "lr", "weight_decay", "clip", "seed", "text", "image", "entity_dim",
-    "label_dim", "prior", "tau", "prior_decay", "bert", NULL};
+/* mgv.model's options: "words" and the table's (engine/mgvmoe/model_options.h) */
+#define OPTION_NAME(name, ...) #name,
+static const char *const model_opts[] = {"words", MGV_MODEL_OPTIONS(OPTION_NAME) NULL};
+#undef OPTION_NAME
+
+/* Option k (of the options at 1), one of the names of ch, as its value; cur
+ * when absent. */
+static int opt_choice_value(lua_State *L, const char *k, const mgv_choice *ch, int cur,
+                            const char *op)
+{
+    if (!lmgv_has_option(L, 1, k)) return cur;
+    const char *names[8];
+    int n = 0;
+    for (; ch[n].name && n < 7; n++) names[n] = ch[n].name;
+    names[n] = NULL;
+    return ch[lmgv_opt_choice(L, 1, k, names[0], names, op)].value;
+}
+
+/* reading an option into field f of the config, by kind (ch: its choices) */
+#define READ_INT(k, f, ch) f = lmgv_opt_int(L, 1, k, (int)(f), op)
+#define READ_NUM(k, f, ch) f = lmgv_opt_number(L, 1, k, f, op)
+#define READ_BOOL(k, f, ch) f = lmgv_opt_bool(L, 1, k, f)
+#define READ_STR(k, f, ch) f = lmgv_opt_string(L, 1, k, f, op)
+#define READ_CHOICE(k, f, ch) f = opt_choice_value(L, k, ch, (int)(f), op)
+#define READ_OPTION(name, at, field, kind, def, ref, known, help) \
+    READ_##kind(#name, MGV_OPTION_FIELD(c, at, field), mgv_model_choices_##name);
 
 static int l_model(lua_State *L)
 {
@@ -473,48 +495,14 @@ static int l_model(lua_State *L)
     const char *op = "mgv.model";
     lmgv_check_options(L, 1, model_opts, op);
     mgv_model_config c = mgv_model_default_config();
-    static const char *const text_srcs[] = {"encoder", "features", NULL};
-    static const char *const image_srcs[] = {"pixels", "features", NULL};
-    c.text_features = lmgv_opt_choice(L, 1, "text", "encoder", text_srcs, op);
-    c.image_features = lmgv_opt_choice(L, 1, "image", "pixels", image_srcs, op);
-    c.bert_dir = lmgv_opt_string(L, 1, "bert", NULL, op);   /* the table keeps it alive */
+    MGV_MODEL_OPTIONS(READ_OPTION)
+    if (c.n_spans == 2 && !lmgv_has_option(L, 1, "images"))
+        c.use_images = 0;   /* MNRE images are not here offline */
     lua_getfield(L, 1, "words");
     mgv_tensor *words = lmgv_test(L, -1);
     if (!words && !c.text_features && !c.bert_dir)
         return luaL_error(L, "mgv.model: option 'words' (the frozen word table, task.words) is required");
     lua_pop(L, 1);
-    static const char *const tasks[] = {"mre", "met", "synth", NULL};
-    int is_mre = lmgv_opt_choice(L, 1, "task", "met", tasks, op) == 0;
-    c.n_spans = is_mre ? 2 : 1;
-    if (is_mre) c.use_images = 0;   /* MNRE images are not here offline */
-    c.hidden = lmgv_opt_int(L, 1, "hidden", c.hidden, op);
-    c.heads = lmgv_opt_int(L, 1, "heads", c.heads, op);
-    c.text_layers = lmgv_opt_int(L, 1, "layers", c.text_layers, op);
-    c.max_len = lmgv_opt_int(L, 1, "max_len", c.max_len, op);
-    c.dropout = (float)lmgv_opt_number(L, 1, "dropout", c.dropout, op);
-    c.experts = lmgv_opt_int(L, 1, "experts", c.experts, op);
-    c.proj = lmgv_opt_int(L, 1, "proj", c.proj, op);
-    c.use_images = lmgv_opt_bool(L, 1, "images", c.use_images);
-    c.image_size = lmgv_opt_int(L, 1, "image_size", c.image_size, op);
-    c.patch = lmgv_opt_int(L, 1, "patch", c.patch, op);
-    c.use_vmoe = lmgv_opt_bool(L, 1, "vmoe", c.use_vmoe);
-    c.use_nce = lmgv_opt_bool(L, 1, "nce", c.use_nce);
-    c.use_mg = lmgv_opt_bool(L, 1, "mg", c.use_mg);
-    static const char *const vats[] = {"learned", "power", NULL};
-    c.vat_mode = lmgv_opt_choice(L, 1, "vat", "learned", vats, op) == 1 ? MGV_VAT_POWER
-                                                                         : MGV_VAT_LEARNED;
-    c.beta = (float)lmgv_opt_number(L, 1, "beta", c.beta, op);
-    c.vmoe_weight = (float)lmgv_opt_number(L, 1, "vmoe_weight", c.vmoe_weight, op);
-    c.head_dropout = (float)lmgv_opt_number(L, 1, "head_dropout", c.head_dropout, op);
-    c.lr = lmgv_opt_number(L, 1, "lr", c.lr, op);
-    c.weight_decay = lmgv_opt_number(L, 1, "weight_decay", c.weight_decay, op);
-    c.clip = lmgv_opt_number(L, 1, "clip", c.clip, op);
-    c.seed = (uint64_t)lmgv_opt_int(L, 1, "seed", (int)c.seed, op);
-    c.entity_dim = lmgv_opt_int(L, 1, "entity_dim", 0, op);
-    c.label_dim = lmgv_opt_int(L, 1, "label_dim", 0, op);
-    c.prior = lmgv_opt_bool(L, 1, "prior", c.prior);
-    c.tau = (float)lmgv_opt_number(L, 1, "tau", c.tau, op);
-    c.prior_decay = (float)lmgv_opt_number(L, 1, "prior_decay", c.prior_decay, op);
     lmgv_model *u = lua_newuserdatauv(L, sizeof *u, 1);
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, LMGV_MODEL);
@@ -610,6 +598,26 @@ static int model_forward(lua_State *L)
     int training = lmgv_opt_bool(L, 4, "training", 0);
     int want_loss = lmgv_opt_bool(L, 4, "loss", 1);
     if (n < 1) return luaL_error(L, "forward: empty batch");
+    /* the token ids the text encoder sees, for labelling pictures */
+    int tokens = 0;
+    if (!u->m.cfg.text_features) {
+        mgv_batch b;
+        if (mgv_model_collate(&u->m, &d->ds, idx, n, &b) < 0) return lmgv_error(L);
+        lua_createtable(L, (int)b.B, 0);
+        tokens = lua_gettop(L);
+        for (int64_t i = 0; i < b.B; i++) {
+            lua_createtable(L, (int)b.L, 0);
+            int len = 0;
+            for (int64_t t = 0; t < b.L; t++)
+                if (mgv_get_flat(b.text_mask, i * b.L + t) > 0) {
+                    int32_t id = b.ids[i * b.L + t];
+                    lua_pushinteger(L, id >= 0 ? id + 1 : id);
+                    lua_rawseti(L, -2, ++len);
+                }
+            lua_rawseti(L, -2, (int)i + 1);
+        }
+        mgv_batch_free(&b);
+    }
     int prev = mgv_set_grad_enabled(0);
     mgv_head_out o;
     int rc = mgv_model_forward(&u->m, &d->ds, idx, n, training, want_loss, &o);
@@ -634,45 +642,44 @@ static int model_forward(lua_State *L)
     set_tensor(L, "p_tilde", o.p_tilde);
     set_tensor(L, "g", o.g);
     mgv_head_out_clear(&o);
-    /* the token ids the text encoder saw, for labelling pictures */
-    mgv_batch b;
-    if (mgv_model_collate(&u->m, &d->ds, idx, n, &b) == 0) {
-        lua_createtable(L, (int)b.B, 0);
-        for (int64_t i = 0; i < b.B; i++) {
-            lua_createtable(L, (int)b.L, 0);
-            int len = 0;
-            for (int64_t t = 0; t < b.L; t++)
-                if (mgv_get_flat(b.text_mask, i * b.L + t) > 0) {
-                    lua_pushinteger(L, b.ids[i * b.L + t] >= 0 ? b.ids[i * b.L + t] + 1
-                                                                : b.ids[i * b.L + t]);
-                    lua_rawseti(L, -2, ++len);
-                }
-            lua_rawseti(L, -2, (int)i + 1);
-        }
+    if (tokens) {
+        lua_pushvalue(L, tokens);
         lua_setfield(L, -2, "tokens");
-        mgv_batch_free(&b);
     }
     lmgv_account(L);
     return 1;
 }
 
+/* model:save(path [, metadata [, with_optim]]): every metadata entry is kept */
 static int model_save(lua_State *L)
 {
+    lua_settop(L, 4);
     lmgv_model *u = check_model(L, 1);
     const char *path = luaL_checkstring(L, 2);
-    const char *keys[32], *values[32];
-    int nm = 0;
-    if (lua_istable(L, 3)) {
-        lua_pushnil(L);
-        while (lua_next(L, 3) && nm < 32) {
-            if (lua_type(L, -2) == LUA_TSTRING && lua_isstring(L, -1)) {
-                keys[nm] = lua_tostring(L, -2);
-                values[nm++] = lua_tostring(L, -1);
-            }
-            lua_pop(L, 1);
-        }
-    }
+    if (!lua_isnil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
     int with_optim = lua_toboolean(L, 4);
+    int n = 0, nm = 0;
+    if (lua_istable(L, 3))
+        for (lua_pushnil(L); lua_next(L, 3); lua_pop(L, 1)) n++;
+    const char **keys = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+    const char **values = lua_newuserdatauv(L, sizeof(char *) * (size_t)(n + 1), 0);
+    lua_createtable(L, n, 0);   /* keeps the strings made from numbers alive */
+    int anchor = lua_gettop(L);
+    if (n > 0)
+        for (lua_pushnil(L); nm < n && lua_next(L, 3); lua_pop(L, 1)) {
+            if (lua_type(L, -2) != LUA_TSTRING) {
+                const char *what = luaL_typename(L, -2);
+                return luaL_error(L, "save: metadata key %s is a %s, not a string",
+                                  luaL_tolstring(L, -2, NULL), what);
+            }
+            if (!lua_isstring(L, -1))
+                return luaL_error(L, "save: metadata '%s' is a %s, not a string",
+                                  lua_tostring(L, -2), luaL_typename(L, -1));
+            keys[nm] = lua_tostring(L, -2);
+            lua_pushvalue(L, -1);
+            values[nm] = lua_tostring(L, -1);
+            lua_rawseti(L, anchor, ++nm);
+        }
     if (mgv_model_save(&u->m, path, with_optim, nm, keys, values) < 0) return lmgv_error(L);
     return 0;
 }
@@ -705,53 +712,67 @@ static int model_set_lr(lua_State *L)
     return 0;
 }
 
-static int model_config(lua_State *L)
+/* pushing the value of field f, by kind (ch: its choices; a NULL string is nil) */
+#define PUSH_INT(f, ch) lua_pushinteger(L, (lua_Integer)(f))
+#define PUSH_NUM(f, ch) lua_pushnumber(L, (lua_Number)(f))
+#define PUSH_BOOL(f, ch) lua_pushboolean(L, (f))
+#define PUSH_STR(f, ch) lua_pushstring(L, (f))
+#define PUSH_CHOICE(f, ch) lua_pushstring(L, mgv_choice_name(ch, (int)(f)))
+#define PUSH_OPTION(name, at, field, kind, def, ref, known, help)                  \
+    PUSH_##kind(MGV_OPTION_FIELD(m->cfg, at, field), mgv_model_choices_##name); \
+    lua_setfield(L, -2, #name);
+
+/* The model's options as a table: those of mgv.model (lr the current one),
+ * and text_encoder ('glove', 'bert' or 'features'). */
+static void push_config(lua_State *L, const mgv_model *m)
 {
-    lmgv_model *u = check_model(L, 1);
-    const mgv_model_config *c = &u->m.cfg;
-    lua_createtable(L, 0, 24);
-    lua_pushstring(L, c->n_spans == 2 ? "mre" : "met");
-    lua_setfield(L, -2, "task");
-#define SETI(k, v) (lua_pushinteger(L, (v)), lua_setfield(L, -2, (k)))
-#define SETN(k, v) (lua_pushnumber(L, (v)), lua_setfield(L, -2, (k)))
-#define SETB(k, v) (lua_pushboolean(L, (v)), lua_setfield(L, -2, (k)))
-    SETI("hidden", c->hidden);
-    SETI("heads", c->heads);
-    SETI("layers", c->text_layers);
-    SETI("max_len", c->max_len);
-    SETN("dropout", c->dropout);
-    SETI("experts", c->experts);
-    SETI("proj", c->proj);
-    SETB("images", c->use_images);
-    SETI("image_size", c->image_size);
-    SETI("patch", c->patch);
-    SETB("vmoe", c->use_vmoe);
-    SETB("nce", c->use_nce);
-    SETB("mg", c->use_mg);
-    lua_pushstring(L, c->vat_mode == MGV_VAT_POWER ? "power" : "learned");
-    lua_setfield(L, -2, "vat");
-    SETN("beta", c->beta);
-    SETN("vmoe_weight", c->vmoe_weight);
-    SETN("head_dropout", c->head_dropout);
-    SETB("prior", c->prior);
-    SETN("tau", c->tau);
-    SETN("prior_decay", c->prior_decay);
-    SETN("lr", u->m.opt->lr);
-    SETN("weight_decay", c->weight_decay);
-    SETN("clip", c->clip);
-    SETI("seed", (lua_Integer)c->seed);
+    lua_createtable(L, 0, 40);
+    MGV_MODEL_OPTIONS(PUSH_OPTION)
+    lua_pushnumber(L, m->opt->lr);
+    lua_setfield(L, -2, "lr");
+    const mgv_model_config *c = &m->cfg;
     lua_pushstring(L, c->bert_dir ? "bert" : c->text_features ? "features" : "glove");
     lua_setfield(L, -2, "text_encoder");
-    if (c->bert_dir) {
-        lua_pushstring(L, c->bert_dir);
-        lua_setfield(L, -2, "bert");
-    }
-    lua_pushstring(L, c->image_features ? "features" : "pixels");
-    lua_setfield(L, -2, "image");
-#undef SETI
-#undef SETN
-#undef SETB
+}
+
+static int model_config(lua_State *L)
+{
+    push_config(L, &check_model(L, 1)->m);
     return 1;
+}
+
+/* "name value, ..." of every option in the config table on top, wrapped */
+static void add_options(lua_State *L, luaL_Buffer *b, int cfg)
+{
+    int col = 17;
+    luaL_addstring(b, "  options        ");
+    for (const mgv_model_option *o = mgv_model_options; o->name; o++) {
+        char v[256];
+        lua_getfield(L, cfg, o->name);
+        int t = lua_type(L, -1);
+        if (t == LUA_TNUMBER && !lua_isinteger(L, -1))
+            snprintf(v, sizeof v, "%g", (double)lua_tonumber(L, -1));
+        else if (t == LUA_TBOOLEAN)
+            snprintf(v, sizeof v, "%s", lua_toboolean(L, -1) ? "true" : "false");
+        else if (t == LUA_TSTRING)
+            snprintf(v, sizeof v, "'%s'", lua_tostring(L, -1));
+        else if (t != LUA_TNIL)
+            snprintf(v, sizeof v, "%s", lua_tostring(L, -1));
+        lua_pop(L, 1);
+        if (t == LUA_TNIL) continue;
+        int w = (int)(strlen(o->name) + strlen(v) + 3);
+        if (col > 17 && col + w > 96) {
+            luaL_addstring(b, ",\n                 ");
+            col = 17;
+        } else if (col > 17) {
+            luaL_addstring(b, ", ");
+        }
+        luaL_addstring(b, o->name);
+        luaL_addchar(b, ' ');
+        luaL_addstring(b, v);
+        col += w;
+    }
+    luaL_addchar(b, '\n');
 }
 
 static int model_tostring(lua_State *L)
@@ -763,6 +784,8 @@ static int model_tostring(lua_State *L)
     }
     const mgv_model *m = &u->m;
     const mgv_model_config *c = &m->cfg;
+    push_config(L, m);
+    int cfg = lua_gettop(L);
     luaL_Buffer b;
     luaL_buffinit(L, &b);
     lua_pushfstring(L, "MG-VMoE model (%s, %d steps trained)\n", c->n_spans == 2 ? "MRE" : "MET",
@@ -771,34 +794,67 @@ static int model_tostring(lua_State *L)
     int64_t enc = 0, head = mgv_params_count(&m->head.params);
     for (int i = 0; i < m->params.n; i++) enc += mgv_numel(m->params.tensors[i]);
     if (c->text_features)
-        lua_pushfstring(L, "  text           precomputed token features, hidden %d\n", c->hidden);
+        lua_pushstring(L, "  text           precomputed token features\n");
     else if (c->bert_dir)
-        lua_pushfstring(L, "  text encoder   BERT %s (fine-tuned): %d layers, hidden %d, %d heads, "
-                        "vocabulary %d, max_len %d\n", c->bert_dir, c->text_layers, c->hidden,
-                        c->heads, mgv_wordpiece_vocab_size(m->wp), c->max_len);
+        lua_pushfstring(L, "  text encoder   BERT (fine-tuned), vocabulary %d\n",
+                        mgv_wordpiece_vocab_size(m->wp));
     else
-        lua_pushfstring(L, "  text encoder   frozen words [%d x %d], hidden %d, %d layer(s), %d heads\n",
-                        (int)m->text.words->shape[0], (int)m->text.words->shape[1], c->hidden,
-                        c->text_layers, c->heads);
+        lua_pushfstring(L, "  text encoder   a transformer over frozen words [%d x %d]\n",
+                        (int)m->text.words->shape[0], (int)m->text.words->shape[1]);
     luaL_addvalue(&b);
     if (c->use_images && c->image_features) {
         lua_pushstring(L, "  vision         precomputed image token features\n");
         luaL_addvalue(&b);
     } else if (c->use_images) {
-        lua_pushfstring(L, "  vision encoder patches %dx%d of %dx%d images -> %d tokens\n", c->patch,
-                        c->patch, c->image_size, c->image_size, (int)m->vision.n_tokens);
+        lua_pushfstring(L, "  vision encoder patches -> %d tokens\n", (int)m->vision.n_tokens);
         luaL_addvalue(&b);
     }
-    lua_pushfstring(L, "  VIB-MoE        %s\n", c->use_vmoe ? "on (shared by text and image tokens)" : "off (a linear layer)");
-    luaL_addvalue(&b);
-    lua_pushfstring(L, "  experts %d, projection %d, InfoNCE %s, MG-VAT %s\n", c->experts, c->proj,
-                    c->use_nce && c->use_images ? "on" : "off",
-                    c->use_mg && c->use_images ? (c->vat_mode == MGV_VAT_POWER ? "power" : "learned r") : "off");
-    luaL_addvalue(&b);
+    add_options(L, &b, cfg);
     lua_pushfstring(L, "  parameters: %d in the encoders, %d in the head, %d in r (total %d)",
                     (int)enc, (int)head, (int)mgv_numel(m->head.r), (int)mgv_model_param_count(m));
     luaL_addvalue(&b);
     luaL_pushresult(&b);
+    return 1;
+}
+
+/* mgv._model_options(): mgv.model's options in order, as {name, kind,
+ * default, reference, known, help, choices} (help.lua lists them) */
+static int l_model_options(lua_State *L)
+{
+    static const char *const kinds[] = {"integer", "number", "boolean", "string", "choice"};
+    lua_newtable(L);
+    for (int i = 0; mgv_model_options[i].name; i++) {
+        const mgv_model_option *o = &mgv_model_options[i];
+        lua_createtable(L, 0, 7);
+        lua_pushstring(L, o->name);
+        lua_setfield(L, -2, "name");
+        lua_pushstring(L, kinds[o->kind]);
+        lua_setfield(L, -2, "kind");
+        for (int r = 0; r < 2; r++) {
+            double v = r ? o->ref : o->def;
+            switch (o->kind) {
+            case MGV_OPT_INT: lua_pushinteger(L, (lua_Integer)v); break;
+            case MGV_OPT_NUM: lua_pushnumber(L, v); break;
+            case MGV_OPT_BOOL: lua_pushboolean(L, v != 0); break;
+            case MGV_OPT_STR: lua_pushnil(L); break;
+            case MGV_OPT_CHOICE: lua_pushstring(L, mgv_choice_name(o->choices, (int)v)); break;
+            }
+            lua_setfield(L, -2, r ? "reference" : "default");
+        }
+        lua_pushboolean(L, o->known);
+        lua_setfield(L, -2, "known");
+        lua_pushstring(L, o->help);
+        lua_setfield(L, -2, "help");
+        if (o->choices) {
+            lua_newtable(L);
+            for (int k = 0; o->choices[k].name; k++) {
+                lua_pushstring(L, o->choices[k].name);
+                lua_rawseti(L, -2, k + 1);
+            }
+            lua_setfield(L, -2, "choices");
+        }
+        lua_rawseti(L, -2, i + 1);
+    }
     return 1;
 }
 
@@ -1034,6 +1090,8 @@ void lmgv_open_model(lua_State *L, int module)
     lmgv_new_lib(L, module, "glove", glove_funcs);
     lua_pushcfunction(L, l_model);
     lua_setfield(L, module, "model");
+    lua_pushcfunction(L, l_model_options);
+    lua_setfield(L, module, "_model_options");
     lua_pushcfunction(L, l_sampler);
     lua_setfield(L, module, "sampler");
     lua_pushcfunction(L, l_metrics);

@@ -8,67 +8,31 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/scope.h"
+#include "mgvmoe/model_options.h"
 #include "mgvmoe/ops_vmoe.h"
-
-/* ---- a scope of temporaries: every intermediate goes in, all released at the end */
-#define SCOPE_MAX 256
-typedef struct {
-    mgv_tensor *t[SCOPE_MAX];
-    int n;
-    int failed;
-} scope;
-
-static mgv_tensor *keep(scope *s, mgv_tensor *t)
-{
-    if (!t) {
-        s->failed = 1;
-        return NULL;
-    }
-    if (s->n == SCOPE_MAX) {
-        mgv_release(t);
-        s->failed = 1;
-        mgv_fail("head: too many temporaries");
-        return NULL;
-    }
-    s->t[s->n++] = t;
-    return t;
-}
-
-static void scope_close(scope *s)
-{
-    for (int i = 0; i < s->n; i++) mgv_release(s->t[i]);
-    s->n = 0;
-}
-
-#define K(x)                                  \
-    ({                                        \
-        mgv_tensor *k_ = keep(sc, (x));       \
-        if (!k_) goto fail;                   \
-        k_;                                   \
-    })
 
 mgv_head_config mgv_head_default_config(int d, int experts, int entity_dim, int label_dim,
                                         int proj)
 {
     mgv_head_config c = {0};
+    /* the head's options at the authors' values (model_options.h) */
+#define REF_MODEL(field, v)
+#define REF_HEAD(field, v) c.field = v;
+#define SET_REF(name, at, field, kind, def, ref, known, help) REF_##at(field, ref)
+    MGV_MODEL_OPTIONS(SET_REF)
+#undef SET_REF
+#undef REF_HEAD
+#undef REF_MODEL
     c.d = d;
     c.experts = experts;
     c.entity_dim = entity_dim;
     c.label_dim = label_dim;
     c.proj = proj;
-    c.beta = 1.0f;
-    c.vmoe_weight = 1.0f;
     c.margin = 1.0f;
-    c.dropout = 0.1f;
-    c.use_vmoe = 1;
-    c.use_nce = 1;
-    c.use_mg = 1;
-    c.vat_mode = MGV_VAT_LEARNED;
     c.vat_eps = 1.0f;
     c.vat_xi = 1e-6f;
     c.vat_iters = 1;
-    c.tau = 10.0f;
-    c.prior_decay = 0.1f;
     return c;
 }
 
@@ -173,30 +137,35 @@ void mgv_head_out_clear(mgv_head_out *o)
 }
 
 /* sum(x * mask) / sum(mask): the mean over real tokens. mask has no grad. */
-static mgv_tensor *masked_mean(scope *sc, mgv_tensor *x, mgv_tensor *mask)
+static mgv_tensor *masked_mean(mgv_scope *sc, mgv_tensor *x, mgv_tensor *mask)
 {
     double count = 0;
     int64_t n = mgv_numel(mask);
     for (int64_t i = 0; i < n; i++) count += mgv_get_flat(mask, i);
-    if (count <= 0) return keep(sc, mgv_scale(K(mgv_sum_all(x)), 0.0f));
-    return keep(sc, mgv_scale(K(mgv_sum_all(K(mgv_mul(x, mask)))), (float)(1.0 / count)));
+    mgv_tensor *t = x;
+    if (count > 0) MGV_TRY(sc, t, mgv_mul(x, mask));
+    MGV_TRY(sc, t, mgv_sum_all(t));
+    return mgv_keep(sc, mgv_scale(t, count > 0 ? (float)(1.0 / count) : 0.0f));
 fail:
     return NULL;
 }
 
 /* Masked mean over tokens: o [B, N, d], mask [B, N] -> [B, d]. */
-static mgv_tensor *pool_tokens(scope *sc, mgv_tensor *o, mgv_tensor *mask)
+static mgv_tensor *pool_tokens(mgv_scope *sc, mgv_tensor *o, mgv_tensor *mask)
 {
     int ax1 = 1;
+    mgv_tensor *num, *den, *den_safe;
     /* sum_n mask[b, n] o[b, n, :] as a batched product [B, 1, N] [B, N, d]:
      * no [B, N, d] temporary, and o may be a strided view */
-    mgv_tensor *num = K(mgv_squeeze(K(mgv_matmul(K(mgv_unsqueeze(mask, 1)), o)), 1));
-    mgv_tensor *den = K(mgv_sum(mask, 1, &ax1, 1));
+    MGV_TRY(sc, num, mgv_unsqueeze(mask, 1));
+    MGV_TRY(sc, num, mgv_matmul(num, o));
+    MGV_TRY(sc, num, mgv_squeeze(num, 1));
+    MGV_TRY(sc, den, mgv_sum(mask, 1, &ax1, 1));
     /* a sample with no real tokens pools to zeros rather than NaN */
-    mgv_tensor *den_safe = K(mgv_clone_data(den));
+    MGV_TRY(sc, den_safe, mgv_clone_data(den));
     for (int64_t i = 0; i < mgv_numel(den_safe); i++)
         if (mgv_get_flat(den_safe, i) <= 0) mgv_set_flat(den_safe, i, 1.0f);
-    return keep(sc, mgv_div(num, den_safe));
+    return mgv_keep(sc, mgv_div(num, den_safe));
 fail:
     return NULL;
 }
@@ -214,10 +183,10 @@ typedef struct {
 } vmoe_result;
 
 /* mask [B, n] placed at tokens off .. off + n - 1 of N, zeros elsewhere (no grad) */
-static mgv_tensor *spread_mask(scope *sc, mgv_tensor *mask, int64_t N, int64_t off)
+static mgv_tensor *spread_mask(mgv_scope *sc, mgv_tensor *mask, int64_t N, int64_t off)
 {
     int64_t B = mask->shape[0], n = mask->shape[1];
-    mgv_tensor *m = keep(sc, mgv_zeros(2, (int64_t[]){B, N}));
+    mgv_tensor *m = mgv_keep(sc, mgv_zeros(2, (int64_t[]){B, N}));
     if (!m) return NULL;
     float *md = mgv_data(m);
     for (int64_t b = 0; b < B; b++)
@@ -231,7 +200,7 @@ static mgv_tensor *spread_mask(scope *sc, mgv_tensor *mask, int64_t N, int64_t o
  * gate and the experts are each one larger product and the fusion reads O
  * as it is. The KL and gate entropy per modality only with want_loss.
  */
-static int vmoe_forward(mgv_head *hd, scope *sc, const mgv_head_batch *b, int sample,
+static int vmoe_forward(mgv_head *hd, mgv_scope *sc, const mgv_head_batch *b, int sample,
                         int want_loss, vmoe_result *res)
 {
     const mgv_head_config *c = &hd->cfg;
@@ -247,8 +216,12 @@ static int vmoe_forward(mgv_head *hd, scope *sc, const mgv_head_batch *b, int sa
         which[0] = 1, hs[0] = b->image, ms[0] = b->image_mask, ns[0] = b->noise_image;
         which[1] = 0, hs[1] = b->text, ms[1] = b->text_mask, ns[1] = b->noise_text;
     }
-    mgv_tensor *h = n == 1 ? hs[0] : K(mgv_concat(n, hs, 1));
-    res->M = n == 1 ? ms[0] : K(mgv_concat(n, ms, 1));
+    mgv_tensor *h = hs[0];
+    res->M = ms[0];
+    if (n == 2) {
+        MGV_TRY(sc, h, mgv_concat(n, hs, 1));
+        MGV_TRY(sc, res->M, mgv_concat(n, ms, 1));
+    }
     int64_t N = h->shape[1], off = 0;
     if (c->use_vmoe) {
         int given = (ns[0] != NULL) + (n == 2 && ns[1] != NULL);
@@ -256,33 +229,36 @@ static int vmoe_forward(mgv_head *hd, scope *sc, const mgv_head_batch *b, int sa
             mgv_fail("head: fixed noise given for some modalities only");
             goto fail;
         }
-        mgv_tensor *eps = !given ? NULL : (n == 1 ? ns[0] : K(mgv_concat(n, ns, 1)));
-        mgv_tensor *gate = K(mgv_softmax(
-            K(mgv_linear(h, mgv_params_get(ps, "vmoe.gate.weight"),
-                         mgv_params_get(ps, "vmoe.gate.bias"))), -1));
+        mgv_tensor *eps = given ? ns[0] : NULL, *gate, *okl;
+        if (given && n == 2) MGV_TRY(sc, eps, mgv_concat(n, ns, 1));
+        MGV_TRY(sc, gate, mgv_linear(h, mgv_params_get(ps, "vmoe.gate.weight"),
+                                     mgv_params_get(ps, "vmoe.gate.bias")));
+        MGV_TRY(sc, gate, mgv_softmax(gate, -1));
         /* the experts fused (ops_vmoe.h): [o, kl] per token, without
          * materialising sigma, z or large noise; the same as the reference's
          * linear -> reshape -> mu + exp(lv / 2) eps -> sum_k pi_k z_k and
          * gaussian_kl(mu, lv) */
-        mgv_tensor *okl = K(mgv_vmoe_experts(h, gate, mgv_params_get(ps, "vmoe.mu.weight"),
-                                             mgv_params_get(ps, "vmoe.mu.bias"),
-                                             mgv_params_get(ps, "vmoe.logvar.weight"),
-                                             mgv_params_get(ps, "vmoe.logvar.bias"), eps,
-                                             (sample ? MGV_VMOE_SAMPLE : 0) |
-                                                 (want_loss ? 0 : MGV_VMOE_NO_KL),
-                                             &hd->rng));
-        res->O = K(mgv_slice(okl, -1, 0, d, 1));
+        MGV_TRY(sc, okl, mgv_vmoe_experts(h, gate, mgv_params_get(ps, "vmoe.mu.weight"),
+                                          mgv_params_get(ps, "vmoe.mu.bias"),
+                                          mgv_params_get(ps, "vmoe.logvar.weight"),
+                                          mgv_params_get(ps, "vmoe.logvar.bias"), eps,
+                                          (sample ? MGV_VMOE_SAMPLE : 0) |
+                                              (want_loss ? 0 : MGV_VMOE_NO_KL),
+                                          &hd->rng));
+        MGV_TRY(sc, res->O, mgv_slice(okl, -1, 0, d, 1));
         mgv_tensor *klcol = NULL, *ent_tok = NULL;
         if (want_loss) {
             int axl = -1;
-            klcol = K(mgv_select(okl, -1, d));
-            mgv_tensor *plogp = K(mgv_mul(gate, K(mgv_log(gate))));
-            ent_tok = K(mgv_neg(K(mgv_sum(plogp, 1, &axl, 0))));
+            MGV_TRY(sc, klcol, mgv_select(okl, -1, d));
+            MGV_TRY(sc, ent_tok, mgv_log(gate));
+            MGV_TRY(sc, ent_tok, mgv_mul(gate, ent_tok));
+            MGV_TRY(sc, ent_tok, mgv_sum(ent_tok, 1, &axl, 0));
+            MGV_TRY(sc, ent_tok, mgv_neg(ent_tok));
         }
         for (int i = 0; i < n; i++) {
             int m = which[i];
             int64_t Ni = hs[i]->shape[1];
-            res->gate[m] = K(mgv_slice(gate, 1, off, off + Ni, 1));
+            MGV_TRY(sc, res->gate[m], mgv_slice(gate, 1, off, off + Ni, 1));
             res->mask[m] = spread_mask(sc, ms[i], N, off);
             if (!res->mask[m]) goto fail;
             if (want_loss) {
@@ -293,8 +269,8 @@ static int vmoe_forward(mgv_head *hd, scope *sc, const mgv_head_batch *b, int sa
             off += Ni;
         }
     } else {
-        res->O = K(mgv_linear(h, mgv_params_get(ps, "vmoe.linear.weight"),
-                              mgv_params_get(ps, "vmoe.linear.bias")));
+        MGV_TRY(sc, res->O, mgv_linear(h, mgv_params_get(ps, "vmoe.linear.weight"),
+                                       mgv_params_get(ps, "vmoe.linear.bias")));
         for (int i = 0; i < n; i++) {
             res->mask[which[i]] = spread_mask(sc, ms[i], N, off);
             if (!res->mask[which[i]]) goto fail;
@@ -304,7 +280,7 @@ static int vmoe_forward(mgv_head *hd, scope *sc, const mgv_head_batch *b, int sa
     off = 0;
     for (int i = 0; i < n; i++) {   /* views for inspection */
         int64_t Ni = hs[i]->shape[1];
-        res->o[which[i]] = K(mgv_slice(res->O, 1, off, off + Ni, 1));
+        MGV_TRY(sc, res->o[which[i]], mgv_slice(res->O, 1, off, off + Ni, 1));
         off += Ni;
     }
     return 0;
@@ -312,55 +288,91 @@ fail:
     return -1;
 }
 
+/* x / (|x| + eps) row by row (the last axis) */
+static mgv_tensor *unit_rows(mgv_scope *sc, mgv_tensor *x, float eps)
+{
+    mgv_tensor *t;
+    MGV_TRY(sc, t, mgv_l2_norm(x, -1, 1));
+    MGV_TRY(sc, t, mgv_add_scalar(t, eps));
+    return mgv_keep(sc, mgv_div(x, t));
+fail:
+    return NULL;
+}
+
 /* log p = log softmax([<g, G g>, <g, (1 - G) g>]) per node: [B, 2]. */
-static mgv_tensor *graph_logp(scope *sc, mgv_tensor *g, mgv_tensor *G)
+static mgv_tensor *graph_logp(mgv_scope *sc, mgv_tensor *g, mgv_tensor *G)
 {
     int axl = -1;
-    mgv_tensor *Gg = K(mgv_matmul(G, g));
-    mgv_tensor *notG = K(mgv_add_scalar(K(mgv_neg(G)), 1.0f));
-    mgv_tensor *nGg = K(mgv_matmul(notG, g));
-    mgv_tensor *pos = K(mgv_sum(K(mgv_mul(g, Gg)), 1, &axl, 1));
-    mgv_tensor *neg = K(mgv_sum(K(mgv_mul(g, nGg)), 1, &axl, 1));
-    mgv_tensor *pn[2] = {pos, neg};
-    return keep(sc, mgv_log_softmax(K(mgv_concat(2, pn, 1)), -1));
+    mgv_tensor *Gg[2], *pn[2], *t;
+    MGV_TRY(sc, Gg[0], mgv_matmul(G, g));
+    MGV_TRY(sc, t, mgv_neg(G));
+    MGV_TRY(sc, t, mgv_add_scalar(t, 1.0f));   /* 1 - G */
+    MGV_TRY(sc, Gg[1], mgv_matmul(t, g));
+    for (int k = 0; k < 2; k++) {
+        MGV_TRY(sc, t, mgv_mul(g, Gg[k]));
+        MGV_TRY(sc, pn[k], mgv_sum(t, 1, &axl, 1));
+    }
+    MGV_TRY(sc, t, mgv_concat(2, pn, 1));
+    return mgv_keep(sc, mgv_log_softmax(t, -1));
 fail:
     return NULL;
 }
 
 /* G_ij = (cos(g_i, g_j) + 1) / 2. */
-static mgv_tensor *batch_graph(scope *sc, mgv_tensor *g)
+static mgv_tensor *batch_graph(mgv_scope *sc, mgv_tensor *g)
 {
-    mgv_tensor *norm = K(mgv_l2_norm(g, -1, 1));
-    mgv_tensor *gn = K(mgv_div(g, K(mgv_add_scalar(norm, 1e-12f))));
-    mgv_tensor *cosm = K(mgv_matmul(gn, K(mgv_transpose(gn, 0, 1))));
-    return keep(sc, mgv_scale(K(mgv_add_scalar(cosm, 1.0f)), 0.5f));
+    mgv_tensor *gn, *t;
+    if (!(gn = unit_rows(sc, g, 1e-12f))) return NULL;
+    MGV_TRY(sc, t, mgv_transpose(gn, 0, 1));
+    MGV_TRY(sc, t, mgv_matmul(gn, t));
+    MGV_TRY(sc, t, mgv_add_scalar(t, 1.0f));
+    return mgv_keep(sc, mgv_scale(t, 0.5f));
+fail:
+    return NULL;
+}
+
+/* MG-VAT's divergence mean_i KL(p_i || p~_i), p~ from the nodes g moved by
+ * r in the same graph G; *logq gets log p~ (borrowed from the scope). */
+static mgv_tensor *graph_divergence(mgv_scope *sc, mgv_tensor *g, mgv_tensor *r, mgv_tensor *G,
+                                    mgv_tensor *logp, mgv_tensor **logq)
+{
+    mgv_tensor *t;
+    MGV_TRY(sc, t, mgv_add(g, r));
+    if (!(*logq = graph_logp(sc, t, G))) return NULL;
+    MGV_TRY(sc, t, mgv_kl_categorical(logp, *logq, -1));
+    return mgv_keep(sc, mgv_mean_all(t));
 fail:
     return NULL;
 }
 
 /* Classic VAT (Miyato et al.): per-node r from power iteration on
  * KL(p || p(g + r)) with p and G held fixed; returns r_adv [B, 2d] (no grad). */
-static mgv_tensor *vat_power_r(mgv_head *hd, scope *sc, mgv_tensor *g, mgv_tensor *G,
+static mgv_tensor *vat_power_r(mgv_head *hd, mgv_scope *sc, mgv_tensor *g, mgv_tensor *G,
                                mgv_tensor *logp)
 {
     const mgv_head_config *c = &hd->cfg;
     int prev = mgv_set_grad_enabled(1);
-    mgv_tensor *gd = K(mgv_detach(g)), *Gd = K(mgv_detach(G)), *lpd = K(mgv_detach(logp));
-    mgv_tensor *dvec = K(mgv_randn(g->ndim, g->shape, &hd->rng));
+    mgv_tensor *gd, *Gd, *lpd, *dvec, *dn, *t;
+    MGV_TRY(sc, gd, mgv_detach(g));
+    MGV_TRY(sc, Gd, mgv_detach(G));
+    MGV_TRY(sc, lpd, mgv_detach(logp));
+    MGV_TRY(sc, dvec, mgv_randn(g->ndim, g->shape, &hd->rng));
     for (int it = 0; it < c->vat_iters; it++) {
-        mgv_tensor *dn = K(mgv_div(dvec, K(mgv_add_scalar(K(mgv_l2_norm(dvec, -1, 1)), 1e-12f))));
-        mgv_tensor *probe = K(mgv_scale(dn, c->vat_xi));
-        mgv_tensor *leaf = K(mgv_clone_data(probe));
+        mgv_tensor *leaf, *lq;
+        if (!(dn = unit_rows(sc, dvec, 1e-12f))) goto fail;
+        MGV_TRY(sc, t, mgv_scale(dn, c->vat_xi));
+        MGV_TRY(sc, leaf, mgv_clone_data(t));
         mgv_set_requires_grad(leaf, 1);
-        mgv_tensor *lq = graph_logp(sc, K(mgv_add(gd, leaf)), Gd);
-        if (!lq) goto fail;
-        mgv_tensor *kl = K(mgv_mean_all(K(mgv_kl_categorical(lpd, lq, -1))));
-        if (mgv_backward(kl, NULL) < 0) goto fail;
-        dvec = leaf->grad ? K(mgv_clone_data(leaf->grad)) : K(mgv_zeros_like(leaf));
+        MGV_TRY(sc, t, mgv_add(gd, leaf));
+        if (!(lq = graph_logp(sc, t, Gd))) goto fail;
+        MGV_TRY(sc, t, mgv_kl_categorical(lpd, lq, -1));
+        MGV_TRY(sc, t, mgv_mean_all(t));
+        if (mgv_backward(t, NULL) < 0) goto fail;
+        MGV_TRY(sc, dvec, leaf->grad ? mgv_clone_data(leaf->grad) : mgv_zeros_like(leaf));
     }
     mgv_set_grad_enabled(prev);
-    mgv_tensor *dn = K(mgv_div(dvec, K(mgv_add_scalar(K(mgv_l2_norm(dvec, -1, 1)), 1e-12f))));
-    return keep(sc, mgv_scale(dn, c->vat_eps));
+    if (!(dn = unit_rows(sc, dvec, 1e-12f))) return NULL;
+    return mgv_keep(sc, mgv_scale(dn, c->vat_eps));
 fail:
     mgv_set_grad_enabled(prev);
     return NULL;
@@ -429,10 +441,11 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     if (check_batch(h, b) < 0) return -1;
     const mgv_head_config *c = &h->cfg;
     mgv_paramset *ps = &h->params;
-    scope scv = {0}, *sc = &scv;
+    mgv_scope scv = MGV_SCOPE("head"), *sc = &scv;
     int sample = training || c->sample_eval;
     int text_only = c->text_only;
     int64_t B = b->text->shape[0], d = c->d;
+    mgv_tensor *t;
 
     int want_loss = b->target != NULL;
     vmoe_result r;
@@ -444,37 +457,45 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
      * the entity part once per sample, without the [B, N, DE + d] input */
     mgv_tensor *fw = mgv_params_get(ps, "fuse.weight");
     int64_t DE = c->entity_dim;
-    mgv_tensor *w_e = K(mgv_slice(fw, 1, 0, DE, 1)), *w_o = K(mgv_slice(fw, 1, DE, DE + d, 1));
-    mgv_tensor *l_o = K(mgv_squeeze(K(mgv_linear(O, w_o, NULL)), -1));             /* [B, N] */
-    mgv_tensor *l_e = K(mgv_linear(b->entity, w_e, mgv_params_get(ps, "fuse.bias"))); /* [B, 1] */
-    mgv_tensor *logit = K(mgv_add(l_o, l_e));
-    mgv_tensor *pad = K(mgv_add_scalar(K(mgv_neg(M)), 1.0f));   /* 1 where padding */
-    mgv_tensor *att = K(mgv_softmax(K(mgv_masked_fill(logit, pad, -INFINITY)), 1));
+    mgv_tensor *w_e, *w_o, *l_o, *l_e, *pad, *att, *h_mm, *h_x;
+    MGV_TRY(sc, w_e, mgv_slice(fw, 1, 0, DE, 1));
+    MGV_TRY(sc, w_o, mgv_slice(fw, 1, DE, DE + d, 1));
+    MGV_TRY(sc, l_o, mgv_linear(O, w_o, NULL));
+    MGV_TRY(sc, l_o, mgv_squeeze(l_o, -1));                                        /* [B, N] */
+    MGV_TRY(sc, l_e, mgv_linear(b->entity, w_e, mgv_params_get(ps, "fuse.bias"))); /* [B, 1] */
+    MGV_TRY(sc, t, mgv_add(l_o, l_e));
+    MGV_TRY(sc, pad, mgv_neg(M));
+    MGV_TRY(sc, pad, mgv_add_scalar(pad, 1.0f));   /* 1 where padding */
+    MGV_TRY(sc, t, mgv_masked_fill(t, pad, -INFINITY));
+    MGV_TRY(sc, att, mgv_softmax(t, 1));
     /* h_mm = sum_n att[b, n] O[b, n, :], a batched product [B, 1, N] [B, N, d] */
-    mgv_tensor *h_mm = K(mgv_squeeze(K(mgv_matmul(K(mgv_unsqueeze(att, 1)), O)), 1));
+    MGV_TRY(sc, h_mm, mgv_unsqueeze(att, 1));
+    MGV_TRY(sc, h_mm, mgv_matmul(h_mm, O));
+    MGV_TRY(sc, h_mm, mgv_squeeze(h_mm, 1));
     mgv_tensor *hx_parts[2] = {h_mm, b->entity};
-    mgv_tensor *h_x = K(mgv_concat(2, hx_parts, -1));
+    MGV_TRY(sc, h_x, mgv_concat(2, hx_parts, -1));
 
     /* zero-shot bilinear scores (or the prior's scaled cosine) */
     float p_drop = training ? c->dropout : 0.0f;
-    mgv_tensor *x_in = K(mgv_dropout(h_x, p_drop, training, &h->rng));
-    mgv_tensor *l_in = K(mgv_dropout(b->labels, p_drop, training, &h->rng));
+    mgv_tensor *x_in, *l_in, *ex, *el, *scores;
+    MGV_TRY(sc, x_in, mgv_dropout(h_x, p_drop, training, &h->rng));
+    MGV_TRY(sc, l_in, mgv_dropout(b->labels, p_drop, training, &h->rng));
     if (c->prior_dim > 0) {
         mgv_tensor *xp[2] = {x_in, b->prior}, *lp[2] = {l_in, b->prior_labels};
-        x_in = K(mgv_concat(2, xp, -1));
-        l_in = K(mgv_concat(2, lp, -1));
+        MGV_TRY(sc, x_in, mgv_concat(2, xp, -1));
+        MGV_TRY(sc, l_in, mgv_concat(2, lp, -1));
     }
-    mgv_tensor *ex = K(mgv_linear(x_in, mgv_params_get(ps, "score.x.weight"),
-                                  mgv_params_get(ps, "score.x.bias")));
-    mgv_tensor *el = K(mgv_linear(l_in, mgv_params_get(ps, "score.label.weight"),
-                                  mgv_params_get(ps, "score.label.bias")));
+    MGV_TRY(sc, ex, mgv_linear(x_in, mgv_params_get(ps, "score.x.weight"),
+                               mgv_params_get(ps, "score.x.bias")));
+    MGV_TRY(sc, el, mgv_linear(l_in, mgv_params_get(ps, "score.label.weight"),
+                               mgv_params_get(ps, "score.label.bias")));
     if (c->prior_dim > 0) {
         /* unit rows (a zero row stays zero), then tau times their products */
-        ex = K(mgv_div(ex, K(mgv_add_scalar(K(mgv_l2_norm(ex, -1, 1)), 1e-6f))));
-        el = K(mgv_div(el, K(mgv_add_scalar(K(mgv_l2_norm(el, -1, 1)), 1e-6f))));
-        ex = K(mgv_scale(ex, c->tau));
+        if (!(ex = unit_rows(sc, ex, 1e-6f)) || !(el = unit_rows(sc, el, 1e-6f))) goto fail;
+        MGV_TRY(sc, ex, mgv_scale(ex, c->tau));
     }
-    mgv_tensor *scores = K(mgv_matmul(ex, K(mgv_transpose(el, 0, 1))));
+    MGV_TRY(sc, t, mgv_transpose(el, 0, 1));
+    MGV_TRY(sc, scores, mgv_matmul(ex, t));
     out->scores = mgv_retain(scores);
     out->attention = mgv_retain(att);
     out->o_text = mgv_retain(r.o[0]);
@@ -504,7 +525,7 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
         v_pool = pool_tokens(sc, O, r.mask[1]);
         if (!v_pool) goto fail;
         mgv_tensor *gv[2] = {v_pool, t_pool};
-        g = K(mgv_concat(2, gv, -1));
+        MGV_TRY(sc, g, mgv_concat(2, gv, -1));
         G = batch_graph(sc, g);
         if (!G) goto fail;
         logp = graph_logp(sc, g, G);
@@ -516,17 +537,22 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     }
 
     if (!b->target) {
-        scope_close(sc);
+        mgv_scope_close(sc);
         return 0;
     }
 
     /* losses */
-    mgv_tensor *l_rank = K(mgv_margin_ranking(scores, b->target, c->margin));
-    mgv_tensor *aux = K(mgv_scalar(0.0f));
+    mgv_tensor *l_rank, *aux, *total;
+    MGV_TRY(sc, l_rank, mgv_margin_ranking(scores, b->target, c->margin));
+    MGV_TRY(sc, aux, mgv_scalar(0.0f));
     if (c->use_vmoe) {
-        mgv_tensor *lt = K(mgv_add(r.kl[0], r.ent[0]));
-        mgv_tensor *lvm = lt;
-        if (!text_only) lvm = K(mgv_scale(K(mgv_add(lt, K(mgv_add(r.kl[1], r.ent[1])))), 0.5f));
+        mgv_tensor *lvm;
+        MGV_TRY(sc, lvm, mgv_add(r.kl[0], r.ent[0]));
+        if (!text_only) {
+            MGV_TRY(sc, t, mgv_add(r.kl[1], r.ent[1]));
+            MGV_TRY(sc, t, mgv_add(lvm, t));
+            MGV_TRY(sc, lvm, mgv_scale(t, 0.5f));
+        }
         out->l_vmoe = mgv_retain(lvm);
         out->kl_text = mgv_retain(r.kl[0]);
         out->ent_text = mgv_retain(r.ent[0]);
@@ -534,60 +560,60 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
             out->kl_image = mgv_retain(r.kl[1]);
             out->ent_image = mgv_retain(r.ent[1]);
         }
-        aux = K(mgv_add(aux, K(mgv_scale(lvm, c->vmoe_weight))));
+        MGV_TRY(sc, t, mgv_scale(lvm, c->vmoe_weight));
+        MGV_TRY(sc, aux, mgv_add(aux, t));
     }
     if (!text_only && c->use_nce) {
-        mgv_tensor *logits = K(mgv_matmul(t_pool, K(mgv_transpose(v_pool, 0, 1))));
+        mgv_tensor *logits, *ce[2], *nce;
+        MGV_TRY(sc, t, mgv_transpose(v_pool, 0, 1));
+        MGV_TRY(sc, logits, mgv_matmul(t_pool, t));
         int64_t *eye = malloc(sizeof(int64_t) * (size_t)B);
         if (!eye) {
             mgv_fail("head: out of memory");
             goto fail;
         }
         for (int64_t i = 0; i < B; i++) eye[i] = i;
-        mgv_tensor *ce1 = keep(sc, mgv_cross_entropy(logits, eye));
-        mgv_tensor *ce2 = ce1 ? keep(sc, mgv_cross_entropy(K(mgv_transpose(logits, 0, 1)), eye))
-                              : NULL;
+        ce[0] = mgv_keep(sc, mgv_cross_entropy(logits, eye));
+        t = ce[0] ? mgv_keep(sc, mgv_transpose(logits, 0, 1)) : NULL;
+        ce[1] = t ? mgv_keep(sc, mgv_cross_entropy(t, eye)) : NULL;
         free(eye);
-        if (!ce2) goto fail;
-        mgv_tensor *nce = K(mgv_scale(K(mgv_add(ce1, ce2)), 0.5f));
+        if (!ce[1]) goto fail;
+        MGV_TRY(sc, nce, mgv_add(ce[0], ce[1]));
+        MGV_TRY(sc, nce, mgv_scale(nce, 0.5f));
         out->l_nce = mgv_retain(nce);
-        aux = K(mgv_add(aux, nce));
+        MGV_TRY(sc, aux, mgv_add(aux, nce));
     }
     if (!text_only && c->use_mg) {
-        mgv_tensor *r;
-        if (c->vat_mode == MGV_VAT_POWER) {
-            r = vat_power_r(h, sc, g, G, logp);
-            if (!r) goto fail;
-        } else {
-            r = h->r;
-        }
-        mgv_tensor *logq = graph_logp(sc, K(mgv_add(g, r)), G);
-        if (!logq) goto fail;
-        mgv_tensor *mg = K(mgv_mean_all(K(mgv_kl_categorical(logp, logq, -1))));
+        mgv_tensor *rv = h->r, *logq, *mg;
+        if (c->vat_mode == MGV_VAT_POWER && !(rv = vat_power_r(h, sc, g, G, logp))) goto fail;
+        if (!(mg = graph_divergence(sc, g, rv, G, logp, &logq))) goto fail;
         out->l_mg = mgv_retain(mg);
         out->p_tilde = mgv_exp(logq);
         if (!out->p_tilde) goto fail;
-        aux = K(mgv_add(aux, mg));
+        MGV_TRY(sc, aux, mgv_add(aux, mg));
     }
-    mgv_tensor *total = K(mgv_add(l_rank, K(mgv_scale(aux, c->beta))));
+    MGV_TRY(sc, t, mgv_scale(aux, c->beta));
+    MGV_TRY(sc, total, mgv_add(l_rank, t));
     if (c->prior_dim > 0 && c->prior_decay > 0) {
         const char *wn[2] = {"score.x.weight", "score.label.weight"};
-        mgv_tensor *reg = K(mgv_scalar(0.0f));
+        mgv_tensor *reg;
+        MGV_TRY(sc, reg, mgv_scalar(0.0f));
         for (int k = 0; k < 2; k++) {
-            mgv_tensor *dw = K(mgv_sub(mgv_params_get(ps, wn[k]), h->score_init[k]));
-            reg = K(mgv_add(reg, K(mgv_sum_all(K(mgv_mul(dw, dw))))));
+            MGV_TRY(sc, t, mgv_sub(mgv_params_get(ps, wn[k]), h->score_init[k]));
+            MGV_TRY(sc, t, mgv_mul(t, t));
+            MGV_TRY(sc, t, mgv_sum_all(t));
+            MGV_TRY(sc, reg, mgv_add(reg, t));
         }
-        reg = K(mgv_scale(reg, c->prior_decay));
+        MGV_TRY(sc, reg, mgv_scale(reg, c->prior_decay));
         out->l_prior = mgv_retain(reg);
-        total = K(mgv_add(total, reg));
+        MGV_TRY(sc, total, mgv_add(total, reg));
     }
     out->l_rank = mgv_retain(l_rank);
     out->loss = mgv_retain(total);
-    if (!out->loss) goto fail;
-    scope_close(sc);
+    mgv_scope_close(sc);
     return 0;
 fail:
-    scope_close(sc);
+    mgv_scope_close(sc);
     mgv_head_out_clear(out);
     return -1;
 }
@@ -595,28 +621,26 @@ fail:
 int mgv_head_perturb_step(mgv_head *h, mgv_tensor *g, mgv_optim *opt, double *objective)
 {
     if (h->cfg.text_only || !h->cfg.use_mg || h->cfg.vat_mode != MGV_VAT_LEARNED) return 0;
-    scope scv = {0}, *sc = &scv;
+    mgv_scope scv = MGV_SCOPE("head"), *sc = &scv;
     int prev = mgv_set_grad_enabled(1);
-    mgv_tensor *gd = K(mgv_detach(g));
-    mgv_tensor *G = batch_graph(sc, gd);
-    if (!G) goto fail;
-    mgv_tensor *logp = graph_logp(sc, gd, G);
-    if (!logp) goto fail;
-    mgv_tensor *logq = graph_logp(sc, K(mgv_add(gd, h->r)), G);
-    if (!logq) goto fail;
-    mgv_tensor *mg = K(mgv_mean_all(K(mgv_kl_categorical(logp, logq, -1))));
-    mgv_tensor *rnorm = K(mgv_l2_norm(K(mgv_reshape(h->r, 1, (int64_t[]){-1})), 0, 0));
-    mgv_tensor *obj = K(mgv_sub(rnorm, mg));
+    mgv_tensor *gd, *G, *logp, *logq, *mg, *obj;
+    MGV_TRY(sc, gd, mgv_detach(g));
+    if (!(G = batch_graph(sc, gd)) || !(logp = graph_logp(sc, gd, G)) ||
+        !(mg = graph_divergence(sc, gd, h->r, G, logp, &logq)))
+        goto fail;
+    MGV_TRY(sc, obj, mgv_reshape(h->r, 1, (int64_t[]){-1}));
+    MGV_TRY(sc, obj, mgv_l2_norm(obj, 0, 0));
+    MGV_TRY(sc, obj, mgv_sub(obj, mg));
     if (objective) *objective = mgv_get_flat(obj, 0);
     mgv_zero_grad(h->r);
     if (mgv_backward(obj, NULL) < 0) goto fail;
     if (mgv_optim_step(opt) < 0) goto fail;
     mgv_zero_grad(h->r);
     mgv_set_grad_enabled(prev);
-    scope_close(sc);
+    mgv_scope_close(sc);
     return 0;
 fail:
     mgv_set_grad_enabled(prev);
-    scope_close(sc);
+    mgv_scope_close(sc);
     return -1;
 }

@@ -34,10 +34,10 @@ typedef struct mgv_head_config {
     int entity_dim;     /* DE: size of h_e */
     int label_dim;      /* DL: size of a label embedding */
     int proj;           /* bilinear projection size (256 MRE, 768 MET) */
-    float beta;         /* weight of the auxiliary losses (1) */
-    float vmoe_weight;  /* weight of L_vmoe inside the auxiliary sum (1 = the reference) */
+    float beta;         /* weight of the auxiliary losses */
+    float vmoe_weight;  /* weight of L_vmoe inside the auxiliary sum */
     float margin;       /* ranking margin (1) */
-    float dropout;      /* on h_x and label embeddings in training (0.1) */
+    float dropout;      /* on h_x and label embeddings in training */
     int use_vmoe;       /* 0: a plain linear layer d -> d instead (ablation) */
     int use_nce;        /* InfoNCE term */
     int use_mg;         /* MG-VAT term */
@@ -59,7 +59,9 @@ typedef struct mgv_head_config {
     float tau, prior_decay;
 } mgv_head_config;
 
-/* The defaults of DESIGN.md for hidden size d and K experts. */
+/* The authors' values: those of the model's options (model_options.h), and
+ * DESIGN.md's for the rest (margin 1, classic VAT's radius 1, probe 1e-6,
+ * one power iteration), for hidden size d and K experts. */
 mgv_head_config mgv_head_default_config(int d, int experts, int entity_dim, int label_dim,
                                         int proj);
 

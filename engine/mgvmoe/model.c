@@ -7,43 +7,50 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/scope.h"
 #include "formats/glove.h"
 #include "formats/safetensors.h"
+
+/* the table of options as data (model_options.h) */
+#define DEFINE_CHOICES(option, ...) \
+    const mgv_choice mgv_model_choices_##option[] = {__VA_ARGS__, {NULL, 0}};
+MGV_MODEL_CHOICES(DEFINE_CHOICES)
+#undef DEFINE_CHOICES
+
+#define CHOICES_INT(option) NULL
+#define CHOICES_NUM(option) NULL
+#define CHOICES_BOOL(option) NULL
+#define CHOICES_STR(option) NULL
+#define CHOICES_CHOICE(option) mgv_model_choices_##option
+#define NUMBER_INT(v) (v)
+#define NUMBER_NUM(v) (v)
+#define NUMBER_BOOL(v) (v)
+#define NUMBER_STR(v) 0
+#define NUMBER_CHOICE(v) (v)
+#define OPTION_ROW(name, at, field, kind, def, ref, known, help)                              \
+    {#name, help, MGV_OPT_##kind, CHOICES_##kind(name), NUMBER_##kind(def), NUMBER_##kind(ref), \
+     known},
+const mgv_model_option mgv_model_options[] = {
+    MGV_MODEL_OPTIONS(OPTION_ROW){NULL, NULL, MGV_OPT_INT, NULL, 0, 0, 0}};
+#undef OPTION_ROW
+
+const char *mgv_choice_name(const mgv_choice *choices, int v)
+{
+    for (; choices->name; choices++)
+        if (choices->value == v) return choices->name;
+    return NULL;
+}
 
 mgv_model_config mgv_model_default_config(void)
 {
     mgv_model_config c;
     memset(&c, 0, sizeof c);
-    c.n_spans = 1;
-    c.hidden = 64;
-    c.heads = 4;
-    c.text_layers = 1;
-    c.max_len = 96;
-    c.dropout = 0.1f;
-    c.experts = 4;
-    c.proj = 64;
-    c.use_images = 1;
-    c.image_size = 16;
-    c.patch = 4;
-    c.use_vmoe = 1;
-    c.use_nce = 1;
-    c.use_mg = 1;
-    c.vat_mode = MGV_VAT_LEARNED;
-    c.beta = 1.0f;
-    /* the KL sums over K d dims (~30 at d 64, K 4): weighted 1 it swamps the
-     * ranking loss and the experts collapse to the prior; 0.01 keeps it a
-     * regulariser (synthetic set: val macro-F1 0.84 at 0.01, 0.78 at 0.1) */
-    c.vmoe_weight = 0.01f;
-    /* head dropout 0.3 (reference 0.1) and lr 5e-4: the zero-shot scorer
-     * over-fits the seen classes quickly */
-    c.head_dropout = 0.3f;
-    c.prior = 0;
-    c.tau = 10.0f;
-    c.prior_decay = 0.1f;
-    c.lr = 5e-4;
-    c.weight_decay = 0;
-    c.clip = 1.0;
-    c.seed = 0;
+    /* what no option sets: the margin, classic VAT's radius, ... */
+    c.head = mgv_head_default_config(0, 0, 0, 0, 0);
+#define SET_DEFAULT(name, at, field, kind, def, ref, known, help) \
+    MGV_OPTION_FIELD(c, at, field) = def;
+    MGV_MODEL_OPTIONS(SET_DEFAULT)
+#undef SET_DEFAULT
     return c;
 }
 
@@ -55,13 +62,13 @@ mgv_model_config mgv_model_default_config(void)
  * between the two mentions; one span adds the sentence. */
 #define PRIOR_BLOCKS(n_spans) ((n_spans) == 2 ? 5 : 2)
 
-static void prior_of_instance(const mgv_tensor *words, const mgv_instance *in, int n_spans,
-                              float *out)
+static int prior_of_instance(const mgv_tensor *words, const mgv_instance *in, int n_spans,
+                             float *out)
 {
     int64_t wd = words->shape[1];
     int32_t *ids = malloc(sizeof(int32_t) * (size_t)(in->n_tokens + 1));
+    if (!ids) return mgv_fail("model: out of memory");
     memset(out, 0, sizeof(float) * (size_t)(wd * PRIOR_BLOCKS(n_spans)));
-    if (!ids) return;   /* out of memory: zero features, a weaker prior, no crash */
     int n = 0;
     for (int s = 0; s < in->n_spans; s++)
         for (int t = in->span_begin[s]; t < in->span_end[s] && t < in->n_tokens; t++)
@@ -83,6 +90,7 @@ static void prior_of_instance(const mgv_tensor *words, const mgv_instance *in, i
         mgv_word_mean(words, in->tokens, in->n_tokens, blk);
     }
     free(ids);
+    return 0;
 }
 
 static mgv_tensor *prior_features(const mgv_model *m, const mgv_dataset *ds, const int *idx,
@@ -92,8 +100,11 @@ static mgv_tensor *prior_features(const mgv_model *m, const mgv_dataset *ds, con
     mgv_tensor *g = mgv_zeros(2, shape);
     if (!g) return NULL;
     for (int i = 0; i < n; i++)
-        prior_of_instance(m->text.words, &ds->inst[idx[i]], m->cfg.n_spans,
-                          mgv_data(g) + (int64_t)i * shape[1]);
+        if (prior_of_instance(m->text.words, &ds->inst[idx[i]], m->cfg.n_spans,
+                              mgv_data(g) + (int64_t)i * shape[1]) < 0) {
+            mgv_release(g);
+            return NULL;
+        }
     return g;
 }
 
@@ -184,19 +195,14 @@ int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
         pc.extra_layer = 0;
         if (mgv_patch_encoder_init(&m->vision, &m->params, "vision", &pc, &m->rng) < 0) goto fail;
     }
+    /* the head's sizes follow the encoders */
     int hidden = m->cfg.hidden;
-    int entity_dim = cfg->entity_dim > 0 ? cfg->entity_dim : (1 + cfg->n_spans) * hidden;
-    int label_dim = cfg->label_dim > 0 ? cfg->label_dim : hidden;
-    mgv_head_config hc = mgv_head_default_config(hidden, cfg->experts, entity_dim, label_dim,
-                                                 cfg->proj);
-    hc.use_vmoe = cfg->use_vmoe;
-    hc.use_nce = cfg->use_nce;
-    hc.use_mg = cfg->use_mg;
-    hc.vat_mode = cfg->vat_mode;
+    mgv_head_config hc = cfg->head;
+    hc.d = hidden;
+    if (hc.entity_dim <= 0) hc.entity_dim = (1 + cfg->n_spans) * hidden;
+    if (hc.label_dim <= 0) hc.label_dim = hidden;
     hc.text_only = !cfg->use_images;
-    hc.beta = cfg->beta;
-    hc.vmoe_weight = cfg->vmoe_weight;
-    hc.dropout = cfg->head_dropout;
+    hc.prior_dim = hc.prior_label_dim = hc.prior_identity = 0;
     if (cfg->prior) {
         if (cfg->text_features) {
             mgv_fail("model: the word-vector prior needs the text encoder's word table, not "
@@ -208,10 +214,8 @@ int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
         hc.prior_label_dim = wd;
         /* the projection holds at least the word vectors, so the untrained
          * score is exactly the baseline's cosine */
-        if (hc.proj < wd) hc.proj = m->cfg.proj = wd;
+        if (hc.proj < wd) hc.proj = m->cfg.head.proj = wd;
         hc.prior_identity = wd;
-        hc.tau = cfg->tau;
-        hc.prior_decay = cfg->prior_decay;
     }
     if (mgv_head_init(&m->head, &hc, cfg->seed * 7919 + 17) < 0) goto fail;
     mgv_tensor **all = NULL;
@@ -591,22 +595,19 @@ mgv_tensor *mgv_model_label_embeddings(mgv_model *m, const mgv_dataset *ds, int 
 static mgv_tensor *label_mean(mgv_model *m, int C, int L, int32_t *ids, mgv_tensor *mask,
                               int training)
 {
-    mgv_tensor *H = NULL, *out = NULL, *num = NULL, *m3 = NULL, *prod = NULL, *den = NULL;
-    H = encode_text(m, C, L, ids, mask, training);
-    if (!H) goto done;
+    mgv_scope sc = MGV_SCOPE("model");
+    mgv_tensor *H, *num, *den, *out = NULL;
     int ax = 1;
-    if (!(m3 = mgv_unsqueeze(mask, -1)) || !(prod = mgv_mul(H, m3)) ||
-        !(num = mgv_sum(prod, 1, &ax, 0)) || !(den = mgv_sum(mask, 1, &ax, 1)))
-        goto done;
+    mgv_keep(&sc, mask);
+    MGV_TRY(&sc, H, encode_text(m, C, L, ids, mask, training));
+    MGV_TRY(&sc, num, mgv_unsqueeze(mask, -1));
+    MGV_TRY(&sc, num, mgv_mul(H, num));
+    MGV_TRY(&sc, num, mgv_sum(num, 1, &ax, 0));
+    MGV_TRY(&sc, den, mgv_sum(mask, 1, &ax, 1));
     out = mgv_div(num, den);
-done:
+fail:
     free(ids);
-    mgv_release(mask);
-    mgv_release(H);
-    mgv_release(m3);
-    mgv_release(prod);
-    mgv_release(num);
-    mgv_release(den);
+    mgv_scope_close(&sc);
     return out;
 }
 
@@ -629,47 +630,39 @@ static int forward_features(mgv_model *m, const mgv_dataset *ds, const int *idx,
 {
     const mgv_features *f = &ds->feat;
     int rc = -1;
-    mgv_tensor *H = NULL, *tm = NULL, *ent = NULL, *img = NULL, *im = NULL;
-    mgv_batch b;
-    memset(&b, 0, sizeof b);
+    mgv_scope sc = MGV_SCOPE("model");
+    mgv_tensor *H, *tm, *ent, *img = NULL, *im = NULL;
     int64_t *target = malloc(sizeof(int64_t) * (size_t)(n + 1));
     if (!target) return mgv_fail("model: out of memory");
     for (int i = 0; i < n; i++) {
         if (idx[i] < 0 || idx[i] >= ds->n) {
             mgv_fail("model: instance %d out of range (%d instances)", idx[i], ds->n);
-            goto done;
+            goto fail;
         }
         target[i] = ds->inst[idx[i]].label;
     }
-    if (!(H = feature_rows(f->text, idx, n, "text")) ||
-        !(tm = feature_rows(f->text_mask, idx, n, "text")) ||
-        !(ent = feature_rows(f->entity, idx, n, "entity")))
-        goto done;
+    MGV_TRY(&sc, H, feature_rows(f->text, idx, n, "text"));
+    MGV_TRY(&sc, tm, feature_rows(f->text_mask, idx, n, "text"));
+    MGV_TRY(&sc, ent, feature_rows(f->entity, idx, n, "entity"));
     if (!f->labels) {
         mgv_fail("model: the data set has no precomputed label features");
-        goto done;
+        goto fail;
     }
     if (m->cfg.use_images) {
-        if (m->cfg.image_features) {
-            if (!(img = feature_rows(f->image, idx, n, "image")) ||
-                !(im = feature_rows(f->image_mask, idx, n, "image")))
-                goto done;
-        } else {
+        if (!m->cfg.image_features) {
             mgv_fail("model: text features with pixel images is not supported; use image "
                      "features too, or a text-only model");
-            goto done;
+            goto fail;
         }
+        MGV_TRY(&sc, img, feature_rows(f->image, idx, n, "image"));
+        MGV_TRY(&sc, im, feature_rows(f->image_mask, idx, n, "image"));
     }
     mgv_head_batch hb = {.text = H, .text_mask = tm, .image = img, .image_mask = im,
                          .entity = ent, .labels = f->labels,
                          .target = want_loss ? target : NULL};
     rc = mgv_head_forward(&m->head, &hb, training, out);
-done:
-    mgv_release(H);
-    mgv_release(tm);
-    mgv_release(ent);
-    mgv_release(img);
-    mgv_release(im);
+fail:
+    mgv_scope_close(&sc);
     free(target);
     return rc;
 }
@@ -685,46 +678,32 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     mgv_batch b;
     if (mgv_model_collate(m, ds, idx, n, &b) < 0) return -1;
     int rc = -1, ns = m->cfg.n_spans;
-    mgv_tensor *H = NULL, *ent = NULL, *labels = NULL, *img = NULL, *parts[3] = {0};
-    H = encode_text(m, b.B, b.L, b.ids, b.text_mask, training);
-    if (!H) goto done;
-    if (!(parts[0] = gather_positions(H, NULL, 0, 0))) goto done;
-    for (int s = 0; s < ns; s++)
-        if (!(parts[1 + s] = gather_positions(H, b.marker, ns, s))) goto done;
-    if (!(ent = mgv_concat(1 + ns, parts, -1))) goto done;
-    labels = given_labels ? mgv_retain(given_labels) : mgv_model_label_embeddings(m, ds, training);
-    if (!labels) goto done;
-    mgv_tensor *image_mask = b.image_mask, *feat_mask = NULL;
-    if (m->cfg.use_images && m->cfg.image_features) {
-        if (!(img = feature_rows(ds->feat.image, idx, n, "image")) ||
-            !(feat_mask = feature_rows(ds->feat.image_mask, idx, n, "image")))
-            goto done;
-        image_mask = feat_mask;
-    } else if (m->cfg.use_images) {
-        img = mgv_patch_encoder_forward(&m->vision, b.images, NULL, NULL);
-        if (!img) goto done;
-    }
+    mgv_scope sc = MGV_SCOPE("model");
+    mgv_tensor *H, *ent, *labels, *img = NULL, *image_mask = b.image_mask, *parts[3];
     mgv_tensor *gx = NULL, *gl = NULL;
-    if (m->head.cfg.prior_dim > 0 &&
-        (!(gx = prior_features(m, ds, idx, n)) || !(gl = prior_label_features(m, ds)))) {
-        mgv_release(gx);
-        mgv_release(feat_mask);
-        goto done;
+    MGV_TRY(&sc, H, encode_text(m, b.B, b.L, b.ids, b.text_mask, training));
+    MGV_TRY(&sc, parts[0], gather_positions(H, NULL, 0, 0));
+    for (int s = 0; s < ns; s++) MGV_TRY(&sc, parts[1 + s], gather_positions(H, b.marker, ns, s));
+    MGV_TRY(&sc, ent, mgv_concat(1 + ns, parts, -1));
+    MGV_TRY(&sc, labels, given_labels ? mgv_retain(given_labels)
+                                      : mgv_model_label_embeddings(m, ds, training));
+    if (m->cfg.use_images && m->cfg.image_features) {
+        MGV_TRY(&sc, img, feature_rows(ds->feat.image, idx, n, "image"));
+        MGV_TRY(&sc, image_mask, feature_rows(ds->feat.image_mask, idx, n, "image"));
+    } else if (m->cfg.use_images) {
+        MGV_TRY(&sc, img, mgv_patch_encoder_forward(&m->vision, b.images, NULL, NULL));
+    }
+    if (m->head.cfg.prior_dim > 0) {
+        MGV_TRY(&sc, gx, prior_features(m, ds, idx, n));
+        MGV_TRY(&sc, gl, prior_label_features(m, ds));
     }
     mgv_head_batch hb = {.text = H, .text_mask = b.text_mask, .image = img,
                          .image_mask = image_mask, .entity = ent, .labels = labels,
                          .target = want_loss ? b.target : NULL, .prior = gx,
                          .prior_labels = gl};
     rc = mgv_head_forward(&m->head, &hb, training, out);
-    mgv_release(gx);
-    mgv_release(gl);
-    mgv_release(feat_mask);
-done:
-    mgv_release(H);
-    mgv_release(ent);
-    mgv_release(labels);
-    mgv_release(img);
-    for (int i = 0; i < 3; i++) mgv_release(parts[i]);
+fail:
+    mgv_scope_close(&sc);
     mgv_batch_free(&b);
     return rc;
 }
@@ -787,7 +766,8 @@ int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     mgv_optim_zero_grad(m->opt);
     mgv_zero_grad(m->head.r);
     /* the reference's adversarial update of r on this batch's node vectors */
-    if (out.g && m->cfg.use_mg && m->cfg.vat_mode == MGV_VAT_LEARNED && m->cfg.use_images) {
+    const mgv_head_config *hc = &m->cfg.head;
+    if (out.g && hc->use_mg && hc->vat_mode == MGV_VAT_LEARNED && m->cfg.use_images) {
         if (mgv_head_perturb_step(&m->head, out.g, m->opt_r, &st->r_objective) < 0) goto done;
     }
     m->steps++;
@@ -911,8 +891,11 @@ int mgv_model_save(mgv_model *m, const char *path, int with_optim, int n_meta,
 {
     named_list l;
     int rc = checkpoint_tensors(m, with_optim, &l);
+    /* the model's own entries, then every one of the caller's */
+    const char **k = rc == 0 ? malloc(sizeof(char *) * (size_t)(n_meta + 4)) : NULL;
+    const char **v = k ? malloc(sizeof(char *) * (size_t)(n_meta + 4)) : NULL;
+    if (rc == 0 && !v) rc = mgv_fail("checkpoint: out of memory");
     if (rc == 0) {
-        const char *k[40], *v[40];
         char steps[32], t1[32], t2[32];
         int nm = 0;
         snprintf(steps, sizeof steps, "%lld", (long long)m->steps);
@@ -922,12 +905,14 @@ int mgv_model_save(mgv_model *m, const char *path, int with_optim, int n_meta,
         k[nm] = "steps"; v[nm++] = steps;
         k[nm] = "optim_t"; v[nm++] = t1;
         k[nm] = "optim_r_t"; v[nm++] = t2;
-        for (int i = 0; i < n_meta && nm < 40; i++) {
+        for (int i = 0; i < n_meta; i++) {
             k[nm] = keys[i];
             v[nm++] = values[i];
         }
         rc = mgv_safetensors_save(path, l.n, (const char *const *)l.names, l.ts, nm, k, v);
     }
+    free(k);
+    free(v);
     nl_free(&l);
     return rc;
 }
@@ -950,27 +935,34 @@ int mgv_model_load(mgv_model *m, const char *path)
                           l.names[i], mgv_shape_str(src, a, sizeof a),
                           mgv_shape_str(l.ts[i], b, sizeof b));
     }
-    for (int i = 0; i < l.n && rc == 0; i++) rc = mgv_copy_(l.ts[i], mgv_st_get(f, l.names[i]));
-    /* optimiser state when present (resume) */
-    for (int i = 0; i < m->opt->n && rc == 0; i++) {
-        const char *pname = l.names[i];
+    /* the optimiser state when present (resume), copied before anything
+     * changes: slot i of staged is moment i (m then v) of opt, then of opt_r */
+    int n_slots = 2 * m->opt->n + 2;
+    mgv_tensor **staged = rc == 0 ? calloc((size_t)n_slots, sizeof *staged) : NULL;
+    if (rc == 0 && !staged) rc = mgv_fail("%s: out of memory", path);
+    for (int i = 0; i < n_slots && rc == 0; i++) {
+        const char *pname = i < 2 * m->opt->n ? l.names[i / 2] : "vat.r";
         char key[256];
-        for (int w = 0; w < 2; w++) {
-            snprintf(key, sizeof key, "optim.%c.%s", w ? 'v' : 'm', pname);
-            mgv_tensor *src = mgv_st_get(f, key);
-            if (!src) continue;
-            mgv_tensor **slot = w ? &m->opt->v[i] : &m->opt->m[i];
-            mgv_release(*slot);
-            *slot = mgv_clone_data(src);
+        snprintf(key, sizeof key, "%s.%c.%s", i < 2 * m->opt->n ? "optim" : "optim_r",
+                 i % 2 ? 'v' : 'm', pname);
+        mgv_tensor *src = mgv_st_get(f, key);
+        if (src && !(staged[i] = mgv_clone_data(src))) {
+            mgv_error_context("%s: optimiser state '%s'", path, key);
+            rc = -1;
         }
     }
-    for (int w = 0; w < 2 && rc == 0; w++) {
-        mgv_tensor *src = mgv_st_get(f, w ? "optim_r.v.vat.r" : "optim_r.m.vat.r");
-        if (!src) continue;
-        mgv_tensor **slot = w ? &m->opt_r->v[0] : &m->opt_r->m[0];
+    for (int i = 0; i < l.n && rc == 0; i++) rc = mgv_copy_(l.ts[i], mgv_st_get(f, l.names[i]));
+    for (int i = 0; i < n_slots && rc == 0; i++) {
+        if (!staged[i]) continue;
+        mgv_optim *o = i < 2 * m->opt->n ? m->opt : m->opt_r;
+        int j = i < 2 * m->opt->n ? i / 2 : 0;
+        mgv_tensor **slot = i % 2 ? &o->v[j] : &o->m[j];
         mgv_release(*slot);
-        *slot = mgv_clone_data(src);
+        *slot = staged[i];
+        staged[i] = NULL;
     }
+    for (int i = 0; staged && i < n_slots; i++) mgv_release(staged[i]);
+    free(staged);
     if (rc == 0) {
         const char *s = mgv_st_meta(f, "steps");
         if (s) m->steps = atoll(s);

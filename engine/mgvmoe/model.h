@@ -1,7 +1,8 @@
 /*
  * model.h — MG-VMoE end to end: text encoder + vision encoder + head, the
- * batch assembly (entity markers, padding), one training step (the
- * reference's perturbation step, then the model step) and prediction.
+ * batch assembly (entity markers, padding), one training step (the model
+ * step, then the reference's perturbation step on that batch's node vectors,
+ * so r moves before the next model step) and prediction.
  *
  * The training loop itself is the caller's (Lua's): it picks the batch
  * indices (class-balanced sampler), calls mgv_model_train_step, evaluates
@@ -17,38 +18,38 @@
 #include "data/dataset.h"
 #include "formats/wordpiece.h"
 #include "mgvmoe/head.h"
+#include "mgvmoe/model_options.h"
 #include "nn/bert.h"
 #include "nn/patch_encoder.h"
 #include "nn/text_encoder.h"
 
+/* The options, their defaults and the authors' values: model_options.h. */
 typedef struct mgv_model_config {
     int n_spans;            /* 1: MET / synthetic (one mention), 2: MRE (head, tail) */
     int hidden;             /* d, shared by both modalities */
     int heads, text_layers, max_len;
     float dropout;          /* encoder dropout */
-    int experts, proj;
     int use_images;         /* 0: text only */
     int image_size, patch;  /* pixel images [3, S, S] through the patch encoder */
-    int use_vmoe, use_nce, use_mg;
-    mgv_vat_mode vat_mode;
-    float beta, vmoe_weight, head_dropout;
     /* the word-vector prior of the score (head.h): on for GloVe tasks in the
      * main job, off by default; needs the text encoder's word table */
     int prior;
-    float tau, prior_decay;
     double lr, weight_decay, clip;
     uint64_t seed;
     /* precomputed features (the data set's feat, see dataset.h) instead of
-     * the text encoder / the patch encoder; sizes of h_e and label vectors
-     * (0: (1 + n_spans) d and d, what the text encoder makes) */
+     * the text encoder / the patch encoder */
     int text_features, image_features;
-    int entity_dim, label_dim;
     /* non-NULL: the text encoder is BERT from this Hugging Face directory
      * (config.json, model.safetensors, vocab.txt), fine-tuned with the rest;
      * the instances' raw text goes through its WordPiece tokenizer with the
      * markers [unused1..4]. hidden becomes BERT's; max_len is capped at its
      * positions; heads/layers/dropout are BERT's own. Not with the prior. */
     const char *bert_dir;
+    /* the head's options (experts, proj, the losses and their weights, its
+     * dropout, the prior's tau and decay; entity_dim and label_dim 0: what
+     * the text encoder makes). mgv_model_init completes a copy: d, the
+     * feature sizes, text_only and the prior's sizes. */
+    mgv_head_config head;
 } mgv_model_config;
 
 mgv_model_config mgv_model_default_config(void);
@@ -102,7 +103,9 @@ typedef struct mgv_step_stats {
     double loss, l_rank, l_vmoe, l_nce, l_mg, r_objective, grad_norm, accuracy;
 } mgv_step_stats;
 
-/* One training step on instances idx[0..n) of ds (labels index ds's classes). */
+/* One training step on instances idx[0..n) of ds (labels index ds's classes):
+ * the model step (Adam on the loss), then the perturbation step of r
+ * (mgv_head_perturb_step) on the node vectors of the same forward pass. */
 int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
                          mgv_step_stats *st);
 

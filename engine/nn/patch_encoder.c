@@ -13,29 +13,7 @@
 #include <string.h>
 
 #include "core/core.h"
-
-/* ---- a scope of temporaries, released together ------------------------- */
-#define PSCOPE_MAX 24
-typedef struct {
-    mgv_tensor *t[PSCOPE_MAX];
-    int n;
-} pscope;
-
-static mgv_tensor *pkeep(pscope *s, mgv_tensor *t)
-{
-    if (!t) return NULL;
-    if (s->n == PSCOPE_MAX) {
-        mgv_release(t);
-        return mgv_fail_null("patch encoder: too many temporaries");
-    }
-    s->t[s->n++] = t;
-    return t;
-}
-
-#define TRY(var, expr)                                   \
-    do {                                                 \
-        if (!((var) = pkeep(sc, (expr)))) goto fail;     \
-    } while (0)
+#include "core/scope.h"
 
 mgv_patch_encoder_config mgv_patch_encoder_default_config(int image_size, int patch, int dim)
 {
@@ -151,14 +129,14 @@ mgv_tensor *mgv_patch_encoder_forward(const mgv_patch_encoder *pe, mgv_tensor *i
                              mgv_shape_str(present, s, sizeof s), (long long)B);
 
     /* per-sample presence flags; a multiplier only when some sample is absent */
-    pscope scope = {.n = 0}, *sc = &scope;
+    mgv_scope scope = MGV_SCOPE("patch encoder"), *sc = &scope;
     mgv_tensor *keep = NULL, *t, *w2, *e, *out = NULL;
     int64_t ks[3] = {B, 1, 1};
     if (present) {
         int absent = 0;
         for (int64_t b = 0; b < B; b++) absent |= mgv_get_flat(present, b) == 0;
         if (absent) {
-            TRY(keep, mgv_empty(3, ks));
+            MGV_TRY(sc, keep, mgv_empty(3, ks));
             for (int64_t b = 0; b < B; b++)
                 mgv_data(keep)[b] = mgv_get_flat(present, b) != 0 ? 1.0f : 0.0f;
         }
@@ -167,25 +145,25 @@ mgv_tensor *mgv_patch_encoder_forward(const mgv_patch_encoder *pe, mgv_tensor *i
     /* patches [B, P, C p p] in row-major patch order */
     int64_t s6[6] = {B, C, gh, p, gw, p}, s3[3] = {B, P, C * p * p}, s2[2] = {d, C * p * p};
     static const int perm[6] = {0, 2, 4, 1, 3, 5};
-    TRY(t, mgv_reshape(images, 6, s6));
-    TRY(t, mgv_permute(t, perm));
-    TRY(t, mgv_reshape(t, 3, s3));
-    TRY(w2, mgv_reshape(pe->patch_w, 2, s2));
-    TRY(e, mgv_linear(t, w2, pe->patch_b));                    /* [B, P, d] */
+    MGV_TRY(sc, t, mgv_reshape(images, 6, s6));
+    MGV_TRY(sc, t, mgv_permute(t, perm));
+    MGV_TRY(sc, t, mgv_reshape(t, 3, s3));
+    MGV_TRY(sc, w2, mgv_reshape(pe->patch_w, 2, s2));
+    MGV_TRY(sc, e, mgv_linear(t, w2, pe->patch_b));                    /* [B, P, d] */
     if (pe->proj_w) {
-        TRY(e, mgv_gelu(e));
-        TRY(e, mgv_linear(e, pe->proj_w, pe->proj_b));
+        MGV_TRY(sc, e, mgv_gelu(e));
+        MGV_TRY(sc, e, mgv_linear(e, pe->proj_w, pe->proj_b));
     }
     if (pe->cls) {
         int64_t cs[3] = {B, 1, d};
         mgv_tensor *cls, *parts[2];
-        TRY(cls, mgv_expand(pe->cls, 3, cs));
+        MGV_TRY(sc, cls, mgv_expand(pe->cls, 3, cs));
         parts[0] = cls;
         parts[1] = e;
-        TRY(e, mgv_concat(2, parts, 1));
+        MGV_TRY(sc, e, mgv_concat(2, parts, 1));
     }
     if (keep) {
-        TRY(e, mgv_add(e, pe->pos));
+        MGV_TRY(sc, e, mgv_add(e, pe->pos));
         out = mgv_mul(e, keep);    /* absent samples: zero tokens, no gradient */
     } else {
         out = mgv_add(e, pe->pos);
@@ -203,6 +181,6 @@ mgv_tensor *mgv_patch_encoder_forward(const mgv_patch_encoder *pe, mgv_tensor *i
         }
     }
 fail:
-    for (int i = 0; i < sc->n; i++) mgv_release(sc->t[i]);
+    mgv_scope_close(sc);
     return out;
 }

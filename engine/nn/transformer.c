@@ -18,37 +18,7 @@
 
 #include "core/core.h"
 #include "core/parallel.h"
-
-/* ---- a scope of temporaries --------------------------------------------- */
-#define TSCOPE_MAX 64
-typedef struct {
-    mgv_tensor *t[TSCOPE_MAX];
-    int n;
-} tscope;
-
-/* Takes ownership of t (NULL passes through, the error is already set). */
-static mgv_tensor *tkeep(tscope *s, mgv_tensor *t)
-{
-    if (!t) return NULL;
-    if (s->n == TSCOPE_MAX) {
-        mgv_release(t);
-        return mgv_fail_null("transformer: too many temporaries");
-    }
-    s->t[s->n++] = t;
-    return t;
-}
-
-static void tscope_close(tscope *s)
-{
-    for (int i = 0; i < s->n; i++) mgv_release(s->t[i]);
-    s->n = 0;
-}
-
-/* var = expr, kept in the scope `sc`; jumps to fail on error. */
-#define TRY(var, expr)                                   \
-    do {                                                 \
-        if (!((var) = tkeep(sc, (expr)))) goto fail;     \
-    } while (0)
+#include "core/scope.h"
 
 /* ---- configuration and parameters --------------------------------------- */
 
@@ -210,7 +180,7 @@ static int prepare(const mgv_transformer_config *c, mgv_tensor *x, mgv_tensor *m
 static mgv_tensor *attention(const mgv_transformer_layer *ly, mgv_tensor *h, mgv_tensor *pad,
                              int training, mgv_rng *rng)
 {
-    tscope scope = {.n = 0}, *sc = &scope;
+    mgv_scope scope = MGV_SCOPE("transformer"), *sc = &scope;
     const mgv_transformer_config *c = &ly->cfg;
     int64_t B = h->shape[0], L = h->shape[1], nh = c->heads, dh = c->hidden / c->heads;
     int64_t split[4] = {B, L, nh, dh}, merged[3] = {B, L, c->hidden};
@@ -218,41 +188,41 @@ static mgv_tensor *attention(const mgv_transformer_layer *ly, mgv_tensor *h, mgv
     static const int to_keys_t[4] = {0, 2, 3, 1};  /* [B,L,nh,dh] -> [B,nh,dh,L] */
     mgv_tensor *q, *k, *v, *t, *s, *p, *ctx, *out = NULL;
 
-    TRY(t, mgv_linear(h, ly->q_w, ly->q_b));
-    TRY(t, mgv_scale(t, (float)(1.0 / sqrt((double)dh))));   /* scale q: fewer elements */
-    TRY(t, mgv_reshape(t, 4, split));
-    TRY(q, mgv_permute(t, to_heads));
-    TRY(t, mgv_linear(h, ly->k_w, ly->k_b));
-    TRY(t, mgv_reshape(t, 4, split));
-    TRY(k, mgv_permute(t, to_keys_t));
-    TRY(t, mgv_linear(h, ly->v_w, ly->v_b));
-    TRY(t, mgv_reshape(t, 4, split));
-    TRY(v, mgv_permute(t, to_heads));
+    MGV_TRY(sc, t, mgv_linear(h, ly->q_w, ly->q_b));
+    MGV_TRY(sc, t, mgv_scale(t, (float)(1.0 / sqrt((double)dh))));   /* q: fewer elements */
+    MGV_TRY(sc, t, mgv_reshape(t, 4, split));
+    MGV_TRY(sc, q, mgv_permute(t, to_heads));
+    MGV_TRY(sc, t, mgv_linear(h, ly->k_w, ly->k_b));
+    MGV_TRY(sc, t, mgv_reshape(t, 4, split));
+    MGV_TRY(sc, k, mgv_permute(t, to_keys_t));
+    MGV_TRY(sc, t, mgv_linear(h, ly->v_w, ly->v_b));
+    MGV_TRY(sc, t, mgv_reshape(t, 4, split));
+    MGV_TRY(sc, v, mgv_permute(t, to_heads));
 
-    TRY(s, mgv_matmul(q, k));                                 /* [B, nh, L, L] */
-    if (pad) TRY(s, mgv_masked_fill(s, pad, -INFINITY));
-    TRY(p, mgv_softmax(s, -1));
+    MGV_TRY(sc, s, mgv_matmul(q, k));                                 /* [B, nh, L, L] */
+    if (pad) MGV_TRY(sc, s, mgv_masked_fill(s, pad, -INFINITY));
+    MGV_TRY(sc, p, mgv_softmax(s, -1));
     if (training && c->attention_dropout > 0)
-        TRY(p, mgv_dropout(p, c->attention_dropout, training, rng));
-    TRY(ctx, mgv_matmul(p, v));                               /* [B, nh, L, dh] */
-    TRY(ctx, mgv_permute(ctx, to_heads));
-    TRY(ctx, mgv_reshape(ctx, 3, merged));
+        MGV_TRY(sc, p, mgv_dropout(p, c->attention_dropout, training, rng));
+    MGV_TRY(sc, ctx, mgv_matmul(p, v));                               /* [B, nh, L, dh] */
+    MGV_TRY(sc, ctx, mgv_permute(ctx, to_heads));
+    MGV_TRY(sc, ctx, mgv_reshape(ctx, 3, merged));
     out = mgv_linear(ctx, ly->o_w, ly->o_b);
 fail:
-    tscope_close(sc);
+    mgv_scope_close(sc);
     return out;
 }
 
 /* FFN(h) = W2 GELU(W1 h + b1) + b2. */
 static mgv_tensor *feed_forward(const mgv_transformer_layer *ly, mgv_tensor *h)
 {
-    tscope scope = {.n = 0}, *sc = &scope;
+    mgv_scope scope = MGV_SCOPE("transformer"), *sc = &scope;
     mgv_tensor *t, *out = NULL;
-    TRY(t, mgv_linear(h, ly->i_w, ly->i_b));
-    TRY(t, mgv_gelu(t));
+    MGV_TRY(sc, t, mgv_linear(h, ly->i_w, ly->i_b));
+    MGV_TRY(sc, t, mgv_gelu(t));
     out = mgv_linear(t, ly->f_w, ly->f_b);
 fail:
-    tscope_close(sc);
+    mgv_scope_close(sc);
     return out;
 }
 
@@ -586,32 +556,32 @@ out:
 static mgv_tensor *layer_forward(const mgv_transformer_layer *ly, mgv_tensor *x, mgv_tensor *pad,
                                  int training, mgv_rng *rng)
 {
-    tscope scope = {.n = 0}, *sc = &scope;
+    mgv_scope scope = MGV_SCOPE("transformer"), *sc = &scope;
     const mgv_transformer_config *c = &ly->cfg;
     float eps = c->layer_norm_eps, hp = c->hidden_dropout;
     mgv_tensor *a, *f, *h, *out = NULL;
     if (fast_path_ok(ly, x, training)) return layer_forward_fast(ly, x, pad);
     if (ly->variant == MGV_TRANSFORMER_POST_LN) {
-        TRY(a, attention(ly, x, pad, training, rng));
-        TRY(a, maybe_dropout(a, hp, training, rng));
-        TRY(h, mgv_add(x, a));
-        TRY(h, mgv_layer_norm(h, ly->ln1_g, ly->ln1_b, eps));
-        TRY(f, feed_forward(ly, h));
-        TRY(f, maybe_dropout(f, hp, training, rng));
-        TRY(f, mgv_add(h, f));
+        MGV_TRY(sc, a, attention(ly, x, pad, training, rng));
+        MGV_TRY(sc, a, maybe_dropout(a, hp, training, rng));
+        MGV_TRY(sc, h, mgv_add(x, a));
+        MGV_TRY(sc, h, mgv_layer_norm(h, ly->ln1_g, ly->ln1_b, eps));
+        MGV_TRY(sc, f, feed_forward(ly, h));
+        MGV_TRY(sc, f, maybe_dropout(f, hp, training, rng));
+        MGV_TRY(sc, f, mgv_add(h, f));
         out = mgv_layer_norm(f, ly->ln2_g, ly->ln2_b, eps);
     } else {
-        TRY(a, mgv_layer_norm(x, ly->ln1_g, ly->ln1_b, eps));
-        TRY(a, attention(ly, a, pad, training, rng));
-        TRY(a, maybe_dropout(a, hp, training, rng));
-        TRY(h, mgv_add(x, a));
-        TRY(f, mgv_layer_norm(h, ly->ln2_g, ly->ln2_b, eps));
-        TRY(f, feed_forward(ly, f));
-        TRY(f, maybe_dropout(f, hp, training, rng));
+        MGV_TRY(sc, a, mgv_layer_norm(x, ly->ln1_g, ly->ln1_b, eps));
+        MGV_TRY(sc, a, attention(ly, a, pad, training, rng));
+        MGV_TRY(sc, a, maybe_dropout(a, hp, training, rng));
+        MGV_TRY(sc, h, mgv_add(x, a));
+        MGV_TRY(sc, f, mgv_layer_norm(h, ly->ln2_g, ly->ln2_b, eps));
+        MGV_TRY(sc, f, feed_forward(ly, f));
+        MGV_TRY(sc, f, maybe_dropout(f, hp, training, rng));
         out = mgv_add(h, f);
     }
 fail:
-    tscope_close(sc);
+    mgv_scope_close(sc);
     return out;
 }
 

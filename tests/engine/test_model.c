@@ -1,7 +1,8 @@
 /*
  * test_model.c — MG-VMoE end to end on the synthetic set: batch assembly
  * (markers, padding, truncation), training lowers the loss, prediction is
- * deterministic, checkpoints round-trip and resume, bad input is a message.
+ * deterministic, checkpoints round-trip and resume (and fail whole), bad input is a
+ * message.
  */
 #include <stdlib.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include "mgv.h"
 #include "data/synth.h"
 #include "data/tasks.h"
+#include "formats/safetensors.h"
 #include "mgvmoe/model.h"
 
 static mgv_synth S;
@@ -19,8 +21,8 @@ static mgv_model_config small_config(void)
     mgv_model_config c = mgv_model_default_config();
     c.hidden = 32;
     c.heads = 2;
-    c.experts = 4;
-    c.proj = 32;
+    c.head.experts = 4;
+    c.head.proj = 32;
     c.image_size = S.cfg.image_size;
     c.patch = 4;
     c.lr = 2e-3;
@@ -119,7 +121,7 @@ static void test_training_lowers_loss(void)
     /* a model of another shape refuses the checkpoint and stays as it was */
     mgv_model m3;
     mgv_model_config c3 = small_config();
-    c3.experts = 2;
+    c3.head.experts = 2;
     CHECK(mgv_model_init(&m3, &c3, S.word_vectors) == 0);
     CHECK(mgv_model_load(&m3, path) < 0);
     CHECK_ERROR_HAS("in the checkpoint");
@@ -165,9 +167,9 @@ static void test_text_only_and_ablations(void)
     for (int variant = 0; variant < 4; variant++) {
         mgv_model_config c = small_config();
         if (variant == 0) c.use_images = 0;
-        if (variant == 1) c.use_vmoe = 0;
-        if (variant == 2) c.use_mg = 0;
-        if (variant == 3) c.vat_mode = MGV_VAT_POWER;
+        if (variant == 1) c.head.use_vmoe = 0;
+        if (variant == 2) c.head.use_mg = 0;
+        if (variant == 3) c.head.vat_mode = MGV_VAT_POWER;
         mgv_model m;
         CHECK(mgv_model_init(&m, &c, S.word_vectors) == 0);
         mgv_step_stats st;
@@ -245,6 +247,69 @@ static void test_prior_starts_at_baseline(void)
     CHECK_ERROR_HAS("word-vector prior");
 }
 
+/* a checkpoint keeps every metadata entry; loading the optimiser state
+ * under a memory budget that cannot hold it fails and leaves the model as
+ * it was */
+static void test_checkpoint_failures(void)
+{
+    mgv_model m, m2;
+    mgv_model_config c = small_config();
+    CHECK(mgv_model_init(&m, &c, S.word_vectors) == 0);
+    int idx[4] = {0, 100, 200, 300};
+    mgv_step_stats st;
+    CHECK(mgv_model_train_step(&m, &S.data, idx, 4, &st) == 0);
+    char path[] = "/tmp/mgv-test-model-XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    enum { NM = 60 };
+    char kb[NM][16], vb[NM][16];
+    const char *keys[NM], *values[NM];
+    for (int i = 0; i < NM; i++) {
+        snprintf(kb[i], sizeof kb[i], "key%d", i);
+        snprintf(vb[i], sizeof vb[i], "value%d", i);
+        keys[i] = kb[i];
+        values[i] = vb[i];
+    }
+    CHECK(mgv_model_save(&m, path, 1, NM, keys, values) == 0);
+    int64_t before = mgv_bytes_allocated();
+    mgv_st_file *f = mgv_safetensors_load(path);
+    CHECK(f != NULL);
+    int64_t file_bytes = mgv_bytes_allocated() - before;
+    CHECK(f && f->n_meta == NM + 4);
+    CHECK(f && mgv_st_meta(f, "key59") && strcmp(mgv_st_meta(f, "key59"), "value59") == 0);
+    CHECK(f && mgv_st_meta(f, "steps") && strcmp(mgv_st_meta(f, "steps"), "1") == 0);
+    mgv_st_free(f);
+    int64_t moments = 0;
+    for (int i = 0; i < m.opt->n; i++)
+        if (m.opt->m[i]) moments += 4 * (mgv_numel(m.opt->m[i]) + mgv_numel(m.opt->v[i]));
+    CHECK(moments > 0);
+
+    mgv_model_config c2 = small_config();
+    c2.seed = 99;
+    CHECK(mgv_model_init(&m2, &c2, S.word_vectors) == 0);
+    mgv_tensor *w = mgv_params_get(&m2.head.params, "fuse.weight");
+    mgv_tensor *w0 = mgv_clone_data(w);
+    /* room for the file and half the moments */
+    int64_t old = mgv_set_memory_limit(mgv_bytes_allocated() + file_bytes + moments / 2);
+    int rc = mgv_model_load(&m2, path);
+    mgv_set_memory_limit(old);
+    CHECK(rc < 0);
+    CHECK_ERROR_HAS("cannot allocate");
+    CHECK_ERROR_HAS("optimiser state");
+    int same = 1;
+    for (int64_t i = 0; i < mgv_numel(w); i++) same &= mgv_get_flat(w, i) == mgv_get_flat(w0, i);
+    CHECK(same);
+    CHECK(m2.steps == 0 && m2.opt->t == 0 && m2.opt->m[0] == NULL);
+    /* with room it loads */
+    CHECK(mgv_model_load(&m2, path) == 0);
+    CHECK(m2.steps == 1 && m2.opt->m[0] != NULL);
+    CHECK(mgv_get_flat(w, 0) == mgv_get_flat(mgv_params_get(&m.head.params, "fuse.weight"), 0));
+    mgv_release(w0);
+    unlink(path);
+    mgv_model_free(&m2);
+    mgv_model_free(&m);
+}
+
 int main(void)
 {
     mgv_synth_config sc = mgv_synth_default_config();
@@ -258,6 +323,7 @@ int main(void)
     RUN(test_inspection_outputs);
     RUN(test_text_only_and_ablations);
     RUN(test_prior_starts_at_baseline);
+    RUN(test_checkpoint_failures);
     mgv_synth_free(&S);
     return CHECK_DONE();
 }

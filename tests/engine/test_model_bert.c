@@ -57,8 +57,8 @@ static mgv_model_config bert_config(int n_spans)
     mgv_model_config c = mgv_model_default_config();
     c.n_spans = n_spans;
     c.use_images = 0;
-    c.experts = 2;
-    c.proj = 16;
+    c.head.experts = 2;
+    c.head.proj = 16;
     c.lr = 1e-3;
     c.seed = 5;
     c.bert_dir = BERT_DIR;
@@ -150,7 +150,7 @@ static void test_train_steps_fine_tune_bert(void)
 {
     mgv_model m;
     mgv_model_config c = bert_config(2);
-    c.head_dropout = 0;
+    c.head.dropout = 0;
     CHECK(mgv_model_init(&m, &c, NULL) == 0);
     const mgv_dataset *ds = &T.split[0];
     mgv_tensor *q = bert_param(&m, "encoder.layer.0.attention.self.query.weight");
@@ -223,8 +223,8 @@ static void test_checkpoint_round_trip(void)
     mgv_model_config gc = mgv_model_default_config();
     gc.n_spans = 2;
     gc.use_images = 0;
-    gc.experts = 2;
-    gc.proj = 16;
+    gc.head.experts = 2;
+    gc.head.proj = 16;
     gc.hidden = 32;
     CHECK(mgv_model_init(&g, &gc, T.words) == 0);
     char gpath[256];

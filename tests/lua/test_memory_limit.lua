@@ -127,4 +127,16 @@ test("the default limit follows RLIMIT_AS", function()
   check(out:find("zeros: cannot allocate [2000000000] (8.0 GB)", 1, true), out)
 end)
 
+test_restoring("model:forward out of memory is an error, and with room it has its tokens", function()
+  local task = mgv.data.synth{classes = 6, per_class = 4}
+  local m = mgv.model{words = task.words, task = "synth", hidden = 16, heads = 2, layers = 1}
+  local old = mgv.set_memory_limit(mgv.memory() + 1024)
+  local ok, e = pcall(m.forward, m, task.train, {1, 2, 3})
+  mgv.set_memory_limit(old)
+  eq(ok, false)
+  check(tostring(e):find("cannot allocate", 1, true), tostring(e))
+  local out = m:forward(task.train, {1, 2, 3})
+  eq(#out.tokens, 3)
+end)
+
 H.done()

@@ -327,4 +327,57 @@ test("bad arguments are messages", function()
   errors(function() freed:predict(task.val) end, "freed")
 end)
 
+test("options come from one table: parsing, config, the summary and help agree", function()
+  local opts = mgv._model_options()
+  check(#opts >= 30, #opts)
+  local c = model:config()
+  for _, o in ipairs(opts) do
+    check(type(o.help) == "string" and o.help ~= "", o.name)
+    if o.default ~= nil then check(c[o.name] ~= nil, "config lacks " .. o.name) end
+  end
+  -- a twin from the config has the same config
+  local twin_cfg = model:config()
+  twin_cfg.text_encoder = nil
+  twin_cfg.words = task.words
+  local twin = mgv.model(twin_cfg)
+  for k, v in pairs(c) do eq(twin:config()[k], v, k) end
+  -- the printed summary shows every option with a value
+  local s = tostring(model)
+  for _, o in ipairs(opts) do
+    if c[o.name] ~= nil then check(s:find(o.name .. " ", 1, true), o.name .. " in " .. s) end
+  end
+  check(s:find("vmoe_weight 0.01", 1, true), s)
+  -- help lists them with our default and the paper's value where known
+  local h = mgv.doc("mgv.model")
+  check(h:find("vmoe_weight = 0.01", 1, true), h)
+  check(h:find("the paper: 1e-05", 1, true), h)
+  for _, o in ipairs(opts) do check(h:find(o.name .. " = ", 1, true), o.name) end
+  -- bad values name the option and what it takes
+  errors(function() mgv.model{ words = task.words, hidden = "wide" } end,
+    "option 'hidden' must be an integer")
+  errors(function() mgv.model{ words = task.words, beta = {} } end, "option 'beta' must be a number")
+  errors(function() mgv.model{ words = task.words, vat = "big" } end,
+    "vat must be 'learned' or 'power' (got 'big')")
+  errors(function() mgv.model{ words = task.words, bert = 1 } end, "option 'bert' must be a string")
+  -- 'mre' turns images off unless asked
+  eq(mgv.model{ words = task.words, task = "mre", hidden = 8, heads = 2 }:config().images, false)
+  eq(mgv.model{ words = task.words, task = "mre", hidden = 8, heads = 2, images = true }:config().images, true)
+end)
+
+test("checkpoint metadata: every entry kept, non-strings refused", function()
+  local path = os.tmpname()
+  local meta = {}
+  for i = 1, 50 do meta["key" .. i] = "value" .. i end
+  meta.number = 3
+  model:save(path, meta)
+  local _, got = mgv.load(path)
+  for i = 1, 50 do eq(got["key" .. i], "value" .. i) end
+  eq(got.number, "3")
+  eq(got.format, "mgv-mgvmoe-1")
+  errors(function() model:save(path, { flag = true }) end, "metadata 'flag' is a boolean")
+  errors(function() model:save(path, { [1] = "x" }) end, "metadata key 1 is a number")
+  errors(function() model:save(path, "notes") end, "table expected")
+  os.remove(path)
+end)
+
 H.done()
