@@ -26,6 +26,7 @@
 #include <zmq.h>
 
 #include "core/error.h"
+#include "core/simd.h"
 #include "lmgv.h"
 
 /* Bytes in one inbound frame; a peer sending a larger one is disconnected by
@@ -155,6 +156,10 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    if (mgv_simd_init() != 0) {   /* a path this CPU lacks: say so rather than run another */
+        fprintf(stderr, "mgv-kernel: %s\n", mgv_last_error());
+        return 2;
+    }
     if (argc >= 2 && strcmp(argv[1], "install") == 0) return kinstall_main(argc - 1, argv + 1);
     const char *file = NULL;
     for (int i = 1; i < argc; i++) {

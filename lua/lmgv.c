@@ -20,11 +20,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/simd.h"
+
 void lmgv_open_encoders(lua_State *L, int module);   /* lencoders.c: mgv.bert, mgv.vit, mgv.wordpiece */
 
 int luaopen_mgv(lua_State *L)
 {
     luaL_checkversion(L);
+    if (mgv_simd_init() != 0) return luaL_error(L, "%s", mgv_last_error());   /* bad $MGV_SIMD */
     lua_newtable(L);
     int module = lua_gettop(L);
     lmgv_open_tensor(L, module);

@@ -7,6 +7,8 @@
  *   mgv -                 run standard input
  *   mgv -i ...            enter the REPL after the script / -e code
  *   mgv -v / -h           version / usage (also --version / --help)
+ *   mgv --simd-paths      the SIMD paths this CPU can run, best first, each
+ *                         with its OpenBLAS core type (the test runner's query)
  *   mgv                   the REPL on a terminal, else standard input as a script
  *
  * Scripts behave as under lua.c: errors print their message and a traceback
@@ -53,6 +55,7 @@
 #include <readline/readline.h>
 
 #include "core/error.h"
+#include "core/simd.h"
 #include "lmgv.h"
 
 static const char *progname = "mgv";
@@ -766,6 +769,7 @@ static void print_usage(FILE *f)
             "  -i             enter the interactive mode after the script / code\n"
             "  -v, --version  show the version\n"
             "  -h, --help     show this help\n"
+            "  --simd-paths   list the SIMD paths this CPU runs ($MGV_SIMD), best first\n"
             "  --             stop handling options\n"
             "  -              run standard input and stop handling options\n"
             "With no script and no -e: the interactive mode on a terminal, else\n"
@@ -807,6 +811,11 @@ static int pmain(lua_State *L)
             has_v = 1;
         } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             print_usage(stdout);
+            lua_pushboolean(L, 1);
+            return 1;
+        } else if (strcmp(a, "--simd-paths") == 0) {
+            for (int p = MGV_SIMD_NPATHS - 1; p >= 0; p--)
+                if (mgv_simd_supported(p)) printf("%s %s\n", mgv_simd_name(p), mgv_simd_blas_core(p));
             lua_pushboolean(L, 1);
             return 1;
         } else {
@@ -860,6 +869,10 @@ int main(int argc, char **argv)
     if (argv[0] && argv[0][0]) {
         const char *slash = strrchr(argv[0], '/');
         progname = slash ? slash + 1 : argv[0];
+    }
+    if (mgv_simd_init() != 0) {   /* a path this CPU lacks: say so rather than run another */
+        message(mgv_last_error());
+        return 2;
     }
     lua_State *L = luaL_newstate();
     if (!L) {

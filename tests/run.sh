@@ -2,6 +2,11 @@
 # Runs every test and prints "N passed, M failed" last. Each test program
 # prints "PASS name" / "FAIL name" lines; one that dies without saying FAIL
 # counts as one failure. Environment: BUILD (build dir), SANITIZE (1 or empty).
+# The engine's C tests run once per SIMD path this CPU can run (`mgv
+# --simd-paths`: "path core" lines, best first), with MGV_SIMD and
+# OPENBLAS_CORETYPE set to them (test_simd checks both took effect); their
+# header lines name both: "== test_ops_vmoe [avx2/Haswell]: 9 passed". The
+# other tests run once, on the default path.
 BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -34,8 +39,12 @@ run() {  # run NAME COMMAND...
   fi
 }
 
-for t in "$BUILD"/tests/test_*; do
-  [ -x "$t" ] && run "$(basename "$t")" "$t"
+paths=$("$MGV_BIN" --simd-paths | tr ' ' /)
+[ -n "$paths" ] || { echo "FAIL: $MGV_BIN --simd-paths listed no path"; failed=$((failed + 1)); }
+for pc in $paths; do
+  for t in "$BUILD"/tests/test_*; do
+    [ -x "$t" ] && run "$(basename "$t") [$pc]" env MGV_SIMD="${pc%/*}" OPENBLAS_CORETYPE="${pc#*/}" "$t"
+  done
 done
 for t in tests/lua/test_*.lua; do
   [ -f "$t" ] && run "$t" "$MGV_BIN" "$t"

@@ -4,19 +4,13 @@
  *
  * Include it after the file's `#pragma GCC optimize(...)` so the inline
  * functions are compiled with the same options as their callers (GCC does
- * not inline across mismatched optimisation attributes).
+ * not inline across mismatched optimisation attributes). The row loops are
+ * built once per SIMD path from one body (simd.h).
  */
 #ifndef MGV_FASTMATH_H
 #define MGV_FASTMATH_H
 
 #include <stdint.h>
-
-/* row loops built for AVX-512, AVX2 and plain x86-64, picked at load time */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define CLONES
-#endif
 
 typedef union {
     float f;

@@ -10,8 +10,10 @@
  *
  * The thread count comes from $MGV_NUM_THREADS, else $OPENBLAS_NUM_THREADS,
  * else the number of online processors, and can be changed at any time with
- * mgv_set_num_threads. Results never depend on it: work is split into
- * ranges, and kernels keep per-range partial sums in a fixed order.
+ * mgv_set_num_threads. Kernels split work into ranges and keep per-range
+ * partial sums in a fixed order, so their results do not depend on it; a
+ * product split by mgv_sgemm may round differently in OpenBLAS (README,
+ * Determinism).
  */
 #ifndef MGV_PARALLEL_H
 #define MGV_PARALLEL_H

@@ -9,15 +9,14 @@
  * its gradient (dmu | dlv) in place, collecting dpi and per-block bias sums;
  * then GEMMs give the weight and input gradients.
  * Rows are split over the engine's threads in fixed blocks, and block
- * partial sums are added in block order, so results do not depend on the
- * thread count.
+ * partial sums are added in block order, so the row pass does not depend on
+ * the thread count (GEMMs split over threads may: README, Determinism).
  *
  * The file is compiled with vectorisation, reassociation of float sums and
- * fused multiply-adds (the pragma below), and the row loops also for AVX2
- * and AVX-512 (CLONES): they are the hot elementwise code of the whole
- * training step. Nothing here tests for NaN or infinity. Results are the
- * same for any thread count on one machine; across instruction sets they
- * differ by rounding.
+ * fused multiply-adds (the pragma below), and the row loops once per SIMD
+ * path (AVX-512, AVX2, generic: simd.h): they are the hot elementwise code
+ * of the whole training step. Nothing here tests for NaN or infinity. The
+ * paths differ by rounding.
  */
 #pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
                      "associative-math", "fp-contract=fast")
@@ -32,8 +31,6 @@
 #include "core/error.h"
 #include "core/parallel.h"
 
-/* The row loops are also compiled for AVX2 and AVX-512 and picked at load time. */
-
 #define ROW_BLOCK 64   /* rows per block of bias partial sums (and per unit of work) */
 /* Keyed noise up to this size is kept from forward for backward; larger
  * noise is drawn again in backward rather than held (memory over time). */
@@ -47,6 +44,7 @@ int64_t mgv_vmoe_keep_noise_limit(int64_t bytes)
 /* ---- vectorisable float math -------------------------------------------------- */
 
 #include "core/fastmath.h"   /* after the pragma: see fastmath.h */
+#include "core/simd.h"
 
 /* ln x for x in (0, 1] (Cephes' polynomial), about 1e-7 absolute. The
  * mantissa is moved to [sqrt(1/2), sqrt(2)) with integer arithmetic alone. */
@@ -122,7 +120,7 @@ void mgv_vmoe_normal_pair(uint64_t x, float *z_cos, float *z_sin)
  * pairs a row) is hashed from counter row * m + q; it gives value q
  * (r cos t) and value m + q (r sin t) of the row.
  */
-CLONES void mgv_vmoe_noise_row(uint64_t key, int64_t row, int64_t n, float *dst)
+static MGV_SIMD_BODY void mgv_vmoe_noise_row_body(uint64_t key, int64_t row, int64_t n, float *dst)
 {
     enum { CH = 256 };
     float u1[CH], u2[CH], c2[CH], s2[CH];
@@ -142,6 +140,8 @@ CLONES void mgv_vmoe_noise_row(uint64_t key, int64_t row, int64_t n, float *dst)
         if (ns > 0) memcpy(dst + m + q0, s2, sizeof(float) * (size_t)ns);
     }
 }
+MGV_SIMD_FN(, mgv_vmoe_noise_row, (uint64_t key, int64_t row, int64_t n, float *dst),
+            (key, row, n, dst))
 
 /* ---- the row kernels ------------------------------------------------------------- */
 
@@ -200,7 +200,7 @@ static void bias_rows(void *vc, int64_t t0, int64_t t1, int part)
     }
 }
 
-CLONES static void fwd_part(void *vc, int64_t b0, int64_t b1, int part)
+static MGV_SIMD_BODY void fwd_part_body(void *vc, int64_t b0, int64_t b1, int part)
 {
     vmoe_ctx *c = vc;
     int64_t d = c->d, K = c->K, Kd = c->Kd;
@@ -236,6 +236,7 @@ CLONES static void fwd_part(void *vc, int64_t b0, int64_t b1, int part)
     free(acc);
     free(noise);
 }
+MGV_SIMD_FN(static, fwd_part, (void *vc, int64_t b0, int64_t b1, int part), (vc, b0, b1, part))
 
 /* one expert of one row: mu, lv -> dmu, dlv in place; returns dL/dpi_k */
 static inline float expert_bwd(int64_t d, float p, float gk, const float *restrict g,
@@ -275,7 +276,7 @@ static inline float expert_bwd(int64_t d, float p, float gk, const float *restri
     return dp;
 }
 
-CLONES static void bwd_part(void *vc, int64_t b0, int64_t b1, int part)
+static MGV_SIMD_BODY void bwd_part_body(void *vc, int64_t b0, int64_t b1, int part)
 {
     vmoe_ctx *c = vc;
     int64_t d = c->d, K = c->K, Kd = c->Kd;
@@ -304,6 +305,7 @@ CLONES static void bwd_part(void *vc, int64_t b0, int64_t b1, int part)
     }
     free(noise);
 }
+MGV_SIMD_FN(static, bwd_part, (void *vc, int64_t b0, int64_t b1, int part), (vc, b0, b1, part))
 
 /* ---- the op ------------------------------------------------------------------------ */
 

@@ -258,6 +258,7 @@ static mgv_tensor *maybe_dropout(mgv_tensor *x, float p, int training, mgv_rng *
 #define ATT_QBLOCK 128   /* queries per block of scores (a block stays in L2) */
 
 #include "core/fastmath.h"   /* after the pragma: see fastmath.h */
+#include "core/simd.h"
 
 /* x Phi(x) = x (2 - erfc(x / sqrt 2)) / 2, with erfc from the Chebyshev
  * fit of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere), so
@@ -273,17 +274,18 @@ static inline float fgelu(float x)
     return 0.5f * x * (x < 0 ? c : 2.0f - c);
 }
 
-CLONES static void gelu_rows(float *y, int64_t rows, int64_t n, int64_t ld)
+static MGV_SIMD_BODY void gelu_rows_body(float *y, int64_t rows, int64_t n, int64_t ld)
 {
     for (int64_t r = 0; r < rows; r++) {
         float *v = y + r * ld;
         for (int64_t j = 0; j < n; j++) v[j] = fgelu(v[j]);
     }
 }
+MGV_SIMD_FN(static, gelu_rows, (float *y, int64_t rows, int64_t n, int64_t ld), (y, rows, n, ld))
 
 /* out = LayerNorm(v) over d values (out may be v); two passes for the variance. */
-CLONES static void ln_row(const float *v, float *out, int64_t d, const float *g, const float *b,
-                          float eps)
+static MGV_SIMD_BODY void ln_row_body(const float *v, float *out, int64_t d, const float *g,
+                                      const float *b, float eps)
 {
     float s = 0;
     for (int64_t j = 0; j < d; j++) s += v[j];
@@ -292,15 +294,19 @@ CLONES static void ln_row(const float *v, float *out, int64_t d, const float *g,
     float rstd = 1.0f / sqrtf(q / (float)d + eps);
     for (int64_t j = 0; j < d; j++) out[j] = (v[j] - mean) * rstd * g[j] + b[j];
 }
+MGV_SIMD_FN(static, ln_row,
+            (const float *v, float *out, int64_t d, const float *g, const float *b, float eps),
+            (v, out, d, g, b, eps))
 
-CLONES static void add_row(float *y, const float *res, int64_t d)
+static MGV_SIMD_BODY void add_row_body(float *y, const float *res, int64_t d)
 {
     for (int64_t j = 0; j < d; j++) y[j] += res[j];
 }
+MGV_SIMD_FN(static, add_row, (float *y, const float *res, int64_t d), (y, res, d))
 
 /* Softmax of each of rows rows of n scores, in place. keep[j] (1 or 0) marks
  * the keys that count, or NULL for all; a row with no key becomes zeros. */
-CLONES static void softmax_rows(float *s, int64_t rows, int64_t n, const float *keep)
+static MGV_SIMD_BODY void softmax_rows_body(float *s, int64_t rows, int64_t n, const float *keep)
 {
     for (int64_t r = 0; r < rows; r++) {
         float *x = s + r * n;
@@ -342,6 +348,7 @@ CLONES static void softmax_rows(float *s, int64_t rows, int64_t n, const float *
         for (j = 0; j < n; j++) x[j] *= inv;
     }
 }
+MGV_SIMD_FN(static, softmax_rows, (float *s, int64_t rows, int64_t n, const float *keep), (s, rows, n, keep))
 
 #pragma GCC pop_options
 

@@ -9,9 +9,10 @@
  * check every input's gradient with given noise and with keyed noise (the
  * rng is reseeded before each evaluation, so every call draws the same key:
  * backward must regenerate exactly the forward's noise). The keyed noise
- * has mean 0 and variance 1, and neither it nor the op's results depend on
- * the thread count (bitwise). mgv_sgemm agrees with a naive product on
- * split and unsplit shapes; the pool covers a range exactly once; freed
+ * has mean 0 and variance 1. Determinism as the README states it: the same
+ * bits run to run, across thread counts for the row pass; within 1e-5 across
+ * thread counts with split GEMMs and across SIMD paths. mgv_sgemm agrees
+ * with a naive product on split and unsplit shapes; the pool covers a range exactly once; freed
  * large blocks are reused. Bad shapes are messages.
  */
 #include <math.h>
@@ -22,6 +23,7 @@
 #include "gradcheck.h"
 #include "mgv.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 #include "mgvmoe/ops_vmoe.h"
 
 enum { B = 2, N = 3, D = 4, KX = 3 };
@@ -229,45 +231,124 @@ static void test_vmoe_noise(void)
     CHECK_NEAR(zs, -sqrt(-2 * log(0.5)), 1e-5);
 }
 
-/* the whole forward + backward, bitwise, with 1 and with 2 threads, and with
- * the keyed noise kept or drawn again in backward */
+/* The output and the six gradients (of a weighted sum of it) of one forward
+ * and backward with keyed noise, into r[7]; 0 on success. */
+static int vmoe_run(mgv_tensor **in, mgv_tensor **r)
+{
+    vctx c = {NULL, MGV_VMOE_SAMPLE, 5};
+    for (int i = 0; i < 6; i++) {
+        mgv_zero_grad(in[i]);
+        mgv_set_requires_grad(in[i], 1);
+    }
+    mgv_tensor *out = f_fused(in, &c);
+    if (!out) return -1;
+    r[0] = mgv_clone_data(out);
+    mgv_tensor *w = gradcheck_input(out->ndim, out->shape, 9, -1, 1);
+    int rc = mgv_backward(out, w);
+    for (int i = 0; i < 6; i++) r[1 + i] = mgv_retain(in[i]->grad);
+    mgv_release(w);
+    mgv_release(out);
+    return rc;
+}
+
+/* The worst over the seven results of max|a - b| / max|a| (the difference
+ * relative to the result's scale: single entries may be near 0). */
+static double vmoe_rel_diff(mgv_tensor **a, mgv_tensor **b)
+{
+    double worst = 0;
+    for (int i = 0; i < 7; i++) {
+        double scale = 0;
+        for (int64_t j = 0; a[i] && j < mgv_numel(a[i]); j++)
+            scale = fmax(scale, fabs(mgv_get_flat(a[i], j)));
+        double e = max_abs_diff(a[i], b[i]) / scale;
+        if (!(e <= worst)) worst = e;
+    }
+    return worst;
+}
+
+static void vmoe_release(mgv_tensor **r)
+{
+    for (int i = 0; i < 7; i++) mgv_release(r[i]);
+}
+
+/* 4 x 600 tokens of 32 values, 4 experts: two parts of rows, and GEMMs split
+ * over threads */
+static void vmoe_big_inputs(mgv_tensor **in) { make_inputs(in, 4, 600, 32, 4); }
+
+/* The guarantee of the README's Determinism section: the same path, core and
+ * thread count give the same bits (run twice; keyed noise kept or drawn again
+ * in backward). Across 1 and 2 threads the row pass gives the same bits (its
+ * GEMMs kept below mgv_sgemm's split: 2400 x 128 x 8 multiply-adds), and
+ * with GEMMs split over threads, which OpenBLAS may round differently, the
+ * results agree to VMOE_THREADS_TOL. */
+#define VMOE_THREADS_TOL 1e-5
 static void test_vmoe_threads(void)
 {
     int prev = mgv_get_num_threads();
-    mgv_tensor *in[6];
-    make_inputs(in, 4, 600, 32, 4);   /* 2400 rows: two parts, and split GEMMs */
-    vctx c = {NULL, MGV_VMOE_SAMPLE, 5};
-    mgv_tensor *y[3] = {0}, *g[3][6] = {{0}};
     int64_t keep = mgv_vmoe_keep_noise_limit(-1);
-    for (int v = 0; v < 3; v++) {
-        /* 1 thread, 2 threads, 2 threads with the noise drawn again in backward */
-        mgv_set_num_threads(v == 0 ? 1 : 2);
+    mgv_tensor *in[6], *r[4][7] = {{0}};
+    vmoe_big_inputs(in);
+    for (int v = 0; v < 4; v++) {
+        /* 2 threads, again, with the noise drawn again in backward; 1 thread */
+        mgv_set_num_threads(v == 3 ? 1 : 2);
         mgv_vmoe_keep_noise_limit(v == 2 ? 0 : keep);
-        for (int i = 0; i < 6; i++) {
-            mgv_zero_grad(in[i]);
-            mgv_set_requires_grad(in[i], 1);
-        }
-        mgv_tensor *out = f_fused(in, &c);
-        CHECK(out != NULL);
-        if (!out) break;
-        y[v] = mgv_clone_data(out);
-        mgv_tensor *w = gradcheck_input(out->ndim, out->shape, 9, -1, 1);
-        CHECK(mgv_backward(out, w) == 0);
-        for (int i = 0; i < 6; i++) g[v][i] = mgv_retain(in[i]->grad);
-        mgv_release(w);
-        mgv_release(out);
+        CHECK(vmoe_run(in, r[v]) == 0);
     }
     mgv_vmoe_keep_noise_limit(keep);
-    for (int v = 1; v < 3; v++) {
-        CHECK(max_abs_diff(y[0], y[v]) == 0);
-        for (int i = 0; i < 6; i++) CHECK(max_abs_diff(g[0][i], g[v][i]) == 0);
+    for (int v = 1; v < 3; v++)
+        for (int i = 0; i < 7; i++) CHECK(max_abs_diff(r[0][i], r[v][i]) == 0);
+    double e = vmoe_rel_diff(r[0], r[3]);
+    if (!(e <= VMOE_THREADS_TOL)) printf("  1 vs 2 threads: relative difference %.3g\n", e);
+    CHECK(e <= VMOE_THREADS_TOL);
+    for (int v = 0; v < 4; v++) vmoe_release(r[v]);
+    for (int i = 0; i < 6; i++) mgv_release(in[i]);
+
+    make_inputs(in, 4, 600, 8, 16);   /* Kd 128: the row pass in two parts, GEMMs whole */
+    mgv_set_num_threads(2);
+    CHECK(mgv_parallel_parts((2400 + 63) / 64, (65536 / 128 + 1 + 63) / 64) == 2);
+    for (int v = 0; v < 2; v++) {
+        mgv_set_num_threads(v ? 1 : 2);
+        CHECK(vmoe_run(in, r[v]) == 0);
     }
-    for (int v = 0; v < 3; v++) {
-        mgv_release(y[v]);
-        for (int i = 0; i < 6; i++) mgv_release(g[v][i]);
-    }
+    for (int i = 0; i < 7; i++) CHECK(max_abs_diff(r[0][i], r[1][i]) == 0);
+    for (int v = 0; v < 2; v++) vmoe_release(r[v]);
     for (int i = 0; i < 6; i++) mgv_release(in[i]);
     mgv_set_num_threads(prev);
+}
+
+/* Every SIMD path this CPU runs (switched in-process; OpenBLAS's core stays)
+ * gives the generic path's noise and results to VMOE_PATHS_TOL, and the same
+ * bits when run again. */
+#define VMOE_PATHS_TOL 1e-5
+static void test_vmoe_paths(void)
+{
+    int prev = mgv_simd_path();
+    mgv_tensor *in[6], *r[MGV_SIMD_NPATHS][7] = {{0}}, *again[7] = {0};
+    float noise[MGV_SIMD_NPATHS][301];
+    vmoe_big_inputs(in);
+    for (int p = 0; p < MGV_SIMD_NPATHS; p++) {
+        if (!mgv_simd_supported(p)) continue;
+        CHECK(mgv_simd_set_path(p) >= 0 && mgv_simd_path() == p);
+        mgv_vmoe_noise_row(3, 11, 301, noise[p]);
+        CHECK(vmoe_run(in, r[p]) == 0);
+        if (p == prev) {
+            CHECK(vmoe_run(in, again) == 0);
+            for (int i = 0; i < 7; i++) CHECK(max_abs_diff(r[p][i], again[i]) == 0);
+        }
+        if (p == MGV_SIMD_GENERIC) continue;
+        double e = vmoe_rel_diff(r[MGV_SIMD_GENERIC], r[p]), en = 0;
+        for (int j = 0; j < 301; j++) en = fmax(en, fabs(noise[p][j] - noise[MGV_SIMD_GENERIC][j]));
+        if (!(e <= VMOE_PATHS_TOL && en <= 1e-5))
+            printf("  %s vs generic: relative difference %.3g, noise %.3g\n", mgv_simd_name(p), e, en);
+        CHECK(e <= VMOE_PATHS_TOL);
+        CHECK(en <= 1e-5);   /* absolute: the values are standard normals */
+    }
+    CHECK(mgv_simd_set_path(prev) >= 0);
+    CHECK(mgv_simd_set_path(MGV_SIMD_NPATHS) < 0);
+    CHECK_ERROR_HAS("simd: this CPU cannot run path");
+    for (int p = 0; p < MGV_SIMD_NPATHS; p++) vmoe_release(r[p]);
+    vmoe_release(again);
+    for (int i = 0; i < 6; i++) mgv_release(in[i]);
 }
 
 /* mgv_sgemm, split (large) and unsplit (small), every transpose, vs a naive loop */
@@ -386,6 +467,7 @@ int main(void)
     RUN(test_vmoe_no_kl);
     RUN(test_vmoe_noise);
     RUN(test_vmoe_threads);
+    RUN(test_vmoe_paths);
     RUN(test_sgemm);
     RUN(test_parallel_for);
     RUN(test_storage_reuse);

@@ -4,13 +4,15 @@
 Printing of values, multi-line input, tab completion, errors that leave the
 session going, Ctrl-C in a busy Lua loop and during training (the state
 survives), Ctrl-C / Ctrl-D at the prompt, history across two sessions with
-Ctrl-R, and help / ?x. Uses python3-pexpect only (no torch, no numpy); HOME
+Ctrl-R, and help / ?x; also the start-up check of $MGV_SIMD (bin/mgv and
+bin/mgv-kernel refuse a path the CPU lacks, or an unknown name). Uses python3-pexpect only (no torch, no numpy); HOME
 and MGV_HISTORY point into a temporary directory. The binary is $MGV_BIN
 (default build/mgv). Prints "PASS name" / "FAIL name: why" lines.
 """
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -343,9 +345,37 @@ def t_fresh_exit():
     check(c.exitstatus == 0, "exit status %r" % c.exitstatus)
 
 
+def t_simd():
+    # --simd-paths lists "path core" lines, best first, ending with generic;
+    # each runs, anything else is refused before any work (exit 2)
+    kernel = os.environ.get("MGV_KERNEL_BIN") or os.path.join(os.path.dirname(MGV), "mgv-kernel")
+    env = dict(os.environ)
+    env.pop("MGV_SIMD", None)
+    r = subprocess.run([MGV, "--simd-paths"], env=env, capture_output=True, text=True, timeout=T)
+    paths = [line.split() for line in r.stdout.splitlines()]
+    check(r.returncode == 0 and paths and paths[-1] == ["generic", "Prescott"] and
+          all(len(p) == 2 for p in paths), "--simd-paths: %r" % r.stdout)
+    have = ", ".join(p[0] for p in paths)
+    for name in ("avx512", "avx2", "generic", "sse9"):
+        env["MGV_SIMD"] = name
+        r = subprocess.run([MGV, "-e", "print(6 * 7)"], env=env, capture_output=True, text=True,
+                           timeout=T)
+        if name in have.split(", "):
+            check(r.returncode == 0 and r.stdout == "42\n", "%s: %r" % (name, r))
+            continue
+        why = ("unknown path (this CPU has: %s, or auto)" % have if name == "sse9" else
+               "this CPU has no %s (it has: %s)" % ({"avx512": "AVX-512", "avx2": "AVX2"}[name], have))
+        check(r.returncode == 2 and r.stdout == "" and
+              r.stderr == "mgv: MGV_SIMD=%s: %s\n" % (name, why), "%s: %r" % (name, r))
+        r = subprocess.run([kernel, "--version"], env=env, capture_output=True, text=True, timeout=T)
+        check(r.returncode == 2 and r.stderr == "mgv-kernel: MGV_SIMD=%s: %s\n" % (name, why),
+              "kernel, %s: %r" % (name, r))
+
+
 test("history across two sessions, Ctrl-R", t_history)
 test("history is bounded (MGV_HISTORY_SIZE)", t_history_bounded)
 test("Ctrl-D in a fresh session exits at once", t_fresh_exit)
+test("MGV_SIMD: the paths, a refused path", t_simd)
 
 shutil.rmtree(TMP, ignore_errors=True)
 print("%s" % ("all passed" if failed == 0 else "%d failed" % failed))
