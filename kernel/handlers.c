@@ -211,7 +211,7 @@ static void execute(kmsg *m)
     json_t *v;
     int silent = json_is_true(json_object_get(c, "silent"));
     int store = !silent && ((v = json_object_get(c, "store_history")) ? json_is_true(v) : 1);
-    int allow_stdin = (v = json_object_get(c, "allow_stdin")) ? json_is_true(v) : 1;
+    int allow_stdin = json_is_true(json_object_get(c, "allow_stdin"));   /* absent: no (ipykernel) */
     int stop_on_error = (v = json_object_get(c, "stop_on_error")) ? json_is_true(v) : 1;
     if (store) exec_count++;
     int count = store ? exec_count : exec_count + 1;

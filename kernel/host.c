@@ -6,9 +6,11 @@
  * Output: the C streams stdout and stderr are replaced (before Lua opens its
  * io library) by glibc cookie streams that append to the IOPub buffers, so
  * print, io.write, io.stdout:write, io.stderr:write and any C code using
- * stdio stream into the notebook while the cell runs. stdin becomes a
- * stream that asks the front end with input_request when the request
- * allows it (else it is at end of file).
+ * stdio stream into the notebook while the cell runs. io.read, io.lines
+ * and io.stdin's methods ask the front end with input_request, one reply
+ * per format, when the request allows stdin, and raise at once when it
+ * does not; C code reading the stream stdin gets the replies as lines (or
+ * end of file).
  *
  * Running a cell: as lua.c does, the cell is first tried as
  * "return <cell>"; else, when the last lines form an expression and the
@@ -305,8 +307,10 @@ static ssize_t out_write(void *cookie, const char *buf, size_t n)
 static char *in_buf;
 static size_t in_len, in_pos;
 
-/* Sends input_request and waits for the reply; 0 with in_buf filled, -1
- * when interrupted or shutting down. */
+/* Sends input_request and waits for the reply. 1 with the reply and a '\n'
+ * in in_buf; 0 at end of input (the reply "\x04": what jupyter console
+ * sends on Ctrl-D, and what ipykernel takes as EOF); -1 when interrupted or
+ * shutting down. */
 static int request_input(void)
 {
     kmsg m;
@@ -326,27 +330,31 @@ static int request_input(void)
         if (strcmp(m.msg_type, "input_reply") == 0) {
             const char *v = kjson_str(m.content, "value", "");
             size_t n = strlen(v);
+            int eof = strcmp(v, "\x04") == 0;
             free(in_buf);
-            in_buf = malloc(n + 2);
+            in_buf = eof ? NULL : malloc(n + 2);
+            in_len = in_pos = 0;
             if (in_buf) {
                 memcpy(in_buf, v, n);
                 in_buf[n] = '\n';
                 in_len = n + 1;
-                in_pos = 0;
             }
             kmsg_free(&m);
-            return in_buf ? 0 : -1;
+            return eof ? 0 : in_buf ? 1 : -1;
         }
         kmsg_free(&m);
     }
 }
 
+/* The C stream stdin, for C code that reads it (debug.debug): replies as
+ * lines; at end of file when the request does not allow input. */
 static ssize_t in_read(void *cookie, char *buf, size_t size)
 {
     (void)cookie;
     if (in_pos >= in_len) {
         if (!cur || !cur->allow_stdin || !stdin_sock) return 0;   /* end of file */
-        if (request_input() != 0) {
+        int rc = request_input();
+        if (rc <= 0) {
             if (!interrupted) return 0;
             errno = EINTR;
             return -1;
@@ -356,6 +364,154 @@ static ssize_t in_read(void *cookie, char *buf, size_t size)
     memcpy(buf, in_buf + in_pos, n);
     in_pos += n;
     return (ssize_t)n;
+}
+
+/* ---- stdin for Lua ------------------------------------------------------------
+ * io.read, io.lines (on the default input) and io.stdin's read and lines
+ * ask the front end: each format reads one reply. "l" gives the reply,
+ * "L" the reply and "\n", "n" the reply as a number (fail when it is not
+ * one), "a" the reply ("" at end of input), a count k at most k bytes of
+ * it. End of input (Ctrl-D in jupyter console) gives fail, as at the end
+ * of a file. Without allow_stdin they raise at once: nothing would answer. */
+
+static void stop_hook(lua_State *S, lua_Debug *ar);
+
+/* Pushes the next reply, or nothing at end of input (returns 0). */
+static int stdin_reply(lua_State *S)
+{
+    if (!cur || !stdin_sock) luaL_error(S, "no input: stdin is read only while a cell runs");
+    if (!cur->allow_stdin)
+        luaL_error(S, "no input: this front end does not take input requests (allow_stdin is false)");
+    int rc = request_input();
+    if (rc < 0) {
+        if (interrupted) stop_hook(S, NULL);   /* raises "interrupted!" */
+        luaL_error(S, K.shutdown ? "no input: the kernel is shutting down" : "no input: out of memory");
+    }
+    if (rc == 0) return 0;
+    lua_pushlstring(S, in_buf, in_len - 1);
+    in_pos = in_len;   /* taken: not also read by the C stream */
+    return 1;
+}
+
+/* io.read's formats from index first on, as liolib's g_read reads a file. */
+static int stdin_read(lua_State *S, int first)
+{
+    int last = lua_gettop(S), n, ok = 1;
+    if (first > last) {
+        lua_pushliteral(S, "l");
+        last++;
+    }
+    for (n = first; n <= last && ok; n++) {
+        luaL_checkstack(S, 2, "too many arguments");
+        if (lua_type(S, n) == LUA_TNUMBER) {
+            lua_Integer k = luaL_checkinteger(S, n);
+            size_t len;
+            if (k <= 0) lua_pushliteral(S, "");   /* asks nothing */
+            else if ((ok = stdin_reply(S)) && lua_tolstring(S, -1, &len) && len > (size_t)k) {
+                lua_pushlstring(S, lua_tostring(S, -1), (size_t)k);
+                lua_remove(S, -2);
+            }
+        } else {
+            const char *p = luaL_checkstring(S, n);
+            if (*p == '*') p++;   /* Lua 5.3's "*l" */
+            if (!*p || !strchr("nlLa", *p)) return luaL_argerror(S, n, "invalid format");
+            ok = stdin_reply(S);
+            if (*p == 'a' && !ok) {
+                lua_pushliteral(S, "");
+                ok = 1;
+            } else if (*p == 'L' && ok) {
+                lua_pushliteral(S, "\n");
+                lua_concat(S, 2);
+            } else if (*p == 'n' && ok) {
+                size_t len;
+                const char *s = lua_tolstring(S, -1, &len);
+                size_t used = lua_stringtonumber(S, s);
+                ok = used == len + 1;   /* the whole reply (not up to a NUL in it) */
+                if (ok) lua_remove(S, -2);
+                else lua_pop(S, used ? 2 : 1);
+            }
+        }
+        if (!ok) luaL_pushfail(S);
+    }
+    return n - first;
+}
+
+/* The iterator of io.lines() on stdin: upvalue 1 the count of formats,
+ * then the formats. */
+static int stdin_line(lua_State *S)
+{
+    int n = (int)lua_tointeger(S, lua_upvalueindex(1));
+    lua_settop(S, 0);
+    luaL_checkstack(S, n, "too many arguments");
+    for (int i = 1; i <= n; i++) lua_pushvalue(S, lua_upvalueindex(1 + i));
+    return stdin_read(S, 1);
+}
+
+/* Whether the call reads stdin: upvalue 2 is io.stdin, upvalue 3 the
+ * original io.input (for io.read and io.lines) or nil (for the methods,
+ * whose self is the file). */
+static int reads_stdin(lua_State *S)
+{
+    if (lua_isnil(S, lua_upvalueindex(3))) return lua_rawequal(S, 1, lua_upvalueindex(2));
+    lua_pushvalue(S, lua_upvalueindex(3));
+    lua_call(S, 0, 1);
+    int r = lua_rawequal(S, -1, lua_upvalueindex(2));
+    lua_pop(S, 1);
+    return r;
+}
+
+/* Calls the original function (upvalue 1) with the arguments. */
+static int original(lua_State *S)
+{
+    int n = lua_gettop(S);
+    lua_pushvalue(S, lua_upvalueindex(1));
+    lua_insert(S, 1);
+    lua_call(S, n, LUA_MULTRET);
+    return lua_gettop(S);
+}
+
+static int l_read(lua_State *S)
+{
+    int method = lua_isnil(S, lua_upvalueindex(3));
+    return reads_stdin(S) ? stdin_read(S, method ? 2 : 1) : original(S);
+}
+
+static int l_lines(lua_State *S)
+{
+    int method = lua_isnil(S, lua_upvalueindex(3));
+    if ((!method && !lua_isnoneornil(S, 1)) || !reads_stdin(S)) return original(S);   /* a file */
+    if (lua_gettop(S) == 0) lua_pushnil(S);
+    int n = lua_gettop(S) - 1;
+    luaL_argcheck(S, n <= 250, 252, "too many arguments");   /* liolib's MAXARGLINE */
+    lua_pushinteger(S, n);
+    lua_replace(S, 1);
+    lua_pushcclosure(S, stdin_line, n + 1);
+    return 1;
+}
+
+/* Wraps io.read, io.lines and the file methods read and lines. */
+static void wrap_stdin(lua_State *S)
+{
+    lua_getglobal(S, "io");
+    lua_getfield(S, -1, "stdin");
+    lua_getfield(S, -2, "input");
+    luaL_getmetatable(S, LUA_FILEHANDLE);
+    lua_getfield(S, -1, "__index");   /* io, stdin, input, mt, methods */
+    static const char *const names[] = {"read", "lines"};
+    static const lua_CFunction fns[] = {l_read, l_lines};
+    for (int i = 0; i < 2; i++) {
+        lua_getfield(S, -5, names[i]);
+        lua_pushvalue(S, -5);
+        lua_pushvalue(S, -5);
+        lua_pushcclosure(S, fns[i], 3);
+        lua_setfield(S, -6, names[i]);
+        lua_getfield(S, -1, names[i]);
+        lua_pushvalue(S, -5);
+        lua_pushnil(S);
+        lua_pushcclosure(S, fns[i], 3);
+        lua_setfield(S, -2, names[i]);
+    }
+    lua_pop(S, 5);
 }
 
 /* ---- rendering values ---------------------------------------------------------- */
@@ -541,6 +697,7 @@ static int pinit(lua_State *S)
         lua_setfield(S, -2, "isatty");
     }
     lua_pop(S, 1);
+    wrap_stdin(S);
     lua_createtable(S, 0, 1);
     lua_pushliteral(S, "mgv-kernel");
     lua_rawseti(S, -2, 0);

@@ -1,7 +1,8 @@
 """test_console.py - `jupyter console --kernel mgv` driven end to end with
 pexpect: output, an Out[n] value, a loop, an error, a help page, state kept
-between cells, and exit (which shuts the kernel down). The console's simple
-prompt takes one line per cell. Prints PASS/FAIL (kernel_harness.run).
+between cells, input read by io.read (Ctrl-D there is its end), and exit
+(which shuts the kernel down). The console's simple prompt takes one line
+per cell. Prints PASS/FAIL (kernel_harness.run).
 """
 import os
 import sys
@@ -42,6 +43,14 @@ class ConsoleTests(unittest.TestCase):
             c.sendline("?mgv.zeros")
             c.expect("A new tensor of zeros")
             c.expect(r"In \[7\]: ")
+            # io.read asks the console, which reads a line; Ctrl-D there is the end of input
+            c.sendline("io.write('name? ') typed = io.read() return typed .. '!', io.read()")
+            c.expect_exact("name? ")
+            c.sendline("from the console")
+            c.expect_exact("from the console")   # the echo of what was typed
+            c.sendcontrol("d")
+            c.expect(r"Out\[7\]: from the console!\tnil")
+            c.expect(r"In \[8\]: ")
             c.sendline("exit()")
             c.expect(pexpect.EOF)
         finally:

@@ -7,8 +7,10 @@ cell and keep the state (during mgv.train: the cell ends with the partial
 result and the best weights); output streams while a cell runs; errors are one
 message; queued cells are aborted after an error; silent / store_history;
 display and update_display with PNG pictures; completion and inspection
-details; stdin; shutdown (also of a busy kernel) ends the process with
-status 0 (under ASan: no leaks); an orphaned kernel exits.
+details; stdin (input_request, the formats of io.read, io.lines, an error at
+once without allow_stdin); shutdown (also of a busy kernel or of one waiting
+for input) ends the process with status 0 (under ASan: no leaks); an
+orphaned kernel exits.
 Each test prints PASS/FAIL (kernel_harness.run).
 """
 import base64
@@ -99,6 +101,14 @@ def result_text(outs):
         if m["msg_type"] == "execute_result":
             return m["content"]["data"]["text/plain"]
     return None
+
+
+def stream_text(outs):
+    return "".join(m["content"]["text"] for m in outs if m["msg_type"] == "stream")
+
+
+def info(fmt, *args):
+    print("INFO " + fmt % args)
 
 
 def png_size(data):
@@ -373,21 +383,104 @@ class ProtocolTests(unittest.TestCase):
         mid = self.kc.execute("z = 5 io.read()", allow_stdin=True)
         msg = self.kc.get_stdin_msg(timeout=T(10))
         self.assertEqual(msg["msg_type"], "input_request")
+        t0 = time.time()
         self.km.interrupt_kernel()
-        self._interrupted(mid)
-        _, outs = execute(self.kc, "z")
+        reply = reply_to(self.kc, mid, T(10))
+        info("interrupt to execute_reply while waiting for input: %.0f ms", (time.time() - t0) * 1000)
+        self.assertLess(time.time() - t0, T(2))
+        self.assertEqual(reply["content"]["ename"], "Interrupted")
+        self.assertIn("interrupted!", reply["content"]["evalue"])
+        outs = outputs_of(self.kc, mid, T(5))
+        self.assertEqual([m["msg_type"] for m in outs], ["execute_input", "error"])
+        # a reply that comes late is not taken by the next read
+        self.kc.input("too late")
+        reply, outs = execute(self.kc, "z", allow_stdin=True)
         self.assertEqual(result_text(outs), "5")
+        mid = self.kc.execute("return io.read()", allow_stdin=True)
+        self.kc.get_stdin_msg(timeout=T(10))
+        self.kc.input("fresh")
+        reply_to(self.kc, mid, T(10))
+        self.assertEqual(result_text(outputs_of(self.kc, mid, T(5))), "fresh")
+
+    def _with_input(self, code, replies):
+        """Runs code with stdin allowed, answering each input_request with the
+        next reply; returns the reply, the IOPub outputs and the requests."""
+        mid = self.kc.execute(code, allow_stdin=True)
+        requests = []
+        for value in replies:
+            req = self.kc.get_stdin_msg(timeout=T(10))
+            requests.append(req)
+            self.kc.input(value)
+        reply = reply_to(self.kc, mid, T(10))
+        outs = outputs_of(self.kc, mid, T(5))
+        for get in (self.kc.get_stdin_msg,):   # no request beyond the replies given
+            with self.assertRaises(Exception):
+                get(timeout=0.2)
+        return reply, outs, requests
 
     def test_stdin_input(self):
-        mid = self.kc.execute("io.read()", allow_stdin=True)
-        msg = self.kc.get_stdin_msg(timeout=T(10))
-        self.assertEqual(msg["msg_type"], "input_request")
-        self.kc.input("hello there")
-        reply = reply_to(self.kc, mid, T(10))
+        reply, outs, reqs = self._with_input("print('got ' .. io.read())", ["hello there"])
+        req = reqs[0]
+        self.assertEqual(req["msg_type"], "input_request")
+        self.assertEqual(req["content"], {"prompt": "", "password": False})
+        self.assertEqual(req["parent_header"]["msg_id"], reply["parent_header"]["msg_id"])
+        self.assertEqual(req["parent_header"]["msg_type"], "execute_request")
         self.assertEqual(reply["content"]["status"], "ok")
-        self.assertEqual(result_text(outputs_of(self.kc, mid, T(5))), "hello there")
-        _, outs = execute(self.kc, "io.read()", allow_stdin=False)   # no stdin: end of file
+        self.assertEqual(stream_text(outs), "got hello there\n")
+
+    def test_stdin_formats(self):
+        # "n": the reply as a number; fail when it is not one
+        _, outs, _ = self._with_input("local n = io.read('n') print(n + 1, math.type(n))", ["41"])
+        self.assertEqual(stream_text(outs), "42\tinteger\n")
+        _, outs, _ = self._with_input("return io.read('n')", [" 2.5e1 "])
+        self.assertEqual(result_text(outs), "25.0")
+        _, outs, _ = self._with_input("return io.read('n')", ["4 2"])
         self.assertEqual(result_text(outs), "nil")
+        # several formats read several replies; a failed one ends the list, as in Lua
+        _, outs, _ = self._with_input("return select('#', io.read('n', 'l'))", ["x"])
+        self.assertEqual(result_text(outs), "1")
+        _, outs, _ = self._with_input("local a, b, c, d, e = io.read('l', 'L', 'a', 3, 0) "
+                                      "return ('%q %q %q %q %q'):format(a, b, c, d, e)",
+                                      ["one", "two", "three", "fourth"])
+        self.assertEqual(result_text(outs), '"one" "two\\\n" "three" "fou" ""')
+        # io.stdin's methods and io.input() read replies too; another default input does not
+        _, outs, _ = self._with_input("return io.stdin:read('n') + io.input():read('n')", ["40", "2"])
+        self.assertEqual(result_text(outs), "42")
+        _, outs, _ = self._with_input(
+            "local f = io.tmpfile() f:write('from a file\\n') f:seek('set') io.input(f) "
+            "local a = io.read() io.input(io.stdin) f:close() return a .. ', ' .. io.read()", ["typed"])
+        self.assertEqual(result_text(outs), "from a file, typed")
+        reply, _, _ = self._with_input("io.read('x')", [])
+        self.assertIn("invalid format", reply["content"]["evalue"])
+
+    def test_stdin_lines_until_end_of_input(self):
+        # "\x04" (jupyter console's Ctrl-D) is the end of input: nil, never the character
+        _, outs, _ = self._with_input("for l in io.lines() do print('[' .. l .. ']') end",
+                                      ["a", "", "b c", "\x04"])
+        self.assertEqual(stream_text(outs), "[a]\n[]\n[b c]\n")
+        _, outs, _ = self._with_input("local s = 0 for n in io.stdin:lines('n') do s = s + n end print(s)",
+                                      ["1", "2", "39", "\x04"])
+        self.assertEqual(stream_text(outs), "42\n")
+        _, outs, _ = self._with_input("return io.read(), io.read('a')", ["\x04", "\x04"])
+        self.assertEqual(result_text(outs), "nil\t")
+
+    def test_stdin_not_allowed_is_an_error_at_once(self):
+        for code in ("io.read()", "io.read('n')", "for l in io.lines() do end", "io.stdin:read()",
+                     "io.stdin:lines()()"):
+            with self.subTest(code=code):
+                t0 = time.time()
+                reply, outs = execute(self.kc, "pre = 1 " + code + " post = 1", allow_stdin=False)
+                took = time.time() - t0
+                self.assertLess(took, 2.0, "no stdin: the cell waited")
+                self.assertEqual(reply["content"]["status"], "error")
+                self.assertIn("this front end does not take input requests",
+                              reply["content"]["evalue"])
+                self.assertEqual([m["msg_type"] for m in outs], ["execute_input", "error"])
+                with self.assertRaises(Exception):
+                    self.kc.get_stdin_msg(timeout=0.1)
+        info("io.read() without allow_stdin: error reply in %.0f ms", took * 1000)
+        _, outs = execute(self.kc, "return pre, post")
+        self.assertEqual(result_text(outs), "1\tnil")
 
     def test_output_streams_while_cell_runs(self):
         busy = 1.0
@@ -529,10 +622,14 @@ class ProtocolTests(unittest.TestCase):
 
 
 class ShutdownTests(unittest.TestCase):
-    def _exits(self, km, kc, busy):
+    def _exits(self, km, kc, busy, waiting_for_input=False):
         if busy:
             mid = kc.execute("while true do end")
             wait_busy(kc, mid, T(5))
+        if waiting_for_input:
+            kc.execute("io.read()", allow_stdin=True)
+            self.assertEqual(kc.get_stdin_msg(timeout=T(10))["msg_type"], "input_request")
+        t0 = time.time()
         mid = kc.shutdown()
         reply = None
         end = time.time() + T(10)
@@ -546,6 +643,7 @@ class ShutdownTests(unittest.TestCase):
         proc = km.provisioner.process
         rc = proc.wait(timeout=T(10))
         self.assertEqual(rc, 0, "the kernel exited with status %s" % rc)
+        info("shutdown_request to exit: %.0f ms", (time.time() - t0) * 1000)
         kc.stop_channels()
         km.cleanup_resources()
 
@@ -558,6 +656,10 @@ class ShutdownTests(unittest.TestCase):
     def test_shutdown_while_busy(self):
         km, kc = start_kernel()
         self._exits(km, kc, busy=True)
+
+    def test_shutdown_while_waiting_for_input(self):
+        km, kc = start_kernel()
+        self._exits(km, kc, busy=False, waiting_for_input=True)
 
     def test_orphaned_kernel_exits(self):
         # a front end that dies without shutting its kernel down
