@@ -385,7 +385,7 @@ static int stdin_reply(lua_State *S)
     int rc = request_input();
     if (rc < 0) {
         if (interrupted) stop_hook(S, NULL);   /* raises "interrupted!" */
-        luaL_error(S, K.shutdown ? "no input: the kernel is shutting down" : "no input: out of memory");
+        luaL_error(S, ks.shutdown ? "no input: the kernel is shutting down" : "no input: out of memory");
     }
     if (rc == 0) return 0;
     lua_pushlstring(S, in_buf, in_len - 1);
