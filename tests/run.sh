@@ -21,7 +21,11 @@ if [ "$SANITIZE" = 1 ]; then
   export MGV_ASAN_PRELOAD="$(cc -print-file-name=libasan.so)"
 fi
 passed=0; failed=0
-out=$(mktemp); trap 'rm -f "$out"' EXIT
+out=$(mktemp); scratch=$(mktemp -d)
+trap 'rm -rf "$out" "$scratch"' EXIT
+# Every test gets an empty TMPDIR of its own; whatever a test leaves in it is
+# a failure of that test ("nothing is left in /tmp").
+export TMPDIR="$scratch"
 
 run() {  # run NAME COMMAND...
   name=$1; shift
@@ -31,6 +35,11 @@ run() {  # run NAME COMMAND...
   secs=$(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $start}")
   p=$(grep -c '^PASS ' "$out"); f=$(grep -c '^FAIL ' "$out")
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; echo "FAIL $name (exit $rc without a FAIL line)" >>"$out"; fi
+  left=$(ls -A "$scratch")
+  if [ -n "$left" ]; then
+    f=$((f + 1)); echo "FAIL $name left files in TMPDIR: $(echo $left | cut -c1-200)" >>"$out"
+    rm -rf "$scratch" && mkdir "$scratch"
+  fi
   passed=$((passed + p)); failed=$((failed + f))
   if [ "$f" -ne 0 ]; then
     echo "== $name: $p passed, $f failed (${secs}s)"; cat "$out"
