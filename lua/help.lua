@@ -396,7 +396,8 @@ doc("mgv.inspect", "mgv.inspect(v [, {depth = 4, items = 40, width = 80, strlen 
 -------------------------------------------------------------------------------
 doc("Dataset", "mgv.Dataset (from mgv.data.synth / mre / met)",
   "A split of instances (a sentence, its entity mention spans, a class and maybe an image). " ..
-  "#ds and ds.n count the instances, ds.n_classes the classes. Methods: ds:classes(), " ..
+  "#ds and ds.n count the instances, ds.n_classes the classes, ds.vocab is the task's word " ..
+  "list (token id -> word; nil for data sets made of features). Methods: ds:classes(), " ..
   "ds:labels(), ds:instance(i), ds:image(i), ds:subset{...}, ds:load_images(dir), ds:free(). " ..
   "Indices and class numbers are 1-based.",
   "local task = mgv.data.synth{per_class = 4}\nlocal ds = task.train\nprint(ds, #ds, ds.n_classes)")
@@ -718,6 +719,7 @@ doc("mgv.model", "mgv.model{" .. table.concat(model_sig, ", ") .. "} -> Model",
   "print(model)", model_options)
 doc("Model", "mgv.Model (from mgv.model)",
   "The MG-VMoE model: model:train_step(ds, idx), model:predict(ds), model:forward(ds, idx), " ..
+  "model:route(ds, i), model:neighbours(ds, i, k), " ..
   "model:save(path), model:load(path), model:parameters(), model:config(), " ..
   "model:set_lr(lr), model:free(); fields model.steps (optimiser steps taken) and model.lr.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
@@ -790,6 +792,38 @@ doc("Model:free", "model:free()",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "model:free()\nprint(model)   -- Model (freed)")
+
+doc("Model:route", "model:route(ds, i [, {vocab = ds.vocab}]) -> route",
+  "Which experts sample i of ds goes to: its tokens as text (words of ds.vocab, the task's " ..
+  "words; special tokens by name: [CLS], [E], [/E], [E1], [/E1], ...), their gates and top " ..
+  "experts, and the same for its image patches. Fields: index, class, label, pred, " ..
+  "pred_label, tokens, ids, gates (a tensor [n x K], rows sum to 1), top (the argmax of each " ..
+  "row), image = {tokens, gates, top} (when the model has an image side and the sample a " ..
+  "picture). Prints as a table (long ones summarised); route:html() gives an HTML table; " ..
+  "mgv.plot.gates(route [, other]) draws it.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local r = model:route(task.test, 3)\nprint(r)\nprint(r.tokens[1], r.top[1], r.gates:sum(2))")
+doc("Model:neighbours", "model:neighbours(ds, i [, k = 8 [, {pool = 512, seed = 0, batch = 64}]]) -> list",
+  "The k samples with the strongest edges to sample i in the MG-VAT graph G_ij = (cos(g_i, " ..
+  "g_j) + 1) / 2 over i and a pool of other samples of ds: all of them when there are at most " ..
+  "pool, else a seeded sample of pool. Strongest first, each {index, class, label, weight}; " ..
+  "fields index, class and pool (its size). Prints as a table; :html() gives an HTML table; " ..
+  "mgv.plot.ego draws it. Needs a model with an image side (the graph joins both modalities).",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local nb = model:neighbours(task.test, 1, 3)\nprint(nb)\nprint(nb[1].index, nb[1].weight)")
+doc("mgv.routing_stats", "mgv.routing_stats(model, ds [, {batch = 64}]) or mgv.routing_stats(routes) -> stats",
+  "Routing over a data set, per modality (stats.text, stats.image): tokens, usage (the mean " ..
+  "gate of each expert over all tokens; sums to 1), by_class (a tensor [C x K], the mean gate " ..
+  "per class), top_counts[c][k] (tokens of class c whose top expert is k), entropy (the mean " ..
+  "gate entropy per token) and mi, the mutual information between a token's top expert and " ..
+  "its sample's class; entropy and mi are in nats (0 <= mi <= log K). Also samples, classes, " ..
+  "experts. Prints as tables; stats:html() gives HTML; stats:plot() or mgv.plot.bars(stats) " ..
+  "draws the usage per class. A list of routes (model:route) works in place of model and ds.",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local st = mgv.routing_stats(model, task.test)\nprint(st)\nprint(st.text.mi, st.image.entropy)")
 
 -------------------------------------------------------------------------------
 -- training, evaluation, metrics

@@ -70,7 +70,7 @@ mgv_dataset *lmgv_check_dataset(lua_State *L, int arg)
 /* Pushes a new Dataset that takes ownership of *ds (which is zeroed). */
 static void push_dataset(lua_State *L, mgv_dataset *ds)
 {
-    lmgv_dataset *u = lua_newuserdatauv(L, sizeof *u, 0);
+    lmgv_dataset *u = lua_newuserdatauv(L, sizeof *u, 1);   /* user value: ds.vocab */
     memset(u, 0, sizeof *u);
     luaL_setmetatable(L, LMGV_DATASET);
     u->ds = *ds;
@@ -179,6 +179,8 @@ static int ds_subset(lua_State *L)
     mgv_dataset out;
     if (mgv_dataset_subset(&u->ds, n, cls, &out) < 0) return lmgv_error(L);
     push_dataset(L, &out);
+    lua_getiuservalue(L, 1, 1);   /* the same words */
+    lua_setiuservalue(L, -2, 1);
     return 1;
 }
 
@@ -244,6 +246,10 @@ static int ds_index(lua_State *L)
         lua_pushinteger(L, u->ds.n);
         return 1;
     }
+    if (k && strcmp(k, "vocab") == 0) {   /* the task's words, to name token ids */
+        lua_getiuservalue(L, 1, 1);
+        return 1;
+    }
     luaL_getmetafield(L, 1, "__methods");
     lua_pushvalue(L, 2);
     lua_rawget(L, -2);
@@ -276,6 +282,12 @@ static void push_task(lua_State *L, mgv_task *t, const char *name)
         }
         free(t->vocab);
         t->vocab = NULL;
+        for (int s = 0; s < 3; s++) {   /* each split names its token ids with it */
+            lua_getfield(L, -2, parts[s]);
+            lua_pushvalue(L, -2);
+            lua_setiuservalue(L, -2, 1);
+            lua_pop(L, 1);
+        }
         lua_setfield(L, -2, "vocab");
     }
     lua_pushinteger(L, t->n_tokens);

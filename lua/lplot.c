@@ -445,9 +445,11 @@ static int l_scatter(lua_State *L)
     return push_plot(L, mgv_plot_scatter(x, y, nx, cls, &o), "scatter");
 }
 
-static const char *const graph_keys[] = {"title", "names", "classes", "threshold", "font", NULL};
+static const char *const graph_keys[] = {"title", "names", "classes", "threshold", "top", "center",
+                                         "font", NULL};
 
-/* graph(G [, labels [, opts]]) */
+/* graph(G [, labels [, opts]]): each node's top (3) strongest edges; top = 0
+ * draws every edge above the threshold */
 static int l_graph(lua_State *L)
 {
     const char *what = "plot.graph";
@@ -464,7 +466,12 @@ static int l_graph(lua_State *L)
     mgv_plot_opts o = {0};
     common_opts(L, 3, what, &o);
     o.row_labels = labels_opt(L, 3, "names", what, &o.n_row_labels);
-    if (!lua_isnil(L, 3)) o.threshold = lmgv_opt_number(L, 3, "threshold", 0, what);
+    o.top_k = 3;
+    if (!lua_isnil(L, 3)) {
+        o.threshold = lmgv_opt_number(L, 3, "threshold", 0, what);
+        o.top_k = lmgv_opt_int(L, 3, "top", 3, what);
+        o.center = lmgv_opt_int(L, 3, "center", 0, what);
+    }
     int *cls = NULL;
     if (!lua_isnil(L, 2)) {
         const char **names;
@@ -511,6 +518,29 @@ static int l_image(lua_State *L)
         hi = lmgv_opt_number(L, 2, "hi", hi, what);
     }
     return push_plot(L, mgv_plot_image(v, ch, h, w, lo, hi), "image");
+}
+
+static const char *const join_keys[] = {"vertical", NULL};
+
+/* join({p, q, ...} [, {vertical = false}]): the pictures side by side, or stacked */
+static int l_join(lua_State *L)
+{
+    const char *what = "plot.join";
+    lua_settop(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lmgv_check_options(L, 2, join_keys, what);
+    int vertical = lua_isnil(L, 2) ? 0 : lmgv_opt_bool(L, 2, "vertical", 0);
+    lua_Integer n = luaL_len(L, 1);
+    if (n < 1 || n > 64) return luaL_error(L, "%s: %d pictures (1..64)", what, (int)n);
+    mgv_canvas *parts[64];
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, 1, i);
+        lplot *p = luaL_testudata(L, -1, LMGV_PLOT);
+        if (!p || !p->c) return luaL_error(L, "%s: item %d is not a picture", what, (int)i);
+        parts[i - 1] = p->c;
+        lua_pop(L, 1);   /* the table keeps it alive */
+    }
+    return push_plot(L, mgv_plot_join(parts, (int)n, vertical), vertical ? "column" : "row");
 }
 
 /* ---- the Plot object ------------------------------------------------------------ */
@@ -582,7 +612,7 @@ void lmgv_open_plot(lua_State *L, int module)
                                     {"__tostring", plot_tostring}, {NULL, NULL}};
     static const luaL_Reg funcs[] = {{"heatmap", l_heatmap}, {"bars", l_bars},   {"lines", l_lines},
                                      {"scatter", l_scatter}, {"graph", l_graph}, {"image", l_image},
-                                     {NULL, NULL}};
+                                     {"join", l_join},       {NULL, NULL}};
     luaL_newmetatable(L, LMGV_PLOT);
     luaL_setfuncs(L, meta, 0);
     luaL_newlib(L, methods);

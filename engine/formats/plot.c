@@ -161,7 +161,7 @@ static double fy(const frame *f, double y)
     return f->top + (f->h - 1) - (y - f->ylo) / (f->yhi - f->ylo) * (f->h - 1);
 }
 
-/* Width of the widest y tick label of a frame's y scale. */
+/* Width of the widest tick label of a scale (y, or x with the x range). */
 static int ytick_width(double lo, double hi, double step, int s)
 {
     int m = 0;
@@ -174,26 +174,49 @@ static int ytick_width(double lo, double hi, double step, int s)
     return m;
 }
 
-/* Grid, frame, ticks and tick labels of an x-y frame (xticks: numeric x axis). */
+/* Every how many ticks a label fits: labels need their width (x) or the
+ * capital height (y) plus a gap between them, ticks are `spacing` apart. */
+static int label_every(double need, double spacing)
+{
+    if (!(spacing > 0)) return 1;
+    int k = (int)ceil(need / spacing - 1e-9);
+    return k < 1 ? 1 : k;
+}
+
+/* Grid, frame, ticks and tick labels of an x-y frame (xticks: numeric x
+ * axis). Labels are thinned so that they never overlap, and a label that
+ * reads the same as the last one drawn (values too close for the digits
+ * shown) is left out. */
 static void draw_axes(mgv_canvas *c, const frame *f, int s, int xticks)
 {
-    char buf[64];
-    for (double t = ceil(f->ylo / f->ystep - 1e-9) * f->ystep; t <= f->yhi + f->ystep * 1e-9;
-         t += f->ystep) {
+    char buf[64], last[64];
+    double y0 = ceil(f->ylo / f->ystep - 1e-9) * f->ystep;
+    int ky = label_every((MGV_FONT_CAP + 3) * s, f->ystep / (f->yhi - f->ylo) * (f->h - 1));
+    last[0] = 0;
+    int i = 0;
+    for (double t = y0; t <= f->yhi + f->ystep * 1e-9; t += f->ystep, i++) {
         int y = (int)lround(fy(f, t));
         mgv_canvas_fill_rect(c, f->left, y, f->w, 1, GRID);
         mgv_canvas_fill_rect(c, f->left - 3 * s, y, 3 * s, 1, AXIS);
         fmt_num(buf, sizeof buf, t, f->ystep);
+        if (i % ky || strcmp(buf, last) == 0) continue;
+        snprintf(last, sizeof last, "%s", buf);
         int w = mgv_text_width(buf, s);
         mgv_canvas_text(c, f->left - 5 * s - w, y - (MGV_FONT_CAP * s) / 2, buf, s, INK);
     }
     if (xticks) {
-        for (double t = ceil(f->xlo / f->xstep - 1e-9) * f->xstep; t <= f->xhi + f->xstep * 1e-9;
-             t += f->xstep) {
+        double x0 = ceil(f->xlo / f->xstep - 1e-9) * f->xstep;
+        int widest = ytick_width(f->xlo, f->xhi, f->xstep, s);   /* the same labels */
+        int kx = label_every(widest + 4 * s, f->xstep / (f->xhi - f->xlo) * (f->w - 1));
+        last[0] = 0;
+        i = 0;
+        for (double t = x0; t <= f->xhi + f->xstep * 1e-9; t += f->xstep, i++) {
             int x = (int)lround(fx(f, t));
             mgv_canvas_fill_rect(c, x, f->top, 1, f->h, GRID);
             mgv_canvas_fill_rect(c, x, f->top + f->h, 1, 3 * s, AXIS);
             fmt_num(buf, sizeof buf, t, f->xstep);
+            if (i % kx || strcmp(buf, last) == 0) continue;
+            snprintf(last, sizeof last, "%s", buf);
             int w = mgv_text_width(buf, s);
             mgv_canvas_text(c, x - w / 2, f->top + f->h + 5 * s, buf, s, INK);
         }
@@ -484,6 +507,8 @@ static mgv_canvas *xy_canvas(const char *what, frame *f, const mgv_plot_opts *o,
     f->h = ph;
     int bottom = lh + 6 * s + pad + (has_x ? lh + 2 * s : 0);
     int right = pad + (n_legend ? 6 * s + legend_width(legend, n_legend, s) : 3 * s);
+    int half = ytick_width(f->xlo, f->xhi, f->xstep, s) / 2 + 2 * s;   /* the last x label */
+    if (right < half) right = half;
     int W = f->left + pw + right, H = f->top + ph + bottom;
     if (n_legend && H < f->top + n_legend * lh + bottom) H = f->top + n_legend * lh + bottom;
     int tw = o->title ? mgv_text_width(o->title, s) + 2 * pad : 0;
@@ -650,6 +675,39 @@ static int node_cmp(const void *a, const void *b)
     return (i > j) - (i < j);
 }
 
+/* Marks in keep[i * n + j] (i < j) the edges among each node's k strongest. */
+static int top_edges(const float *adj, int n, int k, unsigned char *keep)
+{
+    float *row = malloc(sizeof *row * (size_t)n);
+    if (!row) return -1;
+    for (int i = 0; i < n; i++) {
+        int m = 0;
+        for (int j = 0; j < n; j++) {
+            if (j == i) continue;
+            float a = adj[(size_t)i * (size_t)n + (size_t)j], b = adj[(size_t)j * (size_t)n + (size_t)i];
+            row[m++] = fmaxf(isfinite(a) ? a : 0, isfinite(b) ? b : 0);
+        }
+        if (m == 0) continue;
+        /* the k-th largest weight of the row: a partial selection sort (k is small) */
+        int kk = k < m ? k : m;
+        for (int p = 0; p < kk; p++)
+            for (int q = p + 1; q < m; q++)
+                if (row[q] > row[p]) {
+                    float t = row[p];
+                    row[p] = row[q], row[q] = t;
+                }
+        float kth = row[kk - 1];
+        for (int j = 0; j < n; j++) {
+            if (j == i) continue;
+            float a = adj[(size_t)i * (size_t)n + (size_t)j], b = adj[(size_t)j * (size_t)n + (size_t)i];
+            float w = fmaxf(isfinite(a) ? a : 0, isfinite(b) ? b : 0);
+            if (w >= kth) keep[(size_t)(i < j ? i : j) * (size_t)n + (size_t)(i < j ? j : i)] = 1;
+        }
+    }
+    free(row);
+    return 0;
+}
+
 mgv_canvas *mgv_plot_graph(const float *adj, int n, const int *classes, const mgv_plot_opts *o)
 {
     const char *what = "plot.graph";
@@ -662,15 +720,38 @@ mgv_canvas *mgv_plot_graph(const float *adj, int n, const int *classes, const mg
         return NULL;
     if (o->threshold < 0 || o->threshold > 1 || isnan(o->threshold))
         return mgv_fail_null("%s: threshold %g is not in 0..1", what, o->threshold);
+    if (o->top_k < 0) return mgv_fail_null("%s: top %d is negative", what, o->top_k);
+    if (o->center < 0 || o->center > n)
+        return mgv_fail_null("%s: centre node %d is not in 1..%d", what, o->center, n);
     double thr = o->threshold > 0 ? o->threshold : 0.05;
+    int centre = o->center - 1;   /* -1: none */
+    int ring = centre >= 0 ? n - 1 : n;   /* nodes on the circle */
+
+    /* node names: given, or the node numbers */
+    char (*numbers)[12] = NULL;
+    const char **nums = NULL;
+    const char *const *labels = o->row_labels;
+    if (!labels && n <= 64) {
+        numbers = malloc(sizeof *numbers * (size_t)n);
+        nums = malloc(sizeof *nums * (size_t)n);
+        if (!numbers || !nums) {
+            free(numbers), free(nums);
+            return mgv_fail_null("%s: out of memory", what);
+        }
+        for (int i = 0; i < n; i++) {
+            snprintf(numbers[i], sizeof numbers[i], "%d", i + 1);
+            nums[i] = numbers[i];
+        }
+        labels = nums;
+    }
 
     const int lh = 10 * s, pad = 6 * s;
     const double pi = 3.14159265358979323846;
-    double R = fmax(60.0 * s, n * 5.0 * s / pi);
+    double R = fmax(60.0 * s, ring * 5.0 * s / pi);
     if (R > 1400) R = 1400;
-    double r = fmin(fmax(pi * R / n * 0.45, 2.0 * s), 6.0 * s);
-    int names = o->row_labels && n <= 64;
-    int lab_w = names ? max_label_width(o->row_labels, n, s) + 4 * s : 0;
+    double r = fmin(fmax(pi * R / (ring > 0 ? ring : 1) * 0.45, 2.0 * s), 6.0 * s);
+    int names = labels && n <= 64;
+    int lab_w = names ? max_label_width(labels, n, s) + 4 * s : 0;
     int top = pad + (o->title && *o->title ? lh + 4 * s : 0);
     int side = (int)ceil(R + r) + 2 * s;
     int cx = pad + lab_w + side, cy = top + (names ? lh : 0) + side;
@@ -682,61 +763,80 @@ mgv_canvas *mgv_plot_graph(const float *adj, int n, const int *classes, const mg
     if (legend && H < top + k * lh + pad) H = top + k * lh + pad;
     int tw = o->title ? mgv_text_width(o->title, s) + 2 * pad : 0;
     if (W < tw) W = tw;
-    if (check_side(what, W, H)) return NULL;
+    if (check_side(what, W, H)) {
+        free(numbers), free(nums);
+        return NULL;
+    }
 
     int *order = malloc(sizeof *order * (size_t)n);
     double *px = malloc(sizeof *px * (size_t)n * 2);
     size_t max_edges = (size_t)n * (size_t)(n - 1) / 2;
     edge *edges = malloc(sizeof *edges * (max_edges ? max_edges : 1));
-    mgv_canvas *c = (order && px && edges) ? mgv_canvas_new(W, H, WHITE) : NULL;
+    unsigned char *keep = o->top_k > 0 ? calloc((size_t)n * (size_t)n, 1) : NULL;
+    int ok = order && px && edges && (o->top_k == 0 || keep);
+    if (ok && keep && top_edges(adj, n, o->top_k, keep) < 0) ok = 0;
+    mgv_canvas *c = ok ? mgv_canvas_new(W, H, WHITE) : NULL;
     if (!c) {
-        free(order), free(px), free(edges);
-        return order && px && edges ? NULL : mgv_fail_null("%s: out of memory", what);
+        free(order), free(px), free(edges), free(keep), free(numbers), free(nums);
+        return ok ? NULL : mgv_fail_null("%s: out of memory", what);
     }
     /* nodes around the circle, grouped by class, starting at the top */
-    for (int i = 0; i < n; i++) order[i] = i;
+    int m_ring = 0;
+    for (int i = 0; i < n; i++)
+        if (i != centre) order[m_ring++] = i;
     sort_classes = classes;
-    qsort(order, (size_t)n, sizeof *order, node_cmp);
+    qsort(order, (size_t)m_ring, sizeof *order, node_cmp);
     sort_classes = NULL;
-    for (int p = 0; p < n; p++) {
-        double th = -pi / 2 + 2 * pi * p / n;
+    for (int p = 0; p < m_ring; p++) {
+        double th = -pi / 2 + 2 * pi * p / m_ring;
         px[2 * order[p]] = cx + R * cos(th);
         px[2 * order[p] + 1] = cy + R * sin(th);
     }
-    /* edges: symmetric weight, relative to the largest, weakest drawn first */
+    if (centre >= 0) px[2 * centre] = cx, px[2 * centre + 1] = cy;
+    /* edges: symmetric weight; kept when above the threshold (and among the
+     * top k of an end); weakest drawn first */
     size_t m = 0;
     float wmax = 0;
     for (int i = 0; i < n; i++)
         for (int j = i + 1; j < n; j++) {
             float a = adj[(size_t)i * (size_t)n + (size_t)j], b = adj[(size_t)j * (size_t)n + (size_t)i];
             float w = fmaxf(isfinite(a) ? a : 0, isfinite(b) ? b : 0);
-            if (w <= 0) continue;
-            edges[m++] = (edge){i, j, w};
             if (w > wmax) wmax = w;
+            if (w <= 0 || (keep && !keep[(size_t)i * (size_t)n + (size_t)j])) continue;
+            edges[m++] = (edge){i, j, w};
         }
     qsort(edges, m, sizeof *edges, edge_cmp);
     size_t first = m > 20000 ? m - 20000 : 0;   /* at most the 20000 strongest */
+    while (first < m && edges[first].w / wmax < thr) first++;
+    /* width and opacity over the drawn range: weights like (cos + 1) / 2 all
+     * lie near the largest, and would all look the same relative to it */
+    double lo = first < m ? edges[first].w : 0, hi = m ? edges[m - 1].w : 1;
     for (size_t e = first; e < m; e++) {
-        double wn = edges[e].w / wmax;
-        if (wn < thr) continue;
+        double t = hi - lo > 1e-6 * hi ? (edges[e].w - lo) / (hi - lo) : 1.0;
+        double wn = 0.15 + 0.85 * t;
         int i = edges[e].i, j = edges[e].j;
         int same = classes && classes[i] == classes[j];
         uint32_t col = same ? mgv_palette(classes[i]) : classes ? 0x8A8A8A : 0x4A6A8A;
         mgv_canvas_line(c, px[2 * i], px[2 * i + 1], px[2 * j], px[2 * j + 1],
-                        0.6 + 1.4 * s * wn, col, 0.15 + 0.75 * wn);
+                        0.6 + 1.6 * s * wn, col, 0.2 + 0.7 * wn);
     }
     for (int i = 0; i < n; i++) {
-        mgv_canvas_disc(c, px[2 * i], px[2 * i + 1], r + 1, 0x333333, 1.0);
-        mgv_canvas_disc(c, px[2 * i], px[2 * i + 1], r, mgv_palette(classes ? classes[i] : 0), 1.0);
+        double ri = i == centre ? r * 1.5 : r;
+        mgv_canvas_disc(c, px[2 * i], px[2 * i + 1], ri + 1, 0x333333, 1.0);
+        mgv_canvas_disc(c, px[2 * i], px[2 * i + 1], ri, mgv_palette(classes ? classes[i] : 0), 1.0);
     }
     if (names) {
         char buf[256];
         for (int i = 0; i < n; i++) {
+            mgv_text_clip(labels[i], MAX_LABEL, buf, sizeof buf);
+            int w = mgv_text_width(buf, s);
+            if (i == centre) {   /* below the centre node */
+                mgv_canvas_text(c, cx - w / 2, (int)(cy + 1.5 * r + 3 * s), buf, s, INK);
+                continue;
+            }
             double dx = px[2 * i] - cx, dy = px[2 * i + 1] - cy, d = sqrt(dx * dx + dy * dy);
             if (d <= 0) d = 1;
             double ax = cx + dx / d * (R + r + 3 * s), ay = cy + dy / d * (R + r + 3 * s);
-            mgv_text_clip(o->row_labels[i], MAX_LABEL, buf, sizeof buf);
-            int w = mgv_text_width(buf, s);
             int tx = dx >= -1e-9 ? (int)ax : (int)ax - w;
             if (fabs(dx) < R * 0.2) tx = (int)ax - w / 2;   /* near the top or bottom: centred */
             int ty = (int)ay - (MGV_FONT_CAP * s) / 2;
@@ -755,17 +855,43 @@ mgv_canvas *mgv_plot_graph(const float *adj, int n, const int *classes, const mg
                 gen[i] = malloc(24);
                 if (gen[i]) snprintf(gen[i], 24, "class %d", i + 1);
             }
-            int ok = gen != NULL;
-            for (int i = 0; ok && i < k; i++) ok = gen[i] != NULL;
-            if (ok) draw_legend(c, lx, top, (const char *const *)gen, k, s, mgv_palette);
+            int all = gen != NULL;
+            for (int i = 0; all && i < k; i++) all = gen[i] != NULL;
+            if (all) draw_legend(c, lx, top, (const char *const *)gen, k, s, mgv_palette);
             for (int i = 0; gen && i < k; i++) free(gen[i]);
             free(gen);
         }
     }
     draw_title(c, o->title, 0, W, pad, s);
-    free(order);
-    free(px);
-    free(edges);
+    free(order), free(px), free(edges), free(keep), free(numbers), free(nums);
+    return c;
+}
+
+/* ---- composition ------------------------------------------------------------ */
+
+mgv_canvas *mgv_plot_join(mgv_canvas *const *parts, int n, int vertical)
+{
+    if (!parts || n < 1 || n > 64) return mgv_fail_null("plot.join: %d pictures (1..64)", n);
+    long W = 0, H = 0;
+    for (int i = 0; i < n; i++) {
+        if (!parts[i]) return mgv_fail_null("plot.join: picture %d is missing", i + 1);
+        if (vertical) W = parts[i]->w > W ? parts[i]->w : W, H += parts[i]->h;
+        else H = parts[i]->h > H ? parts[i]->h : H, W += parts[i]->w;
+    }
+    if (W > MGV_PLOT_MAX_SIDE || H > MGV_PLOT_MAX_SIDE)
+        return mgv_fail_null("plot.join: the picture would be %ldx%ld pixels (at most %d per side)",
+                             W, H, MGV_PLOT_MAX_SIDE);
+    mgv_canvas *c = mgv_canvas_new((int)W, (int)H, WHITE);
+    if (!c) return NULL;
+    int x = 0, y = 0;
+    for (int i = 0; i < n; i++) {
+        const mgv_canvas *p = parts[i];
+        for (int r = 0; r < p->h; r++)
+            memcpy(c->rgb + ((size_t)(y + r) * (size_t)W + (size_t)x) * 3,
+                   p->rgb + (size_t)r * (size_t)p->w * 3, (size_t)p->w * 3);
+        if (vertical) y += p->h;
+        else x += p->w;
+    }
     return c;
 }
 

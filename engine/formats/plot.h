@@ -40,6 +40,8 @@ typedef struct mgv_plot_opts {
     int cell;                        /* heatmap cell side in pixels (0: automatic) */
     int width, height;               /* plot area of lines/scatter (0: automatic) */
     double threshold;                /* graph: hide edges below this fraction of the largest (0: 0.05) */
+    int top_k;                       /* graph: only each node's top_k strongest edges (0: all) */
+    int center;                      /* graph: node drawn in the centre, 1-based (0: none) */
     int diagonal;                    /* scatter: draw y = x */
 } mgv_plot_opts;
 
@@ -56,10 +58,16 @@ mgv_canvas *mgv_plot_lines(const float *x, const float *y, int series, int point
 mgv_canvas *mgv_plot_scatter(const float *x, const float *y, int n, const int *classes,
                              const mgv_plot_opts *o);
 /* An n x n weighted adjacency matrix as a node-link drawing: nodes on a
- * circle grouped by class (classes[i] 0-based, NULL: one class), edge width
- * and opacity by weight max(a_ij, a_ji) relative to the largest; edges inside
- * a class in its colour, across classes grey. */
+ * circle grouped by class (classes[i] 0-based, NULL: one class), or around
+ * o->center; nodes named by o->row_labels (default 1..n, up to 64 nodes).
+ * Edge weight max(a_ij, a_ji): edges below o->threshold of the largest are
+ * hidden, and with o->top_k only each node's top_k strongest are kept; width
+ * and opacity grow over the range of the drawn weights. Edges inside a class
+ * take its colour, across classes grey. */
 mgv_canvas *mgv_plot_graph(const float *adj, int n, const int *classes, const mgv_plot_opts *o);
+/* The n pictures side by side (vertical: stacked), top / left aligned, on
+ * white; the parts are not freed. */
+mgv_canvas *mgv_plot_join(mgv_canvas *const *parts, int n, int vertical);
 /* A picture from planar float channels (1 or 3 of h x w), lo -> 0, hi -> 255. */
 mgv_canvas *mgv_plot_image(const float *v, int channels, int h, int w, double lo, double hi);
 

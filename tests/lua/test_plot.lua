@@ -110,7 +110,7 @@ test("helpers from model outputs: gates, usage, history", function()
   local g = mgv.plot.gates(out, 1, { "the", "cat", "sat" })
   local plain = mgv.plot.heatmap(out.gate_text[1]:slice(1, 1, 3),
     { rows = { "the", "cat", "sat" }, cols = { "E1", "E2", "E3" }, title = "text gates of item 1",
-      xlabel = "expert" })
+      xlabel = "expert", min = 0, max = 1 })   -- gates are on a fixed 0..1 scale by default
   same_picture(g, plain, "gates")
   local u = mgv.plot.usage(out, { "b", "a", "b" })
   local same_bars = mgv.plot.bars({ { 0, 1, 0 }, { 1, 0, 0 } }, { labels = { "a", "b" },
@@ -135,7 +135,8 @@ test("options are checked", function()
 end)
 
 test("documentation of mgv.plot", function()
-  for _, name in ipairs({ "heatmap", "bars", "lines", "scatter", "graph", "image", "gates", "usage", "history" }) do
+  for _, name in ipairs({ "heatmap", "bars", "lines", "scatter", "graph", "image", "gates", "usage",
+                          "history", "ego", "join" }) do
     check(mgv.doc("plot." .. name), "no help for plot." .. name)
   end
 end)
