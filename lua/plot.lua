@@ -213,7 +213,7 @@ if docs then
   local function doc(name, sig, text, example)
     docs[name] = { sig = sig, text = text, example = example }
   end
-  local save = "\nlocal path = os.tmpname() .. '.png'\np:save(path)\nos.remove(path)"
+  local save = "\nlocal path = os.tmpname()\np:save(path)\nos.remove(path)"
   doc("mgv.plot", "mgv.plot",
     "Pictures as objects: heatmap, bars, lines, scatter, graph, image, join, and from model " ..
     "outputs gates, usage, history, ego. Each returns an mgv.Plot with p:save(path) (PNG), p:png() (the bytes), " ..

@@ -26,6 +26,14 @@ KERNEL = os.environ.get("MGV_KERNEL_BIN") or os.path.join(ROOT, "build", "mgv-ke
 # AddressSanitizer builds run several times slower: scale the waits
 SLOW = 4.0 if (os.environ.get("SANITIZE") == "1" or "build-san" in KERNEL) else 1.0
 
+# Every temporary file of a kernel test (markers, connection files, the
+# kernels' own os.tmpname) goes into one directory removed at exit, so that
+# a kernel killed on purpose leaves nothing behind.
+_SCRATCH = tempfile.mkdtemp(prefix="mgv-kernel-test-")
+atexit.register(shutil.rmtree, _SCRATCH, True)
+tempfile.tempdir = _SCRATCH
+os.environ["TMPDIR"] = _SCRATCH
+
 
 def scaled(seconds):
     return seconds * SLOW
