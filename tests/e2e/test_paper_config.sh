@@ -153,6 +153,11 @@ check "the paper preset trains (images, InfoNCE, MG-VAT), its loss falls, a chec
   local d = m2:parameters()['score.x.weight'] - m:parameters()['score.x.weight']
   assert((d * d):max():item() == 0, 'weights differ after reload')"
 
+check "the README's table of settings is --print-config --markdown" sh -c "
+  $MGV $ROOT/examples/zeroshot.lua --print-config --markdown >$tmp/tbl &&
+  sed -n '/<!-- settings table/,/<!-- end of settings table/p' $ROOT/README.md | sed '1d;\$d' >$tmp/readme_tbl &&
+  test -s $tmp/tbl && diff $tmp/tbl $tmp/readme_tbl"
+
 check "zeroshot.lua refuses --text-encoder bert without --bert and on the synthetic set" sh -c "
   $MGV $ROOT/examples/zeroshot.lua --task mre --text-encoder bert 2>$tmp/e1; test \$? -eq 2 &&
   grep -q 'needs --bert DIR' $tmp/e1 &&
