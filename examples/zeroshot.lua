@@ -9,7 +9,7 @@
 --       [--no-prior] [--tau X] [--prior-decay X]
 --       [--text-encoder glove|bert --bert DIR] [--max-len N]
 --       [--vision-encoder patch|vit --vit DIR] [--image-dir DIR] [--vit-pool N]
---       [--vit-cache DIR]
+--       [--vit-cache DIR] [--preset paper] [--print-config [--markdown]]
 --
 -- The paper's configuration: --text-encoder bert --bert DIR (a Hugging Face
 -- BERT directory, e.g. bert-base-cased: config.json, model.safetensors,
@@ -18,6 +18,13 @@
 -- picture in --image-dir, default the task's data folder /images, are
 -- computed once into a cache file in --vit-cache DIR, default the data
 -- folder; --vit-pool k keeps [CLS] and k x k cell means instead of all 577).
+-- With --preset paper every setting whose value the authors' code states
+-- takes that value (K 8 experts, projection 256 for MRE / 768 for MET, no
+-- clipping, L_vmoe weighted 1, the raw label names, lower-cased BERT input,
+-- their markers, Glorot initialisation, per-sample label dropout, their
+-- MG-VAT update order, lr 1e-5, ...); options given explicitly still win.
+-- --print-config prints every setting the run would use and exits;
+-- --print-config --markdown prints the table of settings of the README.
 --
 -- Data: --data DIR, else $MGV_DATA, else the project's data/ folder, as
 -- scripts/get-data.sh fills it (DIR/mnre/{train,val,test}.txt and
@@ -39,7 +46,7 @@ end
 
 -- ---- options ----------------------------------------------------------------
 local flags = { ["text-only"] = true, ["no-vmoe"] = true, ["no-mg"] = true, ["no-nce"] = true,
-                ["no-prior"] = true,
+                ["no-prior"] = true, ["print-config"] = true, markdown = true,
                 resume = true, quiet = true, baseline = true }
 local valued = { task = true, seed = true, data = true, epochs = true, json = true,
                  out = true, lr = true, hidden = true, experts = true, patience = true,
@@ -48,7 +55,7 @@ local valued = { task = true, seed = true, data = true, epochs = true, json = tr
                  ["prior-decay"] = true,
                  ["text-encoder"] = true, bert = true, ["vision-encoder"] = true, vit = true,
                  ["image-dir"] = true, ["vit-pool"] = true, ["vit-cache"] = true,
-                 ["max-len"] = true }
+                 ["max-len"] = true, preset = true }
 local o = { task = "auto", seed = "0" }
 local i = 1
 while i <= #arg do
@@ -84,6 +91,83 @@ if vision_encoder ~= "patch" and vision_encoder ~= "vit" then usage("--vision-en
 if text_encoder == "bert" and not o.bert then usage("--text-encoder bert needs --bert DIR") end
 if vision_encoder == "vit" and not o.vit then usage("--vision-encoder vit needs --vit DIR") end
 if vision_encoder == "vit" and o["text-only"] then usage("--text-only and --vision-encoder vit exclude each other") end
+if o.preset and o.preset ~= "paper" then usage("--preset must be paper") end
+if o.markdown and not o["print-config"] then usage("--markdown goes with --print-config") end
+
+-- The options of mgv.model, but words and what the data decide. Under a
+-- preset only what was asked for explicitly is passed, so the preset's
+-- values stand for the rest.
+local function model_options(task_name, multimodal, vit_hidden)
+  local mine = not o.preset
+  -- MNRE: a wider encoder and a smaller step than the synthetic set's defaults
+  local task_hidden = mine and task_name == "mre" and 128 or nil
+  local task_lr = mine and task_name == "mre" and 1e-4 or nil
+  if text_encoder == "bert" and mine then task_lr, task_hidden = 1e-5, nil end   -- the paper's BERT step
+  if vit_hidden then task_hidden = vit_hidden end   -- text and image tokens share d
+  return {
+    preset = o.preset,
+    task = task_name == "mre" and "mre" or "met",
+    images = multimodal,
+    vmoe = not o["no-vmoe"],
+    mg = not o["no-mg"],
+    nce = not o["no-nce"],
+    vat = o.vat,
+    lr = num("lr", task_lr),
+    hidden = num("hidden", nil) and math.tointeger(num("hidden")) or task_hidden,
+    experts = num("experts", nil) and math.tointeger(num("experts")),
+    layers = num("layers", nil) and math.tointeger(num("layers")),
+    vmoe_weight = num("vmoe-weight", nil),
+    -- GloVe tasks score with the word-vector prior (README, "Deviations")
+    prior = (mine or o["no-prior"]) and
+            (task_name ~= "synth" and text_encoder == "glove" and not o["no-prior"]) or nil,
+    tau = num("tau", nil),
+    prior_decay = num("prior-decay", nil),
+    seed = seed,
+    bert = text_encoder == "bert" and o.bert or nil,
+    image = vision_encoder == "vit" and "features" or nil,
+    max_len = num("max-len", nil) and math.tointeger(num("max-len"))
+              or (text_encoder == "bert" and mine and 128 or nil),
+  }
+end
+
+local function show(v)
+  if v == nil then return "none" end
+  if math.type(v) == "float" then return string.format("%g", v) end
+  return tostring(v)
+end
+
+if o["print-config"] then
+  local task_name = o.task == "auto" and "mre" or o.task
+  local multimodal = vision_encoder == "vit" or (task_name == "synth" and not o["text-only"])
+  if not o.markdown then
+    local c = mgv.model_config(model_options(task_name, multimodal))
+    print(string.format("preset %s, task %s", o.preset or "none", task_name))
+    for _, opt in ipairs(mgv._model_options()) do
+      print(string.format("%-15s %s", opt.name, show(c[opt.name])))
+    end
+    os.exit(0)
+  end
+  -- the README's table, from engine/mgvmoe/model_options.h
+  local paper = { mre = mgv.model_config{ preset = "paper", task = "mre" },
+                  met = mgv.model_config{ preset = "paper", task = "met" } }
+  local function by_task(name, mre, met)
+    if show(mre) == show(met) then return show(mre) end
+    return show(mre) .. " (MRE), " .. show(met) .. " (MET)"
+  end
+  print("| setting | authors' code | paper preset | our default | why ours differs |")
+  print("|---|---|---|---|---|")
+  for _, opt in ipairs(mgv._model_options()) do
+    local n = opt.name
+    local authors, preset = "-", by_task(n, paper.mre[n], paper.met[n])
+    if n == "task" then preset = "as asked" end
+    if opt.known then
+      authors = n == "proj" and by_task(n, paper.mre.proj, paper.met.proj) or show(opt.reference)
+    end
+    print(string.format("| `%s` | %s | %s | %s | %s |", n, authors, preset, show(opt.default),
+      opt.why or ""))
+  end
+  os.exit(0)
+end
 
 local function script_dir()
   local src = debug.getinfo(1, "S").source
@@ -188,39 +272,15 @@ if vision_encoder == "vit" then
 end
 
 -- ---- model ------------------------------------------------------------------
--- MNRE: a wider encoder and a smaller step than the synthetic set's defaults
-local task_hidden = task_name == "mre" and 128 or nil
-local task_lr = task_name == "mre" and 1e-4 or nil
-if text_encoder == "bert" then task_lr, task_hidden = 1e-5, nil end   -- the paper's BERT step
-if vit then task_hidden = vit:config().hidden end   -- text and image tokens share d
-local model = mgv.model{
-  words = task.words,
-  task = task_name == "mre" and "mre" or "met",
-  images = multimodal,
-  vmoe = not o["no-vmoe"],
-  mg = not o["no-mg"],
-  nce = not o["no-nce"],
-  vat = o.vat,
-  lr = num("lr", task_lr),
-  hidden = num("hidden", nil) and math.tointeger(num("hidden")) or task_hidden,
-  experts = num("experts", nil) and math.tointeger(num("experts")),
-  layers = num("layers", nil) and math.tointeger(num("layers")),
-  vmoe_weight = num("vmoe-weight", nil),
-  -- GloVe tasks score with the word-vector prior (README, "Deviations")
-  prior = task_name ~= "synth" and text_encoder == "glove" and not o["no-prior"],
-  tau = num("tau", nil),
-  prior_decay = num("prior-decay", nil),
-  seed = seed,
-  bert = text_encoder == "bert" and o.bert or nil,
-  image = vit and "features" or nil,
-  max_len = num("max-len", nil) and math.tointeger(num("max-len"))
-            or (text_encoder == "bert" and 128 or nil),
-}
+local model_opts = model_options(task_name, multimodal, vit and vit:config().hidden)
+model_opts.words = task.words
+local model = mgv.model(model_opts)
 if vit and model:config().hidden ~= vit:config().hidden then
   io.stderr:write(string.format("zeroshot: the text hidden size %d and the ViT hidden size %d differ\n",
     model:config().hidden, vit:config().hidden))
   os.exit(1)
 end
+if o.preset then print("preset " .. o.preset .. " (options given explicitly override it)") end
 print(model)
 
 -- ---- train, select, test ----------------------------------------------------------
@@ -256,7 +316,7 @@ if o.json then
                      support = pc.support }
   end
   local out = {
-    task = task_name, seed = seed, multimodal = multimodal,
+    task = task_name, seed = seed, multimodal = multimodal, preset = o.preset,
     text_encoder = text_encoder, vision_encoder = vit and "vit" or (multimodal and "patch" or nil),
     fallback = fallback_reason,
     interrupted = result.interrupted or false, epochs_run = #result.history,

@@ -713,10 +713,17 @@ doc("mgv.model", "mgv.model{" .. table.concat(model_sig, ", ") .. "} -> Model",
   "(second span); h_e is [CLS] and the opening markers, label vectors the mean over each label " ..
   "phrase's tokens; hidden, heads, layers and dropout are BERT's, max_len is capped at its " ..
   "positions; words is then optional and prior is refused (it needs GloVe). " ..
+  "preset = 'paper' starts from the authors' values instead of ours (every option whose " ..
+  "value their code states; proj 256 for 'mre', 768 for 'met'); options given with it win. " ..
   "Unknown options are errors. Printing a model shows its parts, options and parameter counts.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "print(model)", model_options)
+doc("mgv.model_config", "mgv.model_config{...} -> table",
+  "The options mgv.model would use for the same table (preset resolved, defaults filled), " ..
+  "without building a model; words is not needed.",
+  "local c = mgv.model_config{preset = 'paper', task = 'met'}\n" ..
+  "print(c.experts, c.proj, c.mg_update)")
 doc("Model", "mgv.Model (from mgv.model)",
   "The MG-VMoE model: model:train_step(ds, idx), model:predict(ds), model:forward(ds, idx), " ..
   "model:route(ds, i), model:neighbours(ds, i, k), " ..

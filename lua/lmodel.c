@@ -474,9 +474,9 @@ static lmgv_model *check_model(lua_State *L, int arg)
     return u;
 }
 
-/* mgv.model's options: "words" and the table's (engine/mgvmoe/model_options.h) */
+/* mgv.model's options: "words", "preset" and the table's (engine/mgvmoe/model_options.h) */
 #define OPTION_NAME(name, ...) #name,
-static const char *const model_opts[] = {"words", MGV_MODEL_OPTIONS(OPTION_NAME) NULL};
+static const char *const model_opts[] = {"words", "preset", MGV_MODEL_OPTIONS(OPTION_NAME) NULL};
 #undef OPTION_NAME
 
 /* Option k (of the options at 1), one of the names of ch, as its value; cur
@@ -501,15 +501,39 @@ static int opt_choice_value(lua_State *L, const char *k, const mgv_choice *ch, i
 #define READ_OPTION(name, at, field, kind, def, ref, known, help) \
     READ_##kind(#name, MGV_OPTION_FIELD(c, at, field), mgv_model_choices_##name);
 
-static int l_model(lua_State *L)
+/* The configuration the options at 1 ask for: the defaults, or a preset's
+ * values (option preset), then the options given. */
+static mgv_model_config read_config(lua_State *L, const char *op)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
-    const char *op = "mgv.model";
     lmgv_check_options(L, 1, model_opts, op);
     mgv_model_config c = mgv_model_default_config();
+    const char *preset = lmgv_opt_string(L, 1, "preset", NULL, op);
+    if (preset) {
+        /* the preset resolves by task (proj) */
+        READ_CHOICE("task", c.n_spans, mgv_model_choices_task);
+        if (mgv_model_preset(preset, &c) < 0) lmgv_error(L);
+    }
     MGV_MODEL_OPTIONS(READ_OPTION)
-    if (c.n_spans == 2 && !lmgv_has_option(L, 1, "images"))
+    if (c.n_spans == 2 && !preset && !lmgv_has_option(L, 1, "images"))
         c.use_images = 0;   /* MNRE images are not here offline */
+    return c;
+}
+
+static void push_options(lua_State *L, const mgv_model_config *c);
+
+/* mgv.model_config{...}: the options mgv.model would use, without a model */
+static int l_model_config(lua_State *L)
+{
+    mgv_model_config c = read_config(L, "mgv.model_config");
+    push_options(L, &c);
+    return 1;
+}
+
+static int l_model(lua_State *L)
+{
+    const char *op = "mgv.model";
+    mgv_model_config c = read_config(L, op);
     lua_getfield(L, 1, "words");
     mgv_tensor *words = lmgv_test(L, -1);
     if (!words && !c.text_features && !c.bert_dir)
@@ -731,20 +755,25 @@ static int model_set_lr(lua_State *L)
 #define PUSH_STR(f, ch) lua_pushstring(L, (f))
 #define PUSH_CHOICE(f, ch) lua_pushstring(L, mgv_choice_name(ch, (int)(f)))
 #define PUSH_OPTION(name, at, field, kind, def, ref, known, help)                  \
-    PUSH_##kind(MGV_OPTION_FIELD(m->cfg, at, field), mgv_model_choices_##name); \
+    PUSH_##kind(MGV_OPTION_FIELD(*c, at, field), mgv_model_choices_##name);     \
     lua_setfield(L, -2, #name);
 
-/* The model's options as a table: those of mgv.model (lr the current one),
- * and text_encoder ('glove', 'bert' or 'features'). */
-static void push_config(lua_State *L, const mgv_model *m)
+/* The options of a configuration as a table: those of mgv.model and
+ * text_encoder ('glove', 'bert' or 'features'). */
+static void push_options(lua_State *L, const mgv_model_config *c)
 {
-    lua_createtable(L, 0, 40);
+    lua_createtable(L, 0, 48);
     MGV_MODEL_OPTIONS(PUSH_OPTION)
-    lua_pushnumber(L, m->opt->lr);
-    lua_setfield(L, -2, "lr");
-    const mgv_model_config *c = &m->cfg;
     lua_pushstring(L, c->bert_dir ? "bert" : c->text_features ? "features" : "glove");
     lua_setfield(L, -2, "text_encoder");
+}
+
+/* The model's options (lr the current one). */
+static void push_config(lua_State *L, const mgv_model *m)
+{
+    push_options(L, &m->cfg);
+    lua_pushnumber(L, m->opt->lr);
+    lua_setfield(L, -2, "lr");
 }
 
 static int model_config(lua_State *L)
@@ -857,6 +886,8 @@ static int l_model_options(lua_State *L)
         lua_setfield(L, -2, "known");
         lua_pushstring(L, o->help);
         lua_setfield(L, -2, "help");
+        lua_pushstring(L, mgv_model_option_why(o->name));
+        lua_setfield(L, -2, "why");
         if (o->choices) {
             lua_newtable(L);
             for (int k = 0; o->choices[k].name; k++) {
@@ -1102,6 +1133,8 @@ void lmgv_open_model(lua_State *L, int module)
     lmgv_new_lib(L, module, "glove", glove_funcs);
     lua_pushcfunction(L, l_model);
     lua_setfield(L, module, "model");
+    lua_pushcfunction(L, l_model_config);
+    lua_setfield(L, module, "model_config");
     lua_pushcfunction(L, l_model_options);
     lua_setfield(L, module, "_model_options");
     lua_pushcfunction(L, l_sampler);

@@ -251,6 +251,11 @@ CONFIGS = {
     "cased_nonfc": dict(lower=False, nfc=False),
     "cased_strip": dict(lower=False, strip_accents=True),
     "uncased_keep_accents": dict(lower=True, strip_accents=False),
+    # the paper's BERT input (keras-bert's Tokenizer, cased=False, into the
+    # cased vocabulary): lower-cased and accent-stripped as BasicTokenizer
+    # does for uncased; the C side loads the tokenizer cased and switches it
+    # with mgv_wordpiece_set_lowercase (the model's bert_lowercase)
+    "lowered_cased_vocab": dict(lower=True, strip_accents=True),
 }
 
 
@@ -486,5 +491,6 @@ def write_vit():
 
 if __name__ == "__main__":
     write_wordpiece()
-    write_bert()
-    write_vit()
+    if sys.argv[1:] != ["--wordpiece-only"]:
+        write_bert()
+        write_vit()

@@ -331,6 +331,26 @@ static mgv_wordpiece *build(int n, char **tokens, const mgv_wordpiece_config *cf
     return wp;
 }
 
+void mgv_wordpiece_set_lowercase(mgv_wordpiece *wp, int lowercase)
+{
+    wp->cfg.lowercase = lowercase != 0;
+    wp->cfg.strip_accents = -1;   /* as lowercase, as HF's None */
+}
+
+int mgv_wordpiece_set_markers(mgv_wordpiece *wp, const int order[4])
+{
+    int32_t ids[4];
+    for (int k = 0; k < 4; k++) {
+        char name[32];
+        if (order[k] < 1 || order[k] > 4)
+            return mgv_fail("wordpiece: marker [unused%d] outside 1..4", order[k]);
+        snprintf(name, sizeof name, "[unused%d]", order[k]);
+        ids[k] = mgv_wordpiece_id(wp, name);
+    }
+    memcpy(wp->sp.marker, ids, sizeof ids);
+    return 0;
+}
+
 mgv_wordpiece *mgv_wordpiece_from_tokens(int n, const char *const *tokens,
                                          const mgv_wordpiece_config *cfg)
 {

@@ -72,6 +72,14 @@ int32_t mgv_wordpiece_id(const mgv_wordpiece *wp, const char *token);
 /* The entry of an id, or NULL when out of range. */
 const char *mgv_wordpiece_token(const mgv_wordpiece *wp, int32_t id);
 
+/* Settings changed after loading (a model's options). Lower-casing with
+ * accents stripped as an uncased tokenizer does, into whatever vocabulary
+ * (keras-bert's cased=False over a cased one); 0 restores nothing else. */
+void mgv_wordpiece_set_lowercase(mgv_wordpiece *wp, int lowercase);
+/* The entity markers' order: marker slot k (open span 0, close span 0, open
+ * span 1, close span 1) becomes [unused order[k]], order[k] in 1..4. */
+int mgv_wordpiece_set_markers(mgv_wordpiece *wp, const int order[4]);
+
 /* Ids of the special tokens (-1 when the vocabulary lacks one). */
 typedef struct mgv_wordpiece_specials {
     int32_t cls, sep, pad, unk, mask;

@@ -36,16 +36,19 @@ mgv_head_config mgv_head_default_config(int d, int experts, int entity_dim, int 
     return c;
 }
 
-/* PyTorch's nn.Linear initialisation bound: 1/sqrt(fan_in). */
+/* PyTorch's nn.Linear initialisation: U(+-1/sqrt(fan_in)), the bias too;
+ * or Keras' Dense default (init 1): Glorot uniform, U(+-sqrt(6/(fan_in +
+ * fan_out))), and a zero bias. */
 static mgv_tensor *linear_param(mgv_head *h, const char *name, int out, int in)
 {
     char wname[96], bname[96];
     snprintf(wname, sizeof wname, "%s.weight", name);
     snprintf(bname, sizeof bname, "%s.bias", name);
-    float bound = 1.0f / sqrtf((float)in);
+    int glorot = h->cfg.init == 1;
+    float bound = glorot ? sqrtf(6.0f / (float)(in + out)) : 1.0f / sqrtf((float)in);
     int64_t ws[2] = {out, in}, bs[1] = {out};
     if (!mgv_params_new(&h->params, wname, 2, ws, bound, &h->rng)) return NULL;
-    return mgv_params_new(&h->params, bname, 1, bs, bound, &h->rng);
+    return mgv_params_new(&h->params, bname, 1, bs, glorot ? 0.0f : bound, &h->rng);
 }
 
 /* The score maps of the word-vector prior: zero, but the identity from the
@@ -79,6 +82,8 @@ int mgv_head_init(mgv_head *h, const mgv_head_config *cfg, uint64_t seed)
                         cfg->proj);
     if (cfg->dropout < 0 || cfg->dropout >= 1)
         return mgv_fail("head: dropout %g outside [0, 1)", cfg->dropout);
+    if (cfg->init < 0 || cfg->init > 1 || cfg->label_dropout < 0 || cfg->label_dropout > 1)
+        return mgv_fail("head: init and label_dropout are 0 or 1");
     h->cfg = *cfg;
     mgv_rng_seed(&h->rng, seed);
     mgv_params_init(&h->params);
@@ -478,10 +483,25 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     /* zero-shot bilinear scores (or the prior's scaled cosine) */
     float p_drop = training ? c->dropout : 0.0f;
     mgv_tensor *x_in, *l_in, *ex, *el, *scores;
+    /* per sample: every sample sees its own copy of the labels [B, C, DL]
+     * under its own mask (MRE/model.py:83, :89), so the label side and the
+     * scores are batched */
+    int per_sample = training && p_drop > 0 && c->label_dropout == 1;
+    mgv_tensor *labels = b->labels, *prior_labels = b->prior_labels;
+    if (per_sample) {
+        int64_t C = labels->shape[0], ls[3] = {B, C, labels->shape[1]};
+        MGV_TRY(sc, labels, mgv_expand(labels, 3, ls));
+        MGV_TRY(sc, labels, mgv_contiguous(labels));
+        if (prior_labels) {
+            int64_t ps3[3] = {B, C, prior_labels->shape[1]};
+            MGV_TRY(sc, prior_labels, mgv_expand(prior_labels, 3, ps3));
+            MGV_TRY(sc, prior_labels, mgv_contiguous(prior_labels));
+        }
+    }
     MGV_TRY(sc, x_in, mgv_dropout(h_x, p_drop, training, &h->rng));
-    MGV_TRY(sc, l_in, mgv_dropout(b->labels, p_drop, training, &h->rng));
+    MGV_TRY(sc, l_in, mgv_dropout(labels, p_drop, training, &h->rng));
     if (c->prior_dim > 0) {
-        mgv_tensor *xp[2] = {x_in, b->prior}, *lp[2] = {l_in, b->prior_labels};
+        mgv_tensor *xp[2] = {x_in, b->prior}, *lp[2] = {l_in, prior_labels};
         MGV_TRY(sc, x_in, mgv_concat(2, xp, -1));
         MGV_TRY(sc, l_in, mgv_concat(2, lp, -1));
     }
@@ -494,8 +514,16 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
         if (!(ex = unit_rows(sc, ex, 1e-6f)) || !(el = unit_rows(sc, el, 1e-6f))) goto fail;
         MGV_TRY(sc, ex, mgv_scale(ex, c->tau));
     }
-    MGV_TRY(sc, t, mgv_transpose(el, 0, 1));
-    MGV_TRY(sc, scores, mgv_matmul(ex, t));
+    if (per_sample) {
+        /* [B, 1, proj] [B, proj, C] -> [B, C] */
+        MGV_TRY(sc, ex, mgv_unsqueeze(ex, 1));
+        MGV_TRY(sc, t, mgv_transpose(el, 1, 2));
+        MGV_TRY(sc, scores, mgv_matmul(ex, t));
+        MGV_TRY(sc, scores, mgv_squeeze(scores, 1));
+    } else {
+        MGV_TRY(sc, t, mgv_transpose(el, 0, 1));
+        MGV_TRY(sc, scores, mgv_matmul(ex, t));
+    }
     out->scores = mgv_retain(scores);
     out->attention = mgv_retain(att);
     out->o_text = mgv_retain(r.o[0]);

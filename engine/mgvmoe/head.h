@@ -46,6 +46,8 @@ typedef struct mgv_head_config {
     float vat_eps, vat_xi;  /* classic VAT radius and probe size */
     int vat_iters;          /* power iterations (classic VAT) */
     int sample_eval;    /* sample the experts' noise at evaluation too */
+    int init;           /* dense layers: 0 PyTorch's uniform, 1 Glorot uniform and zero biases */
+    int label_dropout;  /* 0: one mask over the labels [C, DL] per batch; 1: one per sample */
     /* Word-vector prior (0 = off, the reference's bilinear score). With
      * prior_dim > 0 the batch also brings frozen word-vector features of the
      * instance (g_x [B, prior_dim]) and of each label (g_l [C,
@@ -104,8 +106,8 @@ void mgv_head_free(mgv_head *h);
 int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_head_out *out);
 void mgv_head_out_clear(mgv_head_out *out);
 /* The reference's perturbation update: one step of opt (an optimiser over
- * h->r alone) on -L_mg(g, r) + |r|_2 with the node vectors g of a forward
- * pass held fixed (the MoE output does not depend on r). */
+ * h->r alone) on -L_mg(g, r) + |r|_2 (the plain norm) with the node vectors
+ * g of a forward pass held fixed (the MoE output does not depend on r). */
 int mgv_head_perturb_step(mgv_head *h, mgv_tensor *g, mgv_optim *opt, double *objective);
 
 #endif

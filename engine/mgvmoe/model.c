@@ -41,6 +41,30 @@ const char *mgv_choice_name(const mgv_choice *choices, int v)
     return NULL;
 }
 
+const char *mgv_model_option_why(const char *name)
+{
+#define WHY_ROW(option, reason) \
+    if (strcmp(name, #option) == 0) return reason;
+    MGV_MODEL_WHY(WHY_ROW)
+#undef WHY_ROW
+    return NULL;
+}
+
+int mgv_model_preset(const char *name, mgv_model_config *c)
+{
+    if (!name || strcmp(name, "paper") != 0)
+        return mgv_fail("model: unknown preset '%s' (known: 'paper')", name ? name : "(null)");
+    int n_spans = c->n_spans;
+#define SET_KNOWN(option, at, field, kind, def, ref, known, help) \
+    if (known && MGV_OPT_##kind != MGV_OPT_STR) MGV_OPTION_FIELD(*c, at, field) = NUMBER_##kind(ref);
+    MGV_MODEL_OPTIONS(SET_KNOWN)
+#undef SET_KNOWN
+    c->n_spans = n_spans;
+    /* MET/model.py:36 d = 768; MRE/model.py:70 d = 256 */
+    c->head.proj = n_spans == 1 ? 768 : 256;
+    return 0;
+}
+
 mgv_model_config mgv_model_default_config(void)
 {
     mgv_model_config c;
@@ -135,6 +159,12 @@ static int init_bert(mgv_model *m, const char *dir)
         if (sp->marker[k] < 0)
             return mgv_fail("model: the BERT vocabulary of %s lacks the entity marker [unused%d]",
                             dir, k + 1);
+    if (m->cfg.bert_lowercase) mgv_wordpiece_set_lowercase(m->wp, 1);
+    if (m->cfg.mre_markers && m->cfg.n_spans == 2) {
+        /* MRE/data_loader.py:126-141: [unused1] head [unused3], [unused2] tail [unused4] */
+        static const int head13[4] = {1, 3, 2, 4};
+        if (mgv_wordpiece_set_markers(m->wp, head13) < 0) return -1;
+    }
     if (mgv_wordpiece_vocab_size(m->wp) > m->bert.cfg.vocab_size)
         return mgv_fail("model: %s: vocab.txt has %d entries but the model only %d", dir,
                         mgv_wordpiece_vocab_size(m->wp), m->bert.cfg.vocab_size);
@@ -149,16 +179,18 @@ static int init_bert(mgv_model *m, const char *dir)
     return 0;
 }
 
-/* all trainable tensors: encoders then head (r has its own optimiser) */
+/* all trainable tensors: encoders then head, then r when the model step
+ * moves it too (mg_update 1; r always has its own optimiser as well) */
 static int collect_params(mgv_model *m, mgv_tensor ***out)
 {
-    int n = m->params.n + m->head.params.n;
-    mgv_tensor **all = malloc(sizeof(mgv_tensor *) * (size_t)(n ? n : 1));
+    int n = m->params.n + m->head.params.n, with_r = m->cfg.mg_update == 1;
+    mgv_tensor **all = malloc(sizeof(mgv_tensor *) * (size_t)(n + 1));
     if (!all) return mgv_fail("model: out of memory");
     for (int i = 0; i < m->params.n; i++) all[i] = m->params.tensors[i];
     for (int i = 0; i < m->head.params.n; i++) all[m->params.n + i] = m->head.params.tensors[i];
+    if (with_r) all[n] = m->head.r;
     *out = all;
-    return n;
+    return n + with_r;
 }
 
 int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
@@ -172,6 +204,9 @@ int mgv_model_init(mgv_model *m, const mgv_model_config *cfg, mgv_tensor *words)
     if (cfg->bert_dir && cfg->text_features)
         return mgv_fail("model: a BERT text encoder and precomputed text features exclude each "
                         "other");
+    if (cfg->mg_update < 0 || cfg->mg_update > 1 || cfg->label_text < 0 || cfg->label_text > 1 ||
+        cfg->mre_markers < 0 || cfg->mre_markers > 1)
+        return mgv_fail("model: mg_update, label_text and mre_markers are 0 or 1");
     if (cfg->bert_dir && cfg->prior)
         return mgv_fail("model: the word-vector prior needs GloVe (the GloVe text encoder's word "
                         "table); turn it off with BERT");
@@ -480,7 +515,7 @@ done:
 /* ---- forward ------------------------------------------------------------ */
 
 static mgv_tensor *label_mean(mgv_model *m, int C, int L, int32_t *ids, mgv_tensor *mask,
-                              int training);
+                              int training, int all_positions);
 
 /* rows H[b, pos[b]] of H [B, L, d] -> [B, d] */
 static mgv_tensor *gather_positions(mgv_tensor *H, const int64_t *pos, int stride, int s)
@@ -505,22 +540,43 @@ static mgv_tensor *encode_text(mgv_model *m, int64_t B, int64_t L, const int32_t
     return mgv_text_encoder_forward(&m->text, B, L, ids, mask, training, &m->rng);
 }
 
-/* BERT input of the label phrases: [CLS] phrase [SEP], padded, and the mask */
+/* the authors' fixed label lengths: MRE/data_loader.py:112 max_len=16,
+ * MET/data_loader.py:350 encode(class_name, 5) */
+#define RAW_LABEL_LEN(n_spans) ((n_spans) == 2 ? 16 : 5)
+
+/* [CLS] text [SEP] of the raw name, cut to max_len as keras-bert's encode */
+static int raw_label_ids(const mgv_model *m, const char *name, int max_len, mgv_ids *out)
+{
+    const mgv_wordpiece_specials *sp = mgv_wordpiece_specials_of(m->wp);
+    if (sp->cls < 0 || sp->sep < 0) return mgv_fail("model: the vocabulary lacks [CLS] or [SEP]");
+    mgv_ids body = {0};
+    int rc = mgv_wordpiece_encode(m->wp, name, strlen(name), &body);
+    if (rc == 0) rc = mgv_ids_push(out, sp->cls);
+    for (int t = 0; rc == 0 && t < body.n && t < max_len - 2; t++) rc = mgv_ids_push(out, body.v[t]);
+    if (rc == 0) rc = mgv_ids_push(out, sp->sep);
+    mgv_ids_free(&body);
+    return rc;
+}
+
+/* BERT input of the label texts: [CLS] phrase [SEP] (or the raw name),
+ * padded, and the mask */
 static int label_ids_bert(const mgv_model *m, const mgv_dataset *ds, int32_t **ids_out,
                           mgv_tensor **mask_out, int *L_out)
 {
-    int C = ds->n_classes, L = 1, rc = -1;
+    int C = ds->n_classes, L = 1, rc = -1, raw = m->cfg.label_text == 1;
+    if (raw) L = RAW_LABEL_LEN(m->cfg.n_spans);
     int32_t *ids = NULL;
     mgv_tensor *mask = NULL;
-    if (!ds->class_phrases)
+    if (!raw && !ds->class_phrases)
         return mgv_fail("model: the data set has no label phrases (a BERT model needs a data "
                         "set from mgv.data.mre or mgv.data.met)");
     mgv_ids *seq = calloc((size_t)C + 1, sizeof *seq);
     if (!seq) return mgv_fail("model: out of memory");
     for (int c = 0; c < C; c++) {
-        const char *ph = ds->class_phrases[c] ? ds->class_phrases[c] : ds->class_names[c];
-        if (mgv_wordpiece_sequence_text(m->wp, ph, strlen(ph), 0, NULL, NULL, m->cfg.max_len,
-                                        &seq[c], NULL) < 0) {
+        const char *ph = raw || !ds->class_phrases[c] ? ds->class_names[c] : ds->class_phrases[c];
+        if ((raw ? raw_label_ids(m, ph, L, &seq[c])
+                 : mgv_wordpiece_sequence_text(m->wp, ph, strlen(ph), 0, NULL, NULL,
+                                               m->cfg.max_len, &seq[c], NULL)) < 0) {
             mgv_error_context("model: label '%s'", ds->class_names[c]);
             goto done;
         }
@@ -562,7 +618,8 @@ mgv_tensor *mgv_model_label_embeddings(mgv_model *m, const mgv_dataset *ds, int 
         mgv_tensor *mask = NULL;
         int L = 0;
         if (label_ids_bert(m, ds, &ids, &mask, &L) < 0) return NULL;
-        return label_mean(m, ds->n_classes, L, ids, mask, training);
+        /* raw: MRE/sentence_encoder.py:41 reduce_mean over all positions */
+        return label_mean(m, ds->n_classes, L, ids, mask, training, m->cfg.label_text == 1);
     }
     int C = ds->n_classes, L = 2;
     for (int c = 0; c < C; c++)
@@ -588,18 +645,24 @@ mgv_tensor *mgv_model_label_embeddings(mgv_model *m, const mgv_dataset *ds, int 
             mgv_data(mask)[c * L + t] = t < len ? 1.0f : 0.0f;
         }
     }
-    return label_mean(m, C, L, ids, mask, training);
+    return label_mean(m, C, L, ids, mask, training, 0);
 }
 
-/* the mean state over each phrase's real tokens (takes ids and mask) */
+/* the mean state over each phrase's real tokens, or over all L positions
+ * (takes ids and mask) */
 static mgv_tensor *label_mean(mgv_model *m, int C, int L, int32_t *ids, mgv_tensor *mask,
-                              int training)
+                              int training, int all_positions)
 {
     mgv_scope sc = MGV_SCOPE("model");
     mgv_tensor *H, *num, *den, *out = NULL;
     int ax = 1;
     mgv_keep(&sc, mask);
     MGV_TRY(&sc, H, encode_text(m, C, L, ids, mask, training));
+    if (all_positions) {
+        MGV_TRY(&sc, num, mgv_sum(H, 1, &ax, 0));
+        out = mgv_scale(num, 1.0f / (float)L);
+        goto fail;
+    }
     MGV_TRY(&sc, num, mgv_unsqueeze(mask, -1));
     MGV_TRY(&sc, num, mgv_mul(H, num));
     MGV_TRY(&sc, num, mgv_sum(num, 1, &ax, 0));
@@ -731,10 +794,36 @@ static void argmax_rows(mgv_tensor *scores, int n, int *best)
 
 static double scalar_or_zero(mgv_tensor *t) { return t ? mgv_get_flat(t, 0) : 0.0; }
 
+/* the learned r of MG-VAT is in use */
+static int learned_r(const mgv_model *m)
+{
+    const mgv_head_config *hc = &m->cfg.head;
+    return hc->use_mg && hc->vat_mode == MGV_VAT_LEARNED && m->cfg.use_images;
+}
+
+int mgv_model_perturb_step(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                           double *objective)
+{
+    if (objective) *objective = 0;
+    if (!learned_r(m)) return 0;
+    /* MRE/framework.py:127-129: a fresh forward with training=True, the
+     * gradient of -L_mg + |r| with respect to r alone */
+    int prev = mgv_set_grad_enabled(0);
+    mgv_head_out out;
+    int rc = mgv_model_forward(m, ds, idx, n, 1, 0, &out);
+    mgv_set_grad_enabled(prev);
+    if (rc < 0) return -1;
+    rc = out.g ? mgv_head_perturb_step(&m->head, out.g, m->opt_r, objective) : 0;
+    mgv_head_out_clear(&out);
+    return rc;
+}
+
 int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
                          mgv_step_stats *st)
 {
     memset(st, 0, sizeof *st);
+    if (m->cfg.mg_update == 1 && mgv_model_perturb_step(m, ds, idx, n, &st->r_objective) < 0)
+        return -1;
     int prev = mgv_set_grad_enabled(1);
     mgv_head_out out;
     int rc = -1;
@@ -765,9 +854,8 @@ int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     if (mgv_optim_step(m->opt) < 0) goto done;
     mgv_optim_zero_grad(m->opt);
     mgv_zero_grad(m->head.r);
-    /* the reference's adversarial update of r on this batch's node vectors */
-    const mgv_head_config *hc = &m->cfg.head;
-    if (out.g && hc->use_mg && hc->vat_mode == MGV_VAT_LEARNED && m->cfg.use_images) {
+    /* ours: the adversarial update of r on this batch's node vectors */
+    if (m->cfg.mg_update == 0 && out.g && learned_r(m)) {
         if (mgv_head_perturb_step(&m->head, out.g, m->opt_r, &st->r_objective) < 0) goto done;
     }
     m->steps++;
@@ -876,8 +964,9 @@ static int checkpoint_tensors(mgv_model *m, int with_optim, named_list *l)
         if (nl_add(l, "", m->head.params.names[i], m->head.params.tensors[i]) < 0) return -1;
     if (nl_add(l, "", "vat.r", m->head.r) < 0) return -1;
     if (!with_optim) return 0;
+    /* opt's tensors are the first of l, in order (r last with mg_update 1) */
     for (int i = 0; i < m->opt->n; i++) {
-        pname = i < m->params.n ? m->params.names[i] : m->head.params.names[i - m->params.n];
+        pname = l->names[i];
         if (m->opt->m[i] && nl_add(l, "optim.m.", pname, m->opt->m[i]) < 0) return -1;
         if (m->opt->v[i] && nl_add(l, "optim.v.", pname, m->opt->v[i]) < 0) return -1;
     }

@@ -45,6 +45,16 @@ typedef struct mgv_model_config {
      * markers [unused1..4]. hidden becomes BERT's; max_len is capped at its
      * positions; heads/layers/dropout are BERT's own. Not with the prior. */
     const char *bert_dir;
+    /* BERT's input: lower-cased and accent-stripped whatever the vocabulary
+     * (keras-bert's cased=False); MRE markers [unused1] head [unused3] ..
+     * [unused2] tail [unused4] instead of 1-2 .. 3-4; label text: the
+     * data set's raw name over a fixed 16 (MRE) / 5 (MET) positions,
+     * padding in the mean, instead of the phrase's masked mean */
+    int bert_lowercase, mre_markers, label_text;
+    /* MG-VAT's r: 0 after the model step on its node vectors with its own
+     * Adam; 1 the reference's order (mgv_model_perturb_step first on a fresh
+     * forward, then the model step, whose optimiser holds r too) */
+    int mg_update;
     /* the head's options (experts, proj, the losses and their weights, its
      * dropout, the prior's tau and decay; entity_dim and label_dim 0: what
      * the text encoder makes). mgv_model_init completes a copy: d, the
@@ -53,6 +63,11 @@ typedef struct mgv_model_config {
 } mgv_model_config;
 
 mgv_model_config mgv_model_default_config(void);
+
+/* The configuration of a preset: "paper" sets every option whose authors'
+ * value is known to it (proj by task: 256 for MRE, 768 for MET) on top of
+ * c, keeping c's n_spans. -1 (an error message) for an unknown name. */
+int mgv_model_preset(const char *name, mgv_model_config *c);
 
 typedef struct mgv_model {
     mgv_model_config cfg;
@@ -63,7 +78,7 @@ typedef struct mgv_model {
     char *bert_dir;             /* owned copy; cfg.bert_dir points here */
     mgv_patch_encoder vision;
     mgv_head head;              /* its own params + the perturbation r */
-    mgv_optim *opt;             /* over params + head.params */
+    mgv_optim *opt;             /* over params + head.params (+ head.r with mg_update 1) */
     mgv_optim *opt_r;           /* over head.r */
     mgv_rng rng;
     int64_t steps;
@@ -105,9 +120,17 @@ typedef struct mgv_step_stats {
 
 /* One training step on instances idx[0..n) of ds (labels index ds's classes):
  * the model step (Adam on the loss), then the perturbation step of r
- * (mgv_head_perturb_step) on the node vectors of the same forward pass. */
+ * (mgv_head_perturb_step) on the node vectors of the same forward pass; with
+ * mg_update 1, mgv_model_perturb_step first and then the model step. */
 int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
                          mgv_step_stats *st);
+
+/* The reference's first half of a step: a fresh training forward pass (no
+ * loss) and one step of r alone on -L_mg + |r|_2 at its node vectors;
+ * *objective gets that objective before the step. 0 when MG-VAT's learned
+ * r is not in use. */
+int mgv_model_perturb_step(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
+                           double *objective);
 
 /* argmax over ds's classes for every instance (no grad, deterministic),
  * batch_size at a time; progress(done, total, ctx) may be NULL. */

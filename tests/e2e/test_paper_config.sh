@@ -95,6 +95,69 @@ check "BERT was fine-tuned: its weights in the checkpoint differ from the initia
 
 check "the ViT features were cached" sh -c "ls $tmp/vit-vit_tiny-mre-train-seed0-pool0.safetensors"
 
+# ---- the paper preset (issue 15): every setting at the authors' value ----
+check "zeroshot.lua --preset paper runs the authors' configuration and records it" sh -c "
+  $MGV $ROOT/examples/zeroshot.lua --preset paper --task mre --data $tmp/data --text-encoder bert --bert $BERT \
+    --vision-encoder vit --vit $VIT --image-dir $tmp/pics --vit-cache $tmp --epochs 1 --batch 4 \
+    --quiet --json $tmp/paper.json >$tmp/plog 2>$tmp/perr || { cat $tmp/perr; exit 1; }
+  grep -q 'preset paper' $tmp/plog && grep -q 'mg_update .reference.' $tmp/plog"
+
+check "the JSON records the resolved paper configuration" $MGV -e "
+  local f = assert(io.open('$tmp/paper.json')); local r = mgv.json.decode(f:read('a')); f:close()
+  local c = r.config
+  assert(r.preset == 'paper' and r.multimodal == true, 'preset')
+  local want = {experts = 8, proj = 256, clip = 0, vmoe_weight = 1, label_text = 'raw',
+    bert_lowercase = true, mre_markers = 'head13', init = 'glorot', label_dropout = 'sample',
+    mg_update = 'reference', nce = true, mg = true, images = true, image = 'features'}
+  for k, v in pairs(want) do assert(c[k] == v, k .. ' = ' .. tostring(c[k])) end
+  assert(math.abs(c.head_dropout - 0.1) < 1e-6 and math.abs(c.lr - 1e-5) < 1e-12, 'dropout/lr')
+  assert(c.hidden == 32, 'hidden is BERT tiny\'s: ' .. c.hidden)"
+
+check "--preset paper with explicit options: those win" sh -c "
+  $MGV $ROOT/examples/zeroshot.lua --preset paper --task mre --experts 3 --lr 0.002 --print-config >$tmp/pc &&
+  grep -q '^experts  *3\$' $tmp/pc && grep -q '^lr  *0.002\$' $tmp/pc && grep -q '^proj  *256\$' $tmp/pc &&
+  $MGV $ROOT/examples/zeroshot.lua --preset paper --task met --print-config | grep -q '^proj  *768\$' &&
+  $MGV $ROOT/examples/zeroshot.lua --preset nope --print-config 2>$tmp/e3; test \$? -eq 2 &&
+  grep -q 'preset must be paper' $tmp/e3"
+
+# images, InfoNCE and MG-VAT (reference order) active; a larger step than
+# the preset's lr 1e-5 so a few steps show the loss falling
+check "the paper preset trains (images, InfoNCE, MG-VAT), its loss falls, a checkpoint reloads" $MGV -e "
+  local glove = mgv.glove.open('$tmp/data/glove/glove-100d.bin')  -- converted by the runs above
+  local task = mgv.data.mre{dir = '$tmp/data/mnre', glove = glove, seed = 0}
+  local vit = mgv.vit.load('$VIT')
+  vit:attach(task.train, '$tmp/pics', {cache = '$tmp/vit-train-e2e.safetensors'})
+  local m = mgv.model{preset = 'paper', task = 'mre', bert = '$BERT', image = 'features', lr = 1e-3}
+  local c = m:config()
+  assert(c.images and c.nce and c.mg and c.mg_update == 'reference' and c.experts == 8)
+  local idx = {}
+  for i = 1, #task.train do idx[i] = i end
+  local r0 = m:parameters()['vat.r']:clone()
+  local first, last
+  for step = 1, 12 do
+    local st = m:train_step(task.train, idx)
+    assert(st.nce > 0 and st.mg > 0 and st.r_objective ~= 0, 'aux losses inactive')
+    if step == 1 then first = st.loss end
+    last = st.loss
+  end
+  print(string.format('loss %.4f -> %.4f', first, last))
+  assert(last < 0.9 * first, 'loss did not fall: ' .. first .. ' -> ' .. last)
+  local dr = m:parameters()['vat.r'] - r0
+  assert((dr * dr):max():item() > 0, 'r did not move')
+  local p1 = m:predict(task.train)
+  m:save('$tmp/paper.safetensors')
+  local m2 = mgv.model{preset = 'paper', task = 'mre', bert = '$BERT', image = 'features', seed = 5}
+  m2:load('$tmp/paper.safetensors')
+  local p2 = m2:predict(task.train)
+  for i = 1, #p1 do assert(p1[i] == p2[i], 'prediction ' .. i .. ' differs after reload') end
+  local d = m2:parameters()['score.x.weight'] - m:parameters()['score.x.weight']
+  assert((d * d):max():item() == 0, 'weights differ after reload')"
+
+check "the README's table of settings is --print-config --markdown" sh -c "
+  $MGV $ROOT/examples/zeroshot.lua --print-config --markdown >$tmp/tbl &&
+  sed -n '/<!-- settings table/,/<!-- end of settings table/p' $ROOT/README.md | sed '1d;\$d' >$tmp/readme_tbl &&
+  test -s $tmp/tbl && diff $tmp/tbl $tmp/readme_tbl"
+
 check "zeroshot.lua refuses --text-encoder bert without --bert and on the synthetic set" sh -c "
   $MGV $ROOT/examples/zeroshot.lua --task mre --text-encoder bert 2>$tmp/e1; test \$? -eq 2 &&
   grep -q 'needs --bert DIR' $tmp/e1 &&

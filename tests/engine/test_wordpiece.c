@@ -7,8 +7,9 @@
  * composed and decomposed, control and format characters, CJK, Hangul,
  * special tokens in the text, 100/101-character words, Unicode punctuation
  * and spaces, ligatures, Greek sigma, dotted I, private use, unassigned code
- * points) under five settings (cased, uncased, cased without NFC, cased with
- * accent stripping, uncased keeping accents); both the basic tokens and the
+ * points) under six settings (cased, uncased, cased without NFC, cased with
+ * accent stripping, uncased keeping accents, and a cased tokenizer switched
+ * to lower-casing: the paper's BERT input); both the basic tokens and the
  * ids must match exactly. Also hand-checked cases: invalid UTF-8, the
  * entity-marker sequences of MRE (words) and MET (text with byte spans),
  * truncation around the markers, vocabulary loading details and errors.
@@ -64,7 +65,8 @@ static void test_golden_cases(void)
     CHECK(root != NULL);
     if (!root) return;
     json_t *configs = json_object_get(root, "configs"), *cases = json_object_get(root, "cases");
-    CHECK(json_is_object(configs) && json_is_array(cases) && json_array_size(cases) >= 150);
+    CHECK(json_is_object(configs) && json_is_array(cases) && json_array_size(cases) >= 180);
+    CHECK(json_object_get(configs, "lowered_cased_vocab") != NULL);
     int n_ok = 0, n_bad = 0;
     size_t i;
     json_t *c;
@@ -76,9 +78,13 @@ static void test_golden_cases(void)
         json_t *sa = json_object_get(cf, "strip_accents");
         cfg.strip_accents = json_is_null(sa) ? -1 : json_is_true(sa);
         cfg.nfc = json_is_true(json_object_get(cf, "nfc"));
+        /* the model's bert_lowercase: a cased tokenizer switched after loading */
+        int switched = strcmp(cname, "lowered_cased_vocab") == 0;
+        if (switched) cfg = mgv_wordpiece_default_config(0);
         mgv_wordpiece *wp = mgv_wordpiece_load(VOCAB, &cfg);
         CHECK(wp != NULL);
         if (!wp) break;
+        if (switched) mgv_wordpiece_set_lowercase(wp, 1);
         const char *text = json_string_value(json_object_get(c, "text"));
         size_t tlen = json_string_length(json_object_get(c, "text"));   /* may hold NUL */
         /* basic tokens */
@@ -172,6 +178,22 @@ static void test_sequences(void)
     /* [CLS] [E2] Rafael Nadal [/E2] [E1] and York [/E1] [SEP] */
     CHECK(out.n == 10 && out.v[1] == 4 && out.v[4] == 5 && out.v[5] == 2 && out.v[8] == 3);
     CHECK(marker[0] == 5 && marker[1] == 1);
+    /* the authors' MRE markers (MRE/data_loader.py:126-141): [unused1] head
+     * [unused3] .. [unused2] tail [unused4], lower-cased input (bert_lowercase) */
+    const int head13[4] = {1, 3, 2, 4}, bad_order[4] = {1, 3, 2, 5};
+    CHECK(mgv_wordpiece_set_markers(wp, bad_order) < 0);
+    CHECK_ERROR_HAS("[unused5] outside 1..4");
+    CHECK(mgv_wordpiece_set_markers(wp, head13) == 0);
+    mgv_wordpiece_set_lowercase(wp, 1);
+    const char *upper[] = {"HELLO", "World", "and", "CAFÉ"};
+    CHECK(mgv_wordpiece_sequence_words(wp, 4, upper, 2, b, e, 32, &out, marker) == 0);
+    const int32_t want13[] = {7, 2, mgv_wordpiece_id(wp, "hello"), mgv_wordpiece_id(wp, "world"),
+                              4, mgv_wordpiece_id(wp, "and"), 3, mgv_wordpiece_id(wp, "cafe"), 5, 8};
+    CHECK(mgv_wordpiece_id(wp, "cafe") > 0 && mgv_wordpiece_id(wp, "world") > 0);
+    CHECK(out.n == 10 && memcmp(out.v, want13, sizeof want13) == 0);
+    CHECK(marker[0] == 1 && marker[1] == 6);
+    mgv_wordpiece_free(wp);
+    wp = mgv_wordpiece_load(VOCAB, NULL);
 
     /* MET: a sentence with a byte span: [CLS] hello [E] New York [/E] end [SEP] */
     const char *s = "hello New York end";
