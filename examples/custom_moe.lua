@@ -25,14 +25,14 @@ end
 
 --- lib.head{d =, experts =, entity_dim =, label_dim =, proj = 64, beta = 1,
 --- vmoe_weight = 0.01, margin = 1, lr = 5e-4}: the head with fresh weights.
-function lib.head(c)
-  local self = setmetatable({ c = c, P = {} }, Head)
+function lib.head(c, class)
+  local self = setmetatable({ c = c, P = {} }, class or Head)
   self.moe = mgv.nn.vib_moe{ dim = c.d, experts = c.experts }
   local P = self.P
   P["fuse.weight"], P["fuse.bias"] = linear_param(1, c.entity_dim + c.d)
   P["score.x.weight"], P["score.x.bias"] = linear_param(c.proj or 64, c.entity_dim + c.d)
   P["score.label.weight"], P["score.label.bias"] = linear_param(c.proj or 64, c.label_dim)
-  self.r = mgv.vat.perturbation{ dim = 2 * c.d, lr = c.lr or 5e-4 }
+  self.r = mgv.vat.perturbation{ dim = (c.nodes or 2) * c.d, lr = c.lr or 5e-4 }
   return self
 end
 
@@ -53,7 +53,7 @@ function Head:load(params)
 end
 
 -- the mean of o [B, N, d] over the real tokens of mask [B, N] -> [B, d]
-local function pool(o, mask)
+function lib.pool(o, mask)
   local den = mgv.no_grad(function()
     local s = mask:sum(2, true)
     for i = 1, #s do if s:get(i, 1) <= 0 then s[i] = 1 end end
@@ -62,27 +62,32 @@ local function pool(o, mask)
   return mask:unsqueeze(2):matmul(o):squeeze(2) / den
 end
 
---- head:forward(inputs [, target]) -> {scores, loss, rank, vmoe, nce, mg, g, G}
--- inputs as model:forward(..., {inputs = true}).inputs; target: 1-based classes.
-function Head:forward(x, target)
+--- head:score(O, M, inputs) -> scores [B, C]: attention over the tokens O
+-- [B, N, d] (mask M) pooled by the entity, then the zero-shot bilinear score
+function Head:score(O, M, x)
   local c, P = self.c, self.P
-  -- VIB-MoE on each modality (one shared layer; tokens are independent)
-  local o_v, v = self.moe:forward(x.image, x.image_mask)
-  local o_t, t = self.moe:forward(x.text, x.text_mask)
-  local O, M = mgv.cat({ o_v, o_t }, 2), mgv.cat({ x.image_mask, x.text_mask }, 2)
-  -- fusion: attention over [O_v; O_t] pooled by the entity
   local DE = c.entity_dim
   local w = P["fuse.weight"]
   local logit = O:linear(w:slice(2, DE + 1, DE + c.d)):squeeze(-1) +
                 x.entity:linear(w:slice(2, 1, DE), P["fuse.bias"])
   local att = logit:masked_fill(1 - M, -math.huge):softmax(2)
   local h_x = mgv.cat({ att:unsqueeze(2):matmul(O):squeeze(2), x.entity }, -1)
-  -- zero-shot bilinear scores
   local ex = h_x:linear(P["score.x.weight"], P["score.x.bias"])
   local el = x.labels:linear(P["score.label.weight"], P["score.label.bias"])
-  local out = { scores = ex:matmul(el:transpose(1, 2)) }
+  return ex:matmul(el:transpose(1, 2))
+end
+
+--- head:forward(inputs [, target]) -> {scores, loss, rank, vmoe, nce, mg, g, G}
+-- inputs as model:forward(..., {inputs = true}).inputs; target: 1-based classes.
+function Head:forward(x, target)
+  local c = self.c
+  -- VIB-MoE on each modality (one shared layer; tokens are independent)
+  local o_v, v = self.moe:forward(x.image, x.image_mask)
+  local o_t, t = self.moe:forward(x.text, x.text_mask)
+  local O, M = mgv.cat({ o_v, o_t }, 2), mgv.cat({ x.image_mask, x.text_mask }, 2)
+  local out = { scores = self:score(O, M, x) }
   -- the batch graph over node vectors [pooled image; pooled text]
-  local v_pool, t_pool = pool(o_v, x.image_mask), pool(o_t, x.text_mask)
+  local v_pool, t_pool = lib.pool(o_v, x.image_mask), lib.pool(o_t, x.text_mask)
   out.g = mgv.cat({ v_pool, t_pool }, -1)
   out.G = mgv.vat.graph(out.g)
   if not target then return out end
@@ -130,44 +135,59 @@ function lib.evaluate(head, model, ds, batch)
   return mgv.metrics(ds:labels(), pred, ds:classes())
 end
 
+--- lib.train(head, model, task [, {epochs = 3, seed = 0, batch = 16, lr = 1e-3}]):
+-- Adam on the head's weights, then r's own step, batch by batch; prints each
+-- epoch's loss and validation macro-F1; returns the test metrics.
+function lib.train(head, model, task, o)
+  o = o or {}
+  local sampler = mgv.sampler(task.train, o.seed or 0)
+  local params = head:parameters()
+  params["vat.r"] = nil   -- r has its own optimiser
+  local opt = mgv.optim.adam(params, { lr = o.lr or 1e-3 })
+  local batch = o.batch or 16
+  local steps = #task.train // batch + 1
+  for epoch = 1, o.epochs or 3 do
+    local sum = 0
+    for _ = 1, steps do
+      local idx = sampler:next(batch)
+      local x = model:forward(task.train, idx, { inputs = true, loss = false }).inputs
+      local out = head:forward(x, lib.targets(task.train, idx))
+      opt:zero_grad()
+      out.loss:backward()
+      opt:step()
+      head.r:step(out.g, out.G)   -- MG-VAT: r moves against the head
+      sum = sum + out.loss:item()
+    end
+    local v = lib.evaluate(head, model, task.val)
+    print(string.format("epoch %d  loss %.4f  val macro-F1 %.4f", epoch, sum / steps, v.macro_f1))
+  end
+  local m = lib.evaluate(head, model, task.test)
+  print(string.format("test macro-F1 %.4f", m.macro_f1))
+  return m
+end
+
+--- lib.args(usage) -> {epochs = 3, seed = 0} from the script's --epochs N --seed N
+function lib.args(usage)
+  local a, argv, i = { epochs = 3, seed = 0 }, arg or {}, 1
+  while i <= #argv do
+    local k = argv[i]:match("^%-%-(.+)$")
+    if not k or a[k] == nil or not tonumber(argv[i + 1]) then
+      io.stderr:write("usage: ", usage, " [--epochs N] [--seed N]\n")
+      os.exit(2)
+    end
+    a[k] = math.floor(tonumber(argv[i + 1]))
+    i = i + 2
+  end
+  return a
+end
+
+lib.Head = Head
 if ... == "library" then return lib end
 
 -- ---- training -----------------------------------------------------------------
-local args = { epochs = 3, seed = 0 }
-local argv = arg or {}
-local i = 1
-while i <= #argv do
-  local k = argv[i]:match("^%-%-(.+)$")
-  if not k or args[k] == nil or not tonumber(argv[i + 1]) then
-    io.stderr:write("usage: bin/mgv examples/custom_moe.lua [--epochs N] [--seed N]\n")
-    os.exit(2)
-  end
-  args[k] = math.floor(tonumber(argv[i + 1]))
-  i = i + 2
-end
-mgv.seed(args.seed)
-local task = mgv.data.synth{ seed = args.seed }
-local model = mgv.model{ words = task.words, seed = args.seed }   -- frozen encoders
-local sampler = mgv.sampler(task.train, args.seed)
+local a = lib.args("bin/mgv examples/custom_moe.lua")
+mgv.seed(a.seed)
+local task = mgv.data.synth{ seed = a.seed }
+local model = mgv.model{ words = task.words, seed = a.seed }   -- frozen encoders
 local first = model:forward(task.train, { 1 }, { inputs = true, loss = false }).inputs
-local head = lib.head(lib.config(model, first))
-local params = head:parameters()
-params["vat.r"] = nil   -- r has its own optimiser
-local opt = mgv.optim.adam(params, { lr = 1e-3 })
-local steps = #task.train // 16 + 1
-for epoch = 1, args.epochs do
-  local sum = 0
-  for _ = 1, steps do
-    local idx = sampler:next(16)
-    local x = model:forward(task.train, idx, { inputs = true, loss = false }).inputs
-    local out = head:forward(x, lib.targets(task.train, idx))
-    opt:zero_grad()
-    out.loss:backward()
-    opt:step()
-    head.r:step(out.g, out.G)   -- MG-VAT: r moves against the head
-    sum = sum + out.loss:item()
-  end
-  local v = lib.evaluate(head, model, task.val)
-  print(string.format("epoch %d  loss %.4f  val macro-F1 %.4f", epoch, sum / steps, v.macro_f1))
-end
-print(string.format("test macro-F1 %.4f", lib.evaluate(head, model, task.test).macro_f1))
+lib.train(lib.head(lib.config(model, first)), model, task, a)
