@@ -110,8 +110,11 @@ function VibMoE:__tostring()
                        self.sample and ", sampling" or "")
 end
 
+M.nn.VibMoE = VibMoE   -- the methods, for help and completion
+
 local Perturbation = {}
 Perturbation.__index = Perturbation
+M.vat.Perturbation = Perturbation
 
 --- mgv.vat.perturbation{dim = D [, lr = 5e-4] [, init = 0.05]} -> the learned r
 -- [1, D] of MG-VAT (U(-init, init)), with its own Adam.
