@@ -652,6 +652,7 @@ static const char *const predict_opts[] = {"batch", "first", "count", "disable_e
 
 static int model_predict(lua_State *L)
 {
+    lua_settop(L, 3);   /* scratch values pushed below must not look like options */
     lmgv_model *u = check_model(L, 1);
     lmgv_dataset *d = check_dataset(L, 2);
     const char *op = "predict";
