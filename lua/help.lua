@@ -741,23 +741,34 @@ doc("Model:train_step", "model:train_step(ds, indices) -> stats",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "local st = model:train_step(task.train, {1, 2, 3, 4})\nprint(st.loss, st.accuracy, model.steps)")
-doc("Model:predict", "model:predict(ds [, {batch = 64, first = 1, count = #ds}]) -> {classes}",
+doc("Model:predict", "model:predict(ds [, {batch = 64, first = 1, count = #ds, " ..
+  "disable_experts = {k, ...}, gates = 'uniform' | tensor}]) -> {classes}",
   "The predicted class number (1-based, among ds's classes) of instances first .. " ..
-  "first+count-1, in evaluation mode, batch instances at a time. mgv.predict does the same " ..
+  "first+count-1, in evaluation mode, batch instances at a time; disable_experts and gates " ..
+  "intervene on the routing as in model:forward. mgv.predict does the same " ..
   "for a whole data set with a progress bar.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "local p = model:predict(task.val, {first = 1, count = 5})\nprint(#p, p[1])")
-doc("Model:forward", "model:forward(ds, indices [, {training = false, loss = true}]) -> out",
+doc("Model:forward", "model:forward(ds, indices [, {training = false, loss = true, " ..
+  "disable_experts = {k, ...}, gates = 'uniform' | tensor, inputs = false, grads = false}]) -> out",
   "Runs the model on a batch without recording gradients and returns what it computed, for " ..
   "inspection: scores [B x C]; the losses loss, rank, vmoe, nce, mg (0-d); gating weights per " ..
   "token gate_text [B x L x K] and gate_image [B x P x K]; expert usage per sample usage_text " ..
   "and usage_image [B x K]; the MoE outputs o_text, o_image; the fusion attention " ..
   "[B x (P+L)]; the batch graph [B x B]; p and p_tilde [B x 2] (clean and perturbed); node " ..
-  "vectors g; and tokens, each sample's token ids as the encoder saw them.",
+  "vectors g; and tokens, each sample's token ids as the encoder saw them. Interventions on " ..
+  "the routing, for this call only: disable_experts gives the listed experts gate 0 and " ..
+  "renormalises the others' gates (softmax over the rest); gates forces them ('uniform', or " ..
+  "a tensor broadcasting to [..., K]). inputs = true adds out.inputs, what the head saw " ..
+  "(text, text_mask, image, image_mask, entity, labels), to rebuild the head in Lua " ..
+  "(examples/custom_moe.lua); grads = true adds out.grads, the gradient of the loss for " ..
+  "every head parameter by name, leaving the model's own gradients clear.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
-  "local out = model:forward(task.train, {1, 2, 3})\nprint(out.usage_text, out.graph, out.p)")
+  "local out = model:forward(task.train, {1, 2, 3})\nprint(out.usage_text, out.graph, out.p)\n" ..
+  "local off = model:forward(task.train, {1, 2, 3}, {disable_experts = {2}})\n" ..
+  "print(off.usage_text)   -- expert 2 reads 0")
 doc("Model:save", "model:save(path [, metadata [, with_optimiser = false]])",
   "Writes the model's parameters (and with_optimiser, the Adam state and step count) to a " ..
   "safetensors checkpoint, atomically; metadata is a table of strings stored alongside " ..
@@ -887,10 +898,97 @@ doc("mgv.predict", "mgv.predict(model, ds [, {batch = 64, label = 'predict'}]) -
 doc("mgv.evaluate", "mgv.evaluate(model, ds [, opts]) -> m",
   "Predicts every instance of ds (as mgv.predict, same options) and scores the predictions " ..
   "with mgv.metrics against ds's labels and class names; m also holds the predictions as " ..
-  "m.pred.",
+  "m.pred. opts.disable_experts = {k, ...} and opts.gates intervene on the routing (see " ..
+  "model:forward): what an expert is worth on a split is the drop without it.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
-  "local m = mgv.evaluate(model, task.test)\nprint(m.macro_f1)\nprint(m.table)")
+  "local m = mgv.evaluate(model, task.test)\nprint(m.macro_f1)\nprint(m.table)\n" ..
+  "print(mgv.evaluate(model, task.test, {disable_experts = {1}}).macro_f1)")
+
+-------------------------------------------------------------------------------
+-- building blocks (blocks.lua, lblocks.c)
+-------------------------------------------------------------------------------
+doc("mgv.nn", "mgv.nn",
+  "Layers of the model as Lua objects, to build variants of it in Lua: mgv.nn.vib_moe, the " ..
+  "VIB-MoE layer. With mgv.vat (MG-VAT's graph routines) and the tensor ops they rebuild " ..
+  "the whole head (examples/custom_moe.lua) or variants (examples/text_vat.lua).",
+  "local moe = mgv.nn.vib_moe{dim = 8, experts = 4}\nprint(moe)")
+doc("mgv.nn.vib_moe", "mgv.nn.vib_moe{dim = d, experts = K [, sample = false] [, route = fn]} -> moe",
+  "The VIB-MoE layer: a gate softmax(x Wg^T + bg) over K Gaussian experts z_k = mu_k + " ..
+  "exp(lv_k / 2) eps (eps only with sample = true; else z_k = mu_k), mixed as sum_k pi_k " ..
+  "z_k, through the fused C op (mgv.vmoe_experts). Weights start as the model's (PyTorch's " ..
+  "uniform, from mgv.seed's generator). route(logits [..., K]) -> gates replaces the softmax " ..
+  "(e.g. top-k routing). moe.experts[k] holds expert k's weights as views: mu.weight " ..
+  "[d x d], mu.bias, logvar.weight, logvar.bias. Methods: moe:forward, moe:parameters, " ..
+  "moe:load.",
+  "mgv.seed(1)\nlocal moe = mgv.nn.vib_moe{dim = 4, experts = 3}\n" ..
+  "print(moe.experts[2].mu.weight:shape()[1])   -- 4")
+doc("mgv.nn.VibMoE.forward", "moe:forward(x [, mask]) -> o, {gates, kl, entropy}",
+  "Runs the layer on x [..., d]: o [..., d], the gates [..., K], and the KL of the experts " ..
+  "to N(0, I) and the gates' entropy as 0-d tensors, their means over the tokens where mask " ..
+  "[...] is 1 (over all without a mask). Differentiable in x and in the layer's weights.",
+  "mgv.seed(1)\nlocal moe = mgv.nn.vib_moe{dim = 4, experts = 3}\n" ..
+  "local o, info = moe:forward(mgv.randn(2, 5, 4), mgv.ones(2, 5))\n" ..
+  "print(o:shape()[3], info.gates:shape()[3], info.kl, info.entropy)\n" ..
+  ";(o:sum() + info.kl):backward()\nprint(moe:parameters()['mu.weight'].grad ~= nil)")
+doc("mgv.nn.VibMoE.parameters", "moe:parameters() -> {name = tensor}",
+  "The layer's weights by name: gate.weight [K x d], gate.bias, mu.weight [K*d x d], " ..
+  "mu.bias, logvar.weight, logvar.bias (the model's names without 'vmoe.'), e.g. for " ..
+  "mgv.optim.adam.",
+  "local moe = mgv.nn.vib_moe{dim = 4, experts = 3}\n" ..
+  "local opt = mgv.optim.adam(moe:parameters(), {lr = 1e-3})\nprint(opt)")
+doc("mgv.nn.VibMoE.load", "moe:load(params [, prefix = ''])",
+  "Copies params[prefix .. name] into each of the layer's weights, e.g. a model's VIB-MoE " ..
+  "with moe:load(model:parameters(), 'vmoe.').",
+  "local task = mgv.data.synth{per_class = 4}\n" ..
+  "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
+  "local moe = mgv.nn.vib_moe{dim = 16, experts = 2}\nmoe:load(model:parameters(), 'vmoe.')")
+doc("mgv.vmoe_experts", "mgv.vmoe_experts(h, pi, Wmu, bmu, Wlv, blv [, {sample = false, noise = t, kl = true}]) -> [..., d + 1]",
+  "The fused experts op of the VIB-MoE layer: for tokens h [..., d] and gates pi [..., K], " ..
+  "with Wmu, Wlv [K*d x d] (expert k owns rows (k-1)d+1 .. kd) and bmu, blv [K*d], the " ..
+  "mixture sum_k pi_k z_k in the first d columns and each token's KL to N(0, I), summed " ..
+  "over the experts, in the last. sample draws the noise (noise gives it: [..., K, d]); " ..
+  "kl = false without noise skips the log-variances (that column is then 0). " ..
+  "Differentiable in every input.",
+  "local d, K = 2, 2\nlocal W = mgv.randn(K * d, d)\n" ..
+  "local out = mgv.vmoe_experts(mgv.randn(3, d), mgv.full({3, K}, 0.5), W, mgv.zeros(K * d), W, mgv.zeros(K * d))\n" ..
+  "print(out:shape()[2])   -- 3: o and the KL")
+doc("mgv.vat", "mgv.vat",
+  "MG-VAT's routines on node vectors g [B x D] (one row per sample): mgv.vat.graph, " ..
+  "mgv.vat.probs, mgv.vat.loss, mgv.vat.power and the learned perturbation " ..
+  "mgv.vat.perturbation. The same C code as the model's head; differentiable where the " ..
+  "maths is.",
+  "local g = mgv.randn(4, 6)\nlocal G = mgv.vat.graph(g)\nprint(mgv.vat.loss(g, G, mgv.randn(1, 6) * 0.1))")
+doc("mgv.vat.graph", "mgv.vat.graph(g) -> G",
+  "The batch graph G [B x B], G_ij = (cos(g_i, g_j) + 1) / 2 over the rows of g. " ..
+  "Differentiable in g.",
+  "print(mgv.vat.graph(mgv.tensor{{1, 0}, {0, 1}, {1, 1}}))")
+doc("mgv.vat.probs", "mgv.vat.probs(g, G [, r]) -> p [B x 2]",
+  "Each node's distribution p = softmax([<g_i, (G g)_i>, <g_i, ((1 - G) g)_i>]): how much " ..
+  "its neighbours in G agree with it, against the rest. With r ([D], [1 x D] or [B x D]) " ..
+  "the same for g + r in the same G: p-tilde. Differentiable in g, G and r.",
+  "local g = mgv.randn(4, 6)\nlocal G = mgv.vat.graph(g)\nprint(mgv.vat.probs(g, G), mgv.vat.probs(g, G, mgv.randn(6)))")
+doc("mgv.vat.loss", "mgv.vat.loss(g, G, r) -> L_mg",
+  "MG-VAT's divergence: the mean over nodes of KL(p || p-tilde), p from g and p-tilde from " ..
+  "g + r in the same graph G (mgv.vat.probs). 0-d; differentiable in g, G and r.",
+  "local g = mgv.randn(4, 6)\nlocal G = mgv.vat.graph(g)\nprint(mgv.vat.loss(g, G, mgv.randn(1, 6) * 0.1))")
+doc("mgv.vat.power", "mgv.vat.power(g, G [, {xi = 1e-6, eps = 1, iters = 1}]) -> r_adv",
+  "Classic VAT's perturbation (Miyato et al.), the model's vat = 'power': from a random " ..
+  "direction, iters power iterations on KL(p || p(g + xi d)) with p and G held fixed; " ..
+  "each row of r_adv [B x D] has norm eps. A constant (no gradient), as in the model; use " ..
+  "it in mgv.vat.loss(g, G, r_adv).",
+  "local g = mgv.randn(4, 6)\nlocal G = mgv.vat.graph(g)\n" ..
+  "local r = mgv.vat.power(g, G, {xi = 0.1, eps = 0.5, iters = 2})\nprint(r[1]:l2_norm(1))   -- 0.5")
+doc("mgv.vat.perturbation", "mgv.vat.perturbation{dim = D [, lr = 5e-4] [, init = 0.05]} -> r",
+  "MG-VAT's learned perturbation: r.r, a [1 x D] tensor (U(-init, init)) with its own Adam " ..
+  "(r.opt, learning rate lr). r:step(g, G) moves it against the model, as the model's " ..
+  "training step does after each batch.",
+  "local p = mgv.vat.perturbation{dim = 6, lr = 1e-3}\nprint(p, p.r:shape()[2])")
+doc("mgv.vat.Perturbation.step", "r:step(g, G) -> objective",
+  "One step of r's Adam on -L_mg(g, G, r) + |r|_2 (mgv.vat.loss; the plain norm of r), with " ..
+  "g and G held fixed (no gradient reaches them); returns that objective before the step.",
+  "local g = mgv.randn(4, 6)\nlocal G = mgv.vat.graph(g)\nlocal p = mgv.vat.perturbation{dim = 6}\n" ..
+  "print(p:step(g, G), p:step(g, G))")
 doc("mgv.train", "mgv.train(model, task [, {epochs = 20, patience = 10, batch = 16, seed = 0, " ..
   "dir = nil, resume = false, steps_per_epoch, on_epoch, quiet = false}]) -> result",
   "The zero-shot training loop, written in Lua over model:train_step (lua/train.lua: copy it " ..

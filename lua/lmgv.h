@@ -153,6 +153,10 @@ void lmgv_new_lib(lua_State *L, int module, const char *name, const luaL_Reg *fu
 void lmgv_open_tensor(lua_State *L, int module);   /* ltensor.c */
 void lmgv_open_ops(lua_State *L, int module);      /* lops.c */
 void lmgv_open_optim(lua_State *L, int module);    /* loptim.c */
+/* The optimiser of the mgv.Optim userdata at arg (loptim.c); argument error
+ * for anything else or a freed one. */
+mgv_optim *lmgv_check_optim(lua_State *L, int arg);
+void lmgv_open_blocks(lua_State *L, int module);   /* lblocks.c: mgv.vmoe_experts, mgv.vat */
 void lmgv_open_model(lua_State *L, int module);    /* lmodel.c: data, model, metrics */
 /* The data set of the mgv.Dataset userdata at arg (lmodel.c); argument error
  * for anything else or a freed data set. */

@@ -590,11 +590,69 @@ static int model_train_step(lua_State *L)
     return 1;
 }
 
-/* model:predict(ds [, {batch=64, first=1, count=#ds}]) -> 1-based classes */
-static const char *const predict_opts[] = {"batch", "first", "count", NULL};
+/* The routing intervention the options at t ask for (disable_experts = {k,
+ * ...}, gates = "uniform" | tensor), its buffers anchored on the stack; set on
+ * the head by the caller around one call and cleared after. */
+static mgv_head_routing read_routing(lua_State *L, lmgv_model *u, int t, const char *op)
+{
+    mgv_head_routing rt = {NULL, NULL};
+    int K = u->m.head.cfg.experts;
+    int has_off = lmgv_has_option(L, t, "disable_experts"), has_gates = lmgv_has_option(L, t, "gates");
+    if (!has_off && !has_gates) return rt;
+    if (!u->m.head.cfg.use_vmoe)
+        luaL_error(L, "%s: the model has no VIB-MoE (vmoe = false), so no experts to route", op);
+    if (has_off && has_gates) luaL_error(L, "%s: give disable_experts or gates, not both", op);
+    if (has_off) {
+        lua_getfield(L, t, "disable_experts");
+        if (!lua_istable(L, -1))
+            luaL_error(L, "%s: disable_experts must be a list of expert numbers (1..%d)", op, K);
+        unsigned char *off = lua_newuserdatauv(L, (size_t)K, 0);
+        memset(off, 0, (size_t)K);
+        int n = (int)lua_rawlen(L, -2), left = K;
+        for (int i = 1; i <= n; i++) {
+            lua_rawgeti(L, -2, i);
+            int isnum;
+            lua_Integer k = lua_tointegerx(L, -1, &isnum);
+            if (!isnum || k < 1 || k > K)
+                luaL_error(L, "%s: disable_experts[%d] is %s, not an expert number in 1..%d", op, i,
+                           luaL_tolstring(L, -1, NULL), K);
+            lua_pop(L, 1);
+            left -= !off[k - 1];
+            off[k - 1] = 1;
+        }
+        if (left < 1) luaL_error(L, "%s: disable_experts leaves no expert (the model has %d)", op, K);
+        rt.off = off;
+        return rt;
+    }
+    lua_getfield(L, t, "gates");
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        if (strcmp(lua_tostring(L, -1), "uniform") != 0)
+            luaL_error(L, "%s: gates must be 'uniform' or a tensor [..., %d]", op, K);
+        lmgv_tensor *g = lmgv_slot(L);
+        g->t = mgv_full(1, (int64_t[]){K}, 1.0f / (float)K);
+        lmgv_done(L, g);
+        rt.gates = g->t;
+        return rt;
+    }
+    mgv_tensor *g = lmgv_test(L, -1);
+    char sh[96];
+    if (!g || g->ndim < 1 || g->shape[g->ndim - 1] != K)
+        luaL_error(L, "%s: gates must be 'uniform' or a tensor [..., %d], got %s", op, K,
+                   g ? mgv_shape_str(g, sh, sizeof sh) : luaL_typename(L, -1));
+    for (int64_t i = 0; i < mgv_numel(g); i++)
+        if (!(mgv_get_flat(g, i) >= 0))
+            luaL_error(L, "%s: gates must be probabilities (>= 0); entry %I is %f", op,
+                       (lua_Integer)i + 1, (lua_Number)mgv_get_flat(g, i));
+    rt.gates = g;
+    return rt;
+}
+
+/* model:predict(ds [, {batch=64, first=1, count=#ds, disable_experts=, gates=}]) -> 1-based classes */
+static const char *const predict_opts[] = {"batch", "first", "count", "disable_experts", "gates", NULL};
 
 static int model_predict(lua_State *L)
 {
+    lua_settop(L, 3);   /* scratch values pushed below must not look like options */
     lmgv_model *u = check_model(L, 1);
     lmgv_dataset *d = check_dataset(L, 2);
     const char *op = "predict";
@@ -607,8 +665,10 @@ static int model_predict(lua_State *L)
         return luaL_error(L, "predict: instances %d..%d outside the %d of the data set", first + 1,
                           first + count, d->ds.n);
     int *pred = lua_newuserdatauv(L, sizeof(int) * (size_t)(count ? count : 1), 0);
-    if (mgv_model_predict_range(&u->m, &d->ds, first, count, batch, pred) < 0)
-        return lmgv_error(L);
+    u->m.head.route = read_routing(L, u, 3, op);
+    int rc = mgv_model_predict_range(&u->m, &d->ds, first, count, batch, pred);
+    u->m.head.route = (mgv_head_routing){NULL, NULL};
+    if (rc < 0) return lmgv_error(L);
     lmgv_push_ints(L, pred, count, 1);
     return 1;
 }
@@ -620,8 +680,23 @@ static void set_tensor(lua_State *L, const char *k, mgv_tensor *t)
     lua_setfield(L, -2, k);
 }
 
-/* model:forward(ds, idx [, {training=false, loss=true}]) -> inspection table */
-static const char *const forward_opts[] = {"training", "loss", NULL};
+/* model:forward(ds, idx [, {training=false, loss=true, disable_experts=, gates=,
+ * inputs=false, grads=false}]) -> inspection table */
+static const char *const forward_opts[] = {"training", "loss", "disable_experts", "gates",
+                                           "inputs", "grads", NULL};
+
+/* t.grads = {name = gradient} of the head's parameters and r (copies); clears them */
+static void push_head_grads(lua_State *L, mgv_model *m)
+{
+    lua_newtable(L);
+    mgv_paramset *ps = &m->head.params;
+    for (int i = 0; i <= ps->n; i++) {
+        mgv_tensor *p = i < ps->n ? ps->tensors[i] : m->head.r;
+        lmgv_push(L, p->grad ? mgv_clone_data(p->grad) : mgv_zeros_like(p));
+        lua_setfield(L, -2, i < ps->n ? ps->names[i] : "vat.r");
+    }
+    lua_setfield(L, -2, "grads");
+}
 
 static int model_forward(lua_State *L)
 {
@@ -633,7 +708,10 @@ static int model_forward(lua_State *L)
     lmgv_check_options(L, 4, forward_opts, "forward");
     int training = lmgv_opt_bool(L, 4, "training", 0);
     int want_loss = lmgv_opt_bool(L, 4, "loss", 1);
+    int inputs = lmgv_opt_bool(L, 4, "inputs", 0), grads = lmgv_opt_bool(L, 4, "grads", 0);
     if (n < 1) return luaL_error(L, "forward: empty batch");
+    if (grads && !want_loss) return luaL_error(L, "forward: grads needs the loss (loss = true)");
+    mgv_head_routing rt = read_routing(L, u, 4, "forward");
     /* the token ids the text encoder sees, for labelling pictures */
     int tokens = 0;
     if (!u->m.cfg.text_features) {
@@ -654,12 +732,37 @@ static int model_forward(lua_State *L)
         }
         mgv_batch_free(&b);
     }
-    int prev = mgv_set_grad_enabled(0);
+    int prev = mgv_set_grad_enabled(grads);
     mgv_head_out o;
+    u->m.head.route = rt;
     int rc = mgv_model_forward(&u->m, &d->ds, idx, n, training, want_loss, &o);
+    u->m.head.route = (mgv_head_routing){NULL, NULL};
+    if (rc == 0 && grads) {
+        mgv_optim_zero_grad(u->m.opt);
+        mgv_zero_grad(u->m.head.r);
+        if ((rc = mgv_backward(o.loss, NULL)) < 0) mgv_head_out_clear(&o);
+    }
     mgv_set_grad_enabled(prev);
-    if (rc < 0) return lmgv_error(L);
-    lua_createtable(L, 0, 20);
+    if (rc < 0) {
+        mgv_optim_zero_grad(u->m.opt);
+        return lmgv_error(L);
+    }
+    lua_createtable(L, 0, 22);
+    if (grads) {
+        push_head_grads(L, &u->m);
+        mgv_optim_zero_grad(u->m.opt);
+        mgv_zero_grad(u->m.head.r);
+    }
+    if (inputs) {
+        lua_createtable(L, 0, 6);
+        set_tensor(L, "text", o.in_text);
+        set_tensor(L, "text_mask", o.in_text_mask);
+        set_tensor(L, "image", o.in_image);
+        set_tensor(L, "image_mask", o.in_image_mask);
+        set_tensor(L, "entity", o.in_entity);
+        set_tensor(L, "labels", o.in_labels);
+        lua_setfield(L, -2, "inputs");
+    }
     set_tensor(L, "scores", o.scores);
     set_tensor(L, "loss", o.loss);
     set_tensor(L, "rank", o.l_rank);

@@ -142,7 +142,7 @@ static int adam(lua_State *L, int decoupled)
 static int l_adam(lua_State *L) { return adam(L, 0); }
 static int l_adamw(lua_State *L) { return adam(L, 1); }
 
-static mgv_optim *check_optim(lua_State *L, int arg)
+mgv_optim *lmgv_check_optim(lua_State *L, int arg)
 {
     lmgv_optim *u = luaL_checkudata(L, arg, LMGV_OPTIM);
     if (!u->o) luaL_argerror(L, arg, "optimiser has been freed");
@@ -151,21 +151,21 @@ static mgv_optim *check_optim(lua_State *L, int arg)
 
 static int o_step(lua_State *L)
 {
-    if (mgv_optim_step(check_optim(L, 1)) < 0) return lmgv_error(L);
+    if (mgv_optim_step(lmgv_check_optim(L, 1)) < 0) return lmgv_error(L);
     lmgv_account(L);
     return 0;
 }
 
 static int o_zero_grad(lua_State *L)
 {
-    mgv_optim_zero_grad(check_optim(L, 1));
+    mgv_optim_zero_grad(lmgv_check_optim(L, 1));
     return 0;
 }
 
 /* o:params() -> a Lua array of the parameter tensors */
 static int o_params(lua_State *L)
 {
-    mgv_optim *o = check_optim(L, 1);
+    mgv_optim *o = lmgv_check_optim(L, 1);
     lua_createtable(L, o->n, 0);
     for (int i = 0; i < o->n; i++) {
         lmgv_push(L, mgv_retain(o->params[i]));
@@ -214,7 +214,7 @@ static double *hyper_field(mgv_optim *o, const char *k)
 
 static int o_index(lua_State *L)
 {
-    mgv_optim *o = check_optim(L, 1);
+    mgv_optim *o = lmgv_check_optim(L, 1);
     const char *k = luaL_checkstring(L, 2);
     double *f = hyper_field(o, k);
     if (f) {
@@ -241,7 +241,7 @@ static int o_index(lua_State *L)
 
 static int o_newindex(lua_State *L)
 {
-    mgv_optim *o = check_optim(L, 1);
+    mgv_optim *o = lmgv_check_optim(L, 1);
     const char *k = luaL_checkstring(L, 2);
     double *f = hyper_field(o, k);
     if (f) {

@@ -50,7 +50,8 @@ function M.predict(model, ds, opts)
   local chunk = batch * 4
   for first = 1, n, chunk do
     local count = math.min(chunk, n - first + 1)
-    local p = model:predict(ds, { batch = batch, first = first, count = count })
+    local p = model:predict(ds, { batch = batch, first = first, count = count,
+                                  disable_experts = opts.disable_experts, gates = opts.gates })
     for i = 1, count do out[first + i - 1] = p[i] end
     bar:update(first + count - 1)
   end
@@ -59,6 +60,8 @@ function M.predict(model, ds, opts)
 end
 
 --- Scores a data set: metrics table (macro_p, macro_r, macro_f1, micro_f1, table, ...).
+-- opts: batch, label, and the routing interventions of model:predict
+-- (disable_experts = {k, ...}, gates = "uniform" | tensor).
 function M.evaluate(model, ds, opts)
   local pred = M.predict(model, ds, opts)
   local m = M.metrics(ds:labels(), pred, ds:classes())

@@ -134,7 +134,8 @@ void mgv_head_out_clear(mgv_head_out *o)
     mgv_tensor **f[] = {&o->scores, &o->loss, &o->l_rank, &o->l_vmoe, &o->l_nce, &o->l_mg,
                         &o->kl_text, &o->kl_image, &o->ent_text, &o->ent_image, &o->gate_text,
                         &o->gate_image, &o->usage_text, &o->usage_image, &o->o_text, &o->o_image, &o->attention, &o->graph,
-                        &o->p, &o->p_tilde, &o->g, &o->l_prior};
+                        &o->p, &o->p_tilde, &o->g, &o->l_prior, &o->in_text, &o->in_text_mask,
+                        &o->in_image, &o->in_image_mask, &o->in_entity, &o->in_labels};
     for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
         mgv_release(*f[i]);
         *f[i] = NULL;
@@ -238,7 +239,18 @@ static int vmoe_forward(mgv_head *hd, mgv_scope *sc, const mgv_head_batch *b, in
         if (given && n == 2) MGV_TRY(sc, eps, mgv_concat(n, ns, 1));
         MGV_TRY(sc, gate, mgv_linear(h, mgv_params_get(ps, "vmoe.gate.weight"),
                                      mgv_params_get(ps, "vmoe.gate.bias")));
+        const mgv_head_routing *rt = &hd->route;
+        if (rt->off) {   /* disabled experts: -inf logits, so the rest renormalise */
+            mgv_tensor *off;
+            MGV_TRY(sc, off, mgv_zeros(1, (int64_t[]){c->experts}));
+            for (int k = 0; k < c->experts; k++) mgv_set_flat(off, k, rt->off[k] ? 1.0f : 0.0f);
+            MGV_TRY(sc, gate, mgv_masked_fill(gate, off, -INFINITY));
+        }
         MGV_TRY(sc, gate, mgv_softmax(gate, -1));
+        if (rt->gates) {
+            MGV_TRY(sc, gate, mgv_expand(rt->gates, gate->ndim, gate->shape));
+            MGV_TRY(sc, gate, mgv_contiguous(gate));
+        }
         /* the experts fused (ops_vmoe.h): [o, kl] per token, without
          * materialising sigma, z or large noise; the same as the reference's
          * linear -> reshape -> mu + exp(lv / 2) eps -> sum_k pi_k z_k and
@@ -255,7 +267,10 @@ static int vmoe_forward(mgv_head *hd, mgv_scope *sc, const mgv_head_batch *b, in
         if (want_loss) {
             int axl = -1;
             MGV_TRY(sc, klcol, mgv_select(okl, -1, d));
-            MGV_TRY(sc, ent_tok, mgv_log(gate));
+            /* a routed gate may be exactly 0: 0 log 0 counts as 0 */
+            MGV_TRY(sc, ent_tok, rt->off || rt->gates ? mgv_add_scalar(gate, 1e-30f)
+                                                      : mgv_retain(gate));
+            MGV_TRY(sc, ent_tok, mgv_log(ent_tok));
             MGV_TRY(sc, ent_tok, mgv_mul(gate, ent_tok));
             MGV_TRY(sc, ent_tok, mgv_sum(ent_tok, 1, &axl, 0));
             MGV_TRY(sc, ent_tok, mgv_neg(ent_tok));
@@ -352,20 +367,19 @@ fail:
 
 /* Classic VAT (Miyato et al.): per-node r from power iteration on
  * KL(p || p(g + r)) with p and G held fixed; returns r_adv [B, 2d] (no grad). */
-static mgv_tensor *vat_power_r(mgv_head *hd, mgv_scope *sc, mgv_tensor *g, mgv_tensor *G,
-                               mgv_tensor *logp)
+static mgv_tensor *vat_power_r(mgv_scope *sc, mgv_tensor *g, mgv_tensor *G, mgv_tensor *logp,
+                               float xi, float eps, int iters, mgv_rng *rng)
 {
-    const mgv_head_config *c = &hd->cfg;
     int prev = mgv_set_grad_enabled(1);
     mgv_tensor *gd, *Gd, *lpd, *dvec, *dn, *t;
     MGV_TRY(sc, gd, mgv_detach(g));
     MGV_TRY(sc, Gd, mgv_detach(G));
     MGV_TRY(sc, lpd, mgv_detach(logp));
-    MGV_TRY(sc, dvec, mgv_randn(g->ndim, g->shape, &hd->rng));
-    for (int it = 0; it < c->vat_iters; it++) {
+    MGV_TRY(sc, dvec, mgv_randn(g->ndim, g->shape, rng));
+    for (int it = 0; it < iters; it++) {
         mgv_tensor *leaf, *lq;
         if (!(dn = unit_rows(sc, dvec, 1e-12f))) goto fail;
-        MGV_TRY(sc, t, mgv_scale(dn, c->vat_xi));
+        MGV_TRY(sc, t, mgv_scale(dn, xi));
         MGV_TRY(sc, leaf, mgv_clone_data(t));
         mgv_set_requires_grad(leaf, 1);
         MGV_TRY(sc, t, mgv_add(gd, leaf));
@@ -377,7 +391,7 @@ static mgv_tensor *vat_power_r(mgv_head *hd, mgv_scope *sc, mgv_tensor *g, mgv_t
     }
     mgv_set_grad_enabled(prev);
     if (!(dn = unit_rows(sc, dvec, 1e-12f))) return NULL;
-    return mgv_keep(sc, mgv_scale(dn, c->vat_eps));
+    return mgv_keep(sc, mgv_scale(dn, eps));
 fail:
     mgv_set_grad_enabled(prev);
     return NULL;
@@ -525,6 +539,12 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
         MGV_TRY(sc, scores, mgv_matmul(ex, t));
     }
     out->scores = mgv_retain(scores);
+    out->in_text = mgv_retain(b->text);
+    out->in_text_mask = mgv_retain(b->text_mask);
+    out->in_image = text_only ? NULL : mgv_retain(b->image);
+    out->in_image_mask = text_only ? NULL : mgv_retain(b->image_mask);
+    out->in_entity = mgv_retain(b->entity);
+    out->in_labels = mgv_retain(b->labels);
     out->attention = mgv_retain(att);
     out->o_text = mgv_retain(r.o[0]);
     if (r.gate[0]) {
@@ -613,7 +633,9 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     }
     if (!text_only && c->use_mg) {
         mgv_tensor *rv = h->r, *logq, *mg;
-        if (c->vat_mode == MGV_VAT_POWER && !(rv = vat_power_r(h, sc, g, G, logp))) goto fail;
+        if (c->vat_mode == MGV_VAT_POWER &&
+            !(rv = vat_power_r(sc, g, G, logp, c->vat_xi, c->vat_eps, c->vat_iters, &h->rng)))
+            goto fail;
         if (!(mg = graph_divergence(sc, g, rv, G, logp, &logq))) goto fail;
         out->l_mg = mgv_retain(mg);
         out->p_tilde = mgv_exp(logq);
@@ -649,21 +671,90 @@ fail:
 int mgv_head_perturb_step(mgv_head *h, mgv_tensor *g, mgv_optim *opt, double *objective)
 {
     if (h->cfg.text_only || !h->cfg.use_mg || h->cfg.vat_mode != MGV_VAT_LEARNED) return 0;
-    mgv_scope scv = MGV_SCOPE("head"), *sc = &scv;
+    return mgv_vat_perturb_step(h->r, g, NULL, opt, objective);
+}
+
+/* ---- graph-VAT routines on their own ---------------------------------------- */
+
+/* g [B, D], G [B, B] (when given) and r broadcasting to g (when given) */
+static int check_nodes(const char *op, mgv_tensor *g, mgv_tensor *G, mgv_tensor *r)
+{
+    char s1[96], s2[96];
+    if (g->ndim != 2) return mgv_fail("%s: node vectors %s, expected [B x D]", op,
+                                      mgv_shape_str(g, s1, sizeof s1));
+    if (G && (G->ndim != 2 || G->shape[0] != g->shape[0] || G->shape[1] != g->shape[0]))
+        return mgv_fail("%s: graph %s does not fit node vectors %s (expected [%lld x %lld])", op,
+                        mgv_shape_str(G, s1, sizeof s1), mgv_shape_str(g, s2, sizeof s2),
+                        (long long)g->shape[0], (long long)g->shape[0]);
+    if (r && (r->ndim > 2 || r->shape[r->ndim - 1] != g->shape[1] ||
+              (r->ndim == 2 && r->shape[0] != 1 && r->shape[0] != g->shape[0])))
+        return mgv_fail("%s: perturbation %s does not fit node vectors %s", op,
+                        mgv_shape_str(r, s1, sizeof s1), mgv_shape_str(g, s2, sizeof s2));
+    return 0;
+}
+
+mgv_tensor *mgv_vat_graph(mgv_tensor *g)
+{
+    if (check_nodes("vat.graph", g, NULL, NULL) < 0) return NULL;
+    mgv_scope scv = MGV_SCOPE("vat"), *sc = &scv;
+    mgv_tensor *G = mgv_retain(batch_graph(sc, g));
+    mgv_scope_close(sc);
+    return G;
+}
+
+mgv_tensor *mgv_vat_logp(mgv_tensor *g, mgv_tensor *G, mgv_tensor *r)
+{
+    if (check_nodes("vat.probs", g, G, r) < 0) return NULL;
+    mgv_scope scv = MGV_SCOPE("vat"), *sc = &scv;
+    mgv_tensor *x = g, *lp = NULL;
+    if (!r || (x = mgv_keep(sc, mgv_add(g, r)))) lp = mgv_retain(graph_logp(sc, x, G));
+    mgv_scope_close(sc);
+    return lp;
+}
+
+mgv_tensor *mgv_vat_loss(mgv_tensor *g, mgv_tensor *G, mgv_tensor *r)
+{
+    if (check_nodes("vat.loss", g, G, r) < 0) return NULL;
+    if (!r) return mgv_fail_null("vat.loss: a perturbation r is needed");
+    mgv_scope scv = MGV_SCOPE("vat"), *sc = &scv;
+    mgv_tensor *logp = graph_logp(sc, g, G), *logq, *mg = NULL;
+    if (logp) mg = mgv_retain(graph_divergence(sc, g, r, G, logp, &logq));
+    mgv_scope_close(sc);
+    return mg;
+}
+
+mgv_tensor *mgv_vat_power(mgv_tensor *g, mgv_tensor *G, float xi, float eps, int iters,
+                          mgv_rng *rng)
+{
+    if (check_nodes("vat.power", g, G, NULL) < 0) return NULL;
+    if (iters < 1) return mgv_fail_null("vat.power: iters %d must be at least 1", iters);
+    mgv_scope scv = MGV_SCOPE("vat"), *sc = &scv;
+    mgv_tensor *logp = graph_logp(sc, g, G), *r = NULL;
+    if (logp) r = mgv_retain(vat_power_r(sc, g, G, logp, xi, eps, iters, rng ? rng : mgv_rng_global()));
+    mgv_scope_close(sc);
+    return r;
+}
+
+int mgv_vat_perturb_step(mgv_tensor *r, mgv_tensor *g, mgv_tensor *G, mgv_optim *opt,
+                         double *objective)
+{
+    if (check_nodes("vat.perturbation", g, G, r) < 0) return -1;
+    mgv_scope scv = MGV_SCOPE("vat"), *sc = &scv;
     int prev = mgv_set_grad_enabled(1);
-    mgv_tensor *gd, *G, *logp, *logq, *mg, *obj;
+    mgv_tensor *gd, *Gd, *logp, *logq, *mg, *obj;
     MGV_TRY(sc, gd, mgv_detach(g));
-    if (!(G = batch_graph(sc, gd)) || !(logp = graph_logp(sc, gd, G)) ||
-        !(mg = graph_divergence(sc, gd, h->r, G, logp, &logq)))
+    if (G) MGV_TRY(sc, Gd, mgv_detach(G));
+    else if (!(Gd = batch_graph(sc, gd))) goto fail;
+    if (!(logp = graph_logp(sc, gd, Gd)) || !(mg = graph_divergence(sc, gd, r, Gd, logp, &logq)))
         goto fail;
-    MGV_TRY(sc, obj, mgv_reshape(h->r, 1, (int64_t[]){-1}));
+    MGV_TRY(sc, obj, mgv_reshape(r, 1, (int64_t[]){-1}));
     MGV_TRY(sc, obj, mgv_l2_norm(obj, 0, 0));
     MGV_TRY(sc, obj, mgv_sub(obj, mg));
     if (objective) *objective = mgv_get_flat(obj, 0);
-    mgv_zero_grad(h->r);
+    mgv_zero_grad(r);
     if (mgv_backward(obj, NULL) < 0) goto fail;
     if (mgv_optim_step(opt) < 0) goto fail;
-    mgv_zero_grad(h->r);
+    mgv_zero_grad(r);
     mgv_set_grad_enabled(prev);
     mgv_scope_close(sc);
     return 0;

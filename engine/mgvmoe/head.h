@@ -67,8 +67,18 @@ typedef struct mgv_head_config {
 mgv_head_config mgv_head_default_config(int d, int experts, int entity_dim, int label_dim,
                                         int proj);
 
+/* An intervention on the routing, read by every forward pass while set
+ * (the caller's pointers, borrowed): experts k with off[k] != 0 get gate 0
+ * and the others share the gate renormalised; gates, when set (broadcasting
+ * to [..., K]), replace the gate network's probabilities altogether. */
+typedef struct mgv_head_routing {
+    const unsigned char *off;   /* K flags, or NULL */
+    mgv_tensor *gates;          /* or NULL */
+} mgv_head_routing;
+
 typedef struct mgv_head {
     mgv_head_config cfg;
+    mgv_head_routing route;     /* none after init */
     mgv_paramset params;    /* everything the model step updates (not vat.r) */
     mgv_tensor *r;          /* the learned perturbation [1, 2d] (a parameter of its own) */
     mgv_tensor *score_init[2];  /* W1, W2 at initialisation (prior only; no grad) */
@@ -97,6 +107,8 @@ typedef struct mgv_head_out {
     mgv_tensor *graph;                        /* G [B, B] */
     mgv_tensor *p, *p_tilde;                  /* [B, 2] probabilities */
     mgv_tensor *g;                            /* node vectors [B, 2d] */
+    /* the batch's inputs (b->text ... b->labels), for who rebuilds the head */
+    mgv_tensor *in_text, *in_text_mask, *in_image, *in_image_mask, *in_entity, *in_labels;
 } mgv_head_out;
 
 int mgv_head_init(mgv_head *h, const mgv_head_config *cfg, uint64_t seed);
@@ -109,5 +121,28 @@ void mgv_head_out_clear(mgv_head_out *out);
  * h->r alone) on -L_mg(g, r) + |r|_2 (the plain norm) with the node vectors
  * g of a forward pass held fixed (the MoE output does not depend on r). */
 int mgv_head_perturb_step(mgv_head *h, mgv_tensor *g, mgv_optim *opt, double *objective);
+
+/*
+ * MG-VAT's routines on their own (the head uses them), on node vectors g
+ * [B, D] and a graph G [B, B]; differentiable in g, G and r. A perturbation
+ * r is [D], [1, D] or [B, D].
+ *   mgv_vat_graph: G_ij = (cos(g_i, g_j) + 1) / 2.
+ *   mgv_vat_logp: log p [B, 2] = log softmax([<g_i, (G g)_i>, <g_i, ((1 - G) g)_i>]),
+ *     of g + r when r is not NULL (log p~).
+ *   mgv_vat_loss: mean_i KL(p_i || p~_i).
+ *   mgv_vat_power: classic VAT's r_adv = eps d / |d| per node after iters power
+ *     iterations from a normal d (rng; NULL the global one), probe size xi;
+ *     p and G held fixed, no grad.
+ *   mgv_vat_perturb_step: one step of opt (an optimiser over r alone) on
+ *     -L_mg(g, G, r) + |r|_2 with g and G held fixed (G NULL: the graph of g);
+ *     *objective (may be NULL) gets the objective before the step.
+ */
+mgv_tensor *mgv_vat_graph(mgv_tensor *g);
+mgv_tensor *mgv_vat_logp(mgv_tensor *g, mgv_tensor *G, mgv_tensor *r);
+mgv_tensor *mgv_vat_loss(mgv_tensor *g, mgv_tensor *G, mgv_tensor *r);
+mgv_tensor *mgv_vat_power(mgv_tensor *g, mgv_tensor *G, float xi, float eps, int iters,
+                          mgv_rng *rng);
+int mgv_vat_perturb_step(mgv_tensor *r, mgv_tensor *g, mgv_tensor *G, mgv_optim *opt,
+                         double *objective);
 
 #endif

@@ -4,6 +4,9 @@
 . "$(dirname "$0")/harness.sh"
 check "examples/tour.lua runs" sh -c "$MGV examples/tour.lua | grep -q 'reloaded'"
 check "examples/routing.lua writes its pictures" sh -c "$MGV examples/routing.lua $tmp >/dev/null && test -s $tmp/gates.png && test -s $tmp/graph.png && test -s $tmp/history.png"
+check "examples/custom_moe.lua trains the Lua head and tests it" sh -c "$MGV examples/custom_moe.lua --epochs 1 | grep -q '^test macro-F1 0\.[0-9]'"
+check "examples/text_vat.lua trains the text-only graph-VAT variant" sh -c "$MGV examples/text_vat.lua --epochs 1 | grep -q '^test macro-F1 0\.[0-9]'"
+check "examples/custom_moe.lua rejects a bad option with status 2" sh -c "$MGV examples/custom_moe.lua --epochs x 2>$tmp/e; test \$? -eq 2 && grep -q 'usage:' $tmp/e"
 check "zeroshot.lua --task synth writes the result JSON" sh -c "
   $MGV examples/zeroshot.lua --task synth --seed 1 --epochs 1 --quiet --json $tmp/r.json >/dev/null &&
   $MGV -e '
