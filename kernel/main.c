@@ -130,6 +130,14 @@ static int open_socket(ksock *s, int type, const char *name, kconn *c, int which
         int handover = 1;
         zmq_setsockopt(s->z, ZMQ_ROUTER_HANDOVER, &handover, sizeof handover);
     }
+    if (which == K_STDIN) {
+        /* stdin carries one reply at a time: a short queue pushes back on a
+         * peer that floods it (TCP flow control) instead of buffering up to
+         * 1000 messages of up to max_msg bytes in the kernel while the main
+         * loop, busy or descheduled, has not yet drained them */
+        int hwm = 4;
+        zmq_setsockopt(s->z, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    }
     char ep[600];
     kconn_endpoint(c, which, ep, sizeof ep);
     if (zmq_bind(s->z, ep) != 0) return mgv_fail("cannot bind the %s socket to %s: %s", name, ep, zmq_strerror(errno));
