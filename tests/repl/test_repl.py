@@ -180,7 +180,7 @@ def t_model_completion_and_printing():
 
 def t_errors():
     out = ask(s, 'error("boom")')
-    check("stdin:1: boom" in out and "traceback" not in out, "a plain error: " + out)
+    check(re.search(r"stdin:\d+:1: boom", out) and "traceback" not in out, "a plain error: " + out)
     out = ask(s, "local function inner() error('deep') end inner()")
     check("deep" in out and "stack traceback:" in out and "inner" in out,
           "a short traceback: " + out)
@@ -188,7 +188,7 @@ def t_errors():
     out = ask(s, "mgv.zeros(2, 3):matmul(mgv.zeros(4, 5))")
     check("matmul: shapes [2x3] and [4x5] do not fit" in out, "engine error: " + out)
     out = ask(s, "x = = 1")
-    check("stdin:1:" in out and "near" in out, "syntax error: " + out)
+    check(re.search(r"stdin:\d+:1:", out) and "near" in out, "syntax error: " + out)
     out = ask(s, "nil + 1")
     check("attempt to perform arithmetic" in out, "runtime error: " + out)
     check(ask(s, "x").strip() == "5", "the state survives errors")
@@ -332,7 +332,7 @@ def t_history_bounded():
     c.sendeof()
     c.expect(pexpect.EOF)
     c.close()
-    lines = open(path).read().splitlines()
+    lines = [l for l in open(path).read().splitlines() if not re.match(r"#\d+$", l)]
     check(len(lines) == 5 and lines[-1] == "v11 = 11", "bounded history: %r" % lines)
 
 
