@@ -196,20 +196,28 @@ local function tensor_html(t)
   return table.concat(out)
 end
 
--- An object's text (a first line, then "key  value" lines) as a two-column table.
+-- An object's text (a first line, then "key   value" lines aligned on one
+-- column, or "key: value") as a two-column table; continued values join.
 local function text_html(s)
   local first, rest = s:match("^([^\n]*)\n?(.*)$")
-  local out = { "<table><caption>" .. escape(first) .. "</caption><tbody>" }
-  local rows = 0
+  local rows, col = {}, nil
   for line in rest:gmatch("[^\n]+") do
-    local k, v = line:match("^%s%s?(%S[^:]-)%s%s+(%S.*)$")
-    if not k then k, v = line:match("^%s%s?([%w_ ]-):%s+(%S.*)$") end
-    if k then
-      out[#out + 1] = "<tr><th style=\"text-align:left\">" .. escape(k) .. "</th><td style=\"text-align:left\">" .. escape(v) .. "</td></tr>"
-    else
-      out[#out + 1] = "<tr><td></td><td style=\"text-align:left\">" .. escape(line:match("^%s*(.-)$")) .. "</td></tr>"
+    col = col or (line:match("^(%s%s?%S.-%s%s+)%S") or ""):len() + 1
+    local k, v
+    if col > 1 and line:sub(col - 1, col - 1) == " " then
+      k, v = line:sub(1, col - 1):match("^%s*(.-)%s*$"), line:sub(col)
     end
-    rows = rows + 1
+    if not k or (k ~= "" and k:find("  ", 1, true)) then
+      k, v = line:match("^%s*([%w_ ]-):%s+(%S.*)$")
+    end
+    if not k then k, v = "", line:match("^%s*(.-)$") end
+    if k == "" and #rows > 0 then rows[#rows][2] = rows[#rows][2] .. " " .. v
+    else rows[#rows + 1] = { k, v } end
+  end
+  local out = { "<table><caption>" .. escape(first) .. "</caption><tbody>" }
+  for _, r in ipairs(rows) do
+    out[#out + 1] = '<tr><th style="text-align:left">' .. escape(r[1]) ..
+      '</th><td style="text-align:left">' .. escape(r[2]) .. "</td></tr>"
   end
   out[#out + 1] = "</tbody></table>"
   return table.concat(out)
