@@ -558,7 +558,7 @@ local function detail(v)
   if t == "table" and not (getmt(v) and rawget(getmt(v), "__tostring")) then
     local n = 0
     for _ in next, v do n = n + 1 end
-    return n .. " entries"
+    return n .. (n == 1 and " entry" or " entries")
   end
   if t == "string" then return #v .. " bytes" end
   if t == "function" then return "" end
