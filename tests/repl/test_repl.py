@@ -275,6 +275,7 @@ def t_host():
           "??add: " + out)
     # display / update_display print the text form; the old order warns once
     check(ask(s, "display(mgv.ones(2))").strip() == "tensor([1, 1], shape=[2])", "display")
+    check(ask(s, "display('v1', 'box')").strip() == "v1", "display with an id")
     out = ask(s, "update_display('box', 'v2')")
     check("deprecated" in out and out.strip().endswith("v2"), "old order: " + out)
     out = ask(s, "update_display('box', 'v3')")
