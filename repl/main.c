@@ -589,7 +589,8 @@ static void repl(lua_State *L)
     rl_catch_signals = 0;    /* SIGINT and SIGWINCH are handled here */
     rl_catch_sigwinch = 0;
     rl_attempted_completion_function = attempt_completion;
-    rl_basic_word_break_characters = LUA_BREAKS;
+    rl_completer_word_break_characters = LUA_BREAKS;
+    rl_basic_quote_characters = "";   /* no closing quote after a file name: as in the kernel */
     struct sigaction old_int, old_winch;
     set_handler(SIGINT, on_sigint_prompt, 0, &old_int);
     set_handler(SIGWINCH, on_sigwinch, SA_RESTART, &old_winch);
