@@ -130,19 +130,6 @@ local function method(v, k)
   return ok and type(f) == "function" and f or nil
 end
 
--- The indices shown along an axis of n: all, or the first and last `edge` with false between.
-local function shown(n, edge)
-  local l = {}
-  if n > 2 * edge + 1 then
-    for i = 1, edge do l[#l + 1] = i end
-    l[#l + 1] = false
-    for i = n - edge + 1, n do l[#l + 1] = i end
-  else
-    for i = 1, n do l[i] = i end
-  end
-  return l
-end
-
 -- A tensor as an HTML table: the last axis across, the others down (at most
 -- 10 + 10 rows and 5 + 5 columns), the shape as the caption.
 local function tensor_html(t)
@@ -153,12 +140,12 @@ local function tensor_html(t)
   if nd == 0 then
     return "<table><caption>" .. cap .. "</caption><tr><td>" .. escape(t:item()) .. "</td></tr></table>"
   end
-  local cols = shown(shape[nd], 5)
+  local cols = M._shown_indices(shape[nd], 5)
   local rows = { {} }                      -- index prefixes of the leading axes
   for d = 1, nd - 1 do
     local nxt = {}
     for _, pre in ipairs(rows) do
-      for _, i in ipairs(shown(shape[d], d == nd - 1 and 10 or 2)) do
+      for _, i in ipairs(M._shown_indices(shape[d], d == nd - 1 and 10 or 2)) do
         local r = { table.unpack(pre) }
         r[#r + 1] = i
         if pre.gap or i == false then r.gap = true end

@@ -32,9 +32,10 @@ function M.set_printoptions(o)
   return old
 end
 
--- The indices shown along an axis of size n (false marks the "..." gap).
-local function shown(n, summarise)
-  local e = opts.edgeitems
+-- The indices shown along an axis of size n (false marks the "..." gap);
+-- edge entries at each end (default: the edgeitems option).
+local function shown(n, summarise, edge)
+  local e = edge or opts.edgeitems
   local l = {}
   if summarise and n > 2 * e then
     for i = 1, e do l[#l + 1] = i end
@@ -45,6 +46,9 @@ local function shown(n, summarise)
   end
   return l
 end
+
+-- For other views of tensors (host.lua's HTML tables).
+function M._shown_indices(n, edge) return shown(n, true, edge) end
 
 local function special(v)
   if v ~= v then return "nan" end
