@@ -11,7 +11,10 @@ local M = ...
 local H = M._host
 
 function H.notebook(prims)
-  local publish, cell = prims.publish, prims.cell
+  local publish, cell = type(prims) == "table" and prims.publish, type(prims) == "table" and prims.cell
+  if type(publish) ~= "function" or type(cell) ~= "function" then
+    error("notebook: a table {publish = function, cell = function} expected", 2)
+  end
   local ids = 0
   local function new_id()
     ids = ids + 1

@@ -47,8 +47,15 @@ local function shown(n, summarise, edge)
   return l
 end
 
--- For other views of tensors (host.lua's HTML tables).
-function M._shown_indices(n, edge) return shown(n, true, edge) end
+-- For other views of tensors (host.lua's HTML tables): an axis's size and
+-- how many entries to show at each end.
+function M._shown_indices(n, edge)
+  if math.type(n) ~= "integer" or n < 0 or n > 1 << 31 or math.type(edge) ~= "integer"
+    or edge < 0 or edge > 1 << 20 then
+    error("_shown_indices: an axis size and an edge count (integers) expected", 2)
+  end
+  return shown(n, true, edge)
+end
 
 local function special(v)
   if v ~= v then return "nan" end
