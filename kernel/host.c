@@ -35,14 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 #include <lua.h>
 #include <lualib.h>
 #include <openssl/evp.h>
-#include <uuid/uuid.h>
 #include <zmq.h>
 
 #include "core/error.h"
