@@ -8,8 +8,10 @@
  *   iopub.c     everything published on IOPub: status, output streams
  *               (buffered, sent by a flusher thread while a cell runs),
  *               display data
- *   host.c      the Lua state: stdio redirected into streams, display(),
- *               running cells, completion, inspection, interrupts, stdin
+ *   host.c      the Lua state: stdio redirected into streams, the
+ *               primitives of lua/notebook.lua (display messages), running
+ *               cells, completion, inspection and interrupts through the
+ *               host shared with the REPL (lua/host.lua, lua/lhost.c), stdin
  *   handlers.c  the request handlers of the shell and control sockets,
  *               history, kernel_info
  *   install.c   `mgv-kernel install`: the kernelspec and its logos

@@ -31,6 +31,7 @@ local FIELDS = {
 }
 
 local FIELD = {}   -- marks a field whose value is not known (not a method)
+local KEYWORD = {}
 
 local function is_name(s)
   return type(s) == "string" and s:match("^[%a_][%w_]*$") ~= nil
@@ -87,7 +88,8 @@ local function callable(v)
   return type(mt) == "table" and rawget(mt, "__call") ~= nil
 end
 
---- mgv._complete(word) -> sorted list of completions of word (full words).
+--- mgv._complete(word) -> sorted list of completions of word (full words),
+-- and a list of their kinds (the type of the value, "keyword" or "property").
 function M._complete(word)
   if type(word) ~= "string" then
     error("complete: a string expected, got " .. type(word), 2)
@@ -98,7 +100,7 @@ function M._complete(word)
     if not word:match("^[%a_]?[%w_]*$") then return {} end
     partial = word
     collect(G, names, 0)
-    for _, k in ipairs(KEYWORDS) do names[k] = names[k] or FIELD end
+    for _, k in ipairs(KEYWORDS) do names[k] = names[k] or KEYWORD end
   else
     -- the path: names joined by '.'; a ':' may only come last
     local obj = G
@@ -116,10 +118,15 @@ function M._complete(word)
   local out = {}
   for k, v in pairs(names) do
     if k:sub(1, #partial) == partial and not (hidden and k:sub(1, 1) == "_")
-      and (sep ~= ":" or (v ~= FIELD and callable(v))) then
+      and (sep ~= ":" or (v ~= FIELD and v ~= KEYWORD and callable(v))) then
       out[#out + 1] = head .. k
     end
   end
   table.sort(out)
-  return out
+  local kinds = {}
+  for i, w in ipairs(out) do
+    local v = names[w:sub(#head + 1)]
+    kinds[i] = v == KEYWORD and "keyword" or v == FIELD and "property" or type(v)
+  end
+  return out, kinds
 end

@@ -38,6 +38,41 @@ doc("indexing", "t[i], t[i] = v",
   "local t = mgv.tensor{{1, 2}, {3, 4}}\nprint(t[2])        -- tensor([3, 4], shape=[2])\n" ..
   "print(t[-1][1])    -- 3\nt[1] = 0            -- first row becomes zeros\nt[2] = mgv.tensor{7, 8}")
 
+doc("Tensor", "mgv.Tensor (from mgv.tensor, mgv.zeros, mgv.randn, ...)",
+  "An n-d float32 tensor with reverse-mode autograd. Methods: t:shape(), t:numel(), t:dim(), " ..
+  "t:get(i, ...), t:set(v, i, ...), t:reshape(...), t:transpose(a, b), t:narrow(...), t:sum(), " ..
+  "t:mean(), t:matmul(b), t:softmax(), t:totable(), t:item(), t:clone(), t:copy(src), " ..
+  "t:backward(), t:requires_grad_(); fields t.grad, t.requires_grad, t.grad_fn. Indexing " ..
+  "(t[i]) and the operators have topics of their own: mgv.help 'indexing', mgv.help " ..
+  "'operators'. At the REPL a tensor prints numpy-style, summarised when large; in a notebook " ..
+  "it also shows as an HTML table.",
+  "local t = mgv.randn(2, 3)\nprint(t:shape()[2], t:sum():item() == t:sum():item())")
+
+doc("display", "display(obj [, id])",
+  "Shows obj now, without ending the cell: in a notebook as display_data (text/plain always, " ..
+  "text/html for tensors, models, data sets and routing results, image/png for pictures); in " ..
+  "bin/mgv its text form is printed. With a display id (a string) update_display(obj2, id) " ..
+  "later replaces what was shown. Returns nothing, as IPython's display.",
+  "display(mgv.tensor{1, 2}, 'my-id')\nupdate_display(mgv.tensor{3, 4}, 'my-id')")
+doc("update_display", "update_display(obj, id)",
+  "Replaces the output shown by display(_, id) with obj (in bin/mgv: prints obj's text). The " ..
+  "argument order is IPython's, the same as display's; the old order update_display(id, obj) " ..
+  "still works and prints a deprecation note once.",
+  "display('step 1', 'status')\nupdate_display('step 2', 'status')")
+doc("magics", "%time STMT, %timeit STMT, %who, %help [name], ?name, ??name",
+  "Lines the REPL and the notebook answer themselves; a line starting with % is never run as " ..
+  "Lua. %time runs STMT once and prints the wall time (then its value, as a typed chunk); " ..
+  "%timeit runs it in loops of a count chosen so a run takes about 0.2 s and prints the mean " ..
+  "and standard deviation per loop over up to 7 runs; %who lists your globals with their " ..
+  "types and shapes; %help name is ?name. ?name (or name?) shows the help of a name, looked " ..
+  "up by its value first (?t for a tensor t shows the Tensor type, ?model the Model), without " ..
+  "calling anything (?print('x') shows print); ??name shows the Lua source of a Lua function. " ..
+  "The value of the last expression of a chunk is shown (x = 1; x shows 1; return x shows x); " ..
+  "a trailing ; silences it.",
+  "-- typed at the prompt: %time mgv.randn(100, 100):sum()\n" ..
+  "-- what the front ends do with such a line:\n" ..
+  "local kind, run = mgv._host.compile('%time 6 * 7')\nprint(kind, run())   -- run  42")
+
 doc("operators", "a + b, a - b, a * b, a / b, -a, a ^ p",
   "Element-wise arithmetic with numpy broadcasting between tensors, or between a tensor and a " ..
   "number on either side (2 - t, 1 / t). a ^ p raises to a number power. All are recorded for " ..
@@ -1203,7 +1238,6 @@ end
 function M.doc(x)
   if x == nil then return topics() end
   local name = resolve(x)
-  if name == "Tensor" then name = "indexing" end
   local d = name and docs[name]
   if not d then return nil end
   local ex = d.example and ("\n  Example:" .. ("\n" .. d.example):gsub("\n", "\n    ")) or ""
@@ -1216,12 +1250,31 @@ function M.doc(x)
   return wrap_sig(d.sig, 78) .. "\n" .. wrap(d.text, 78, "  ") .. opts .. ex
 end
 
-function M.help(x)
-  local text = M.doc(x)
-  if not text then
-    text = "no help for " .. tostring(x) .. "; mgv.help() lists the topics"
+-- The help of the topics whose names contain s (case-insensitive): the one
+-- topic, or a list of them, else those whose text mentions s, else nil.
+local function search(s)
+  local needle = s:lower()
+  local named, mentioned = {}, {}
+  for _, name in ipairs(all_names()) do
+    local d = docs[name]
+    if name:lower():find(needle, 1, true) then named[#named + 1] = name
+    elseif (d.sig .. " " .. d.text):lower():find(needle, 1, true) then mentioned[#mentioned + 1] = name end
   end
-  print(text)
+  if #named == 1 then return M.doc(named[1]) end
+  local list = #named > 0 and named or mentioned
+  if #list == 0 then return nil end
+  return string.format("no topic '%s'; %s:\n  %s", s, #named > 0 and "topics whose names contain it"
+    or "topics that mention it", table.concat(list, "\n  "))
+end
+
+-- The help of x, else of topics matching it, else a "no help" line.
+function M._search_help(x)
+  local text = M.doc(x) or (type(x) == "string" and x:match("^[%w_.: ]*[%w_][%w_.: ]*$") and search(x))
+  return text or ("no help for " .. tostring(x) .. "; mgv.help() lists the topics")
+end
+
+function M.help(x)
+  print(M._search_help(x))
 end
 
 -- The documented name of a function value, or nil (mgv.inspect prints it).
@@ -1230,20 +1283,11 @@ function M._doc_name(f)
   return function_names()[f]
 end
 
--- The REPL's "?x": help for the name x, else for the value of the expression
--- x (a ':' reads as '.', so "?model:save" finds the method). Prints.
+-- The REPL's "?x": the help of the name x by its value, else as a topic
+-- (mgv._host.help_text: nothing is called). Prints.
 function M._help_line(src)
   if type(src) ~= "string" then error("help: a string expected, got " .. type(src), 2) end
-  src = src:match("^%s*(.-)%s*$")
-  if src == "" then return M.help() end
-  if M.doc(src) then return M.help(src) end
-  local expr = src:gsub(":([%a_][%w_]*)$", ".%1")
-  local chunk = load("return " .. expr, "=?", "t")
-  if chunk then
-    local ok, v = pcall(chunk)
-    if ok and v ~= nil and M.doc(v) then return M.help(v) end
-  end
-  return M.help(src)
+  print(M._host.help_text(src))
 end
 
 -- For tests and tools: every documented name with its entry.

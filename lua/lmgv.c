@@ -1,7 +1,7 @@
 /*
  * lmgv.c — the module entry point: luaopen_mgv builds the `mgv` table from
  * the C parts (ltensor.c, lops.c, loptim.c, lmodel.c, lblocks.c, ljson.c, lplot.c,
- * lencoders.c; option tables in lopts.c) and then runs
+ * lencoders.c, lhost.c; option tables in lopts.c) and then runs
  * the pure-Lua parts (the lua/ Lua files, embedded into the build as byte
  * arrays by lua/gen_embed.c).
  *
@@ -38,6 +38,7 @@ int luaopen_mgv(lua_State *L)
     lmgv_open_json(L, module);
     lmgv_open_plot(L, module);
     lmgv_open_encoders(L, module);
+    lmgv_open_host(L, module);
     lua_pushliteral(L, LMGV_VERSION);
     lua_setfield(L, module, "version");
 

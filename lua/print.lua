@@ -32,9 +32,10 @@ function M.set_printoptions(o)
   return old
 end
 
--- The indices shown along an axis of size n (false marks the "..." gap).
-local function shown(n, summarise)
-  local e = opts.edgeitems
+-- The indices shown along an axis of size n (false marks the "..." gap);
+-- edge entries at each end (default: the edgeitems option).
+local function shown(n, summarise, edge)
+  local e = edge or opts.edgeitems
   local l = {}
   if summarise and n > 2 * e then
     for i = 1, e do l[#l + 1] = i end
@@ -44,6 +45,16 @@ local function shown(n, summarise)
     for i = 1, n do l[i] = i end
   end
   return l
+end
+
+-- For other views of tensors (host.lua's HTML tables): an axis's size and
+-- how many entries to show at each end.
+function M._shown_indices(n, edge)
+  if math.type(n) ~= "integer" or n < 0 or n > 1 << 31 or math.type(edge) ~= "integer"
+    or edge < 0 or edge > 1 << 20 then
+    error("_shown_indices: an axis size and an edge count (integers) expected", 2)
+  end
+  return shown(n, true, edge)
 end
 
 local function special(v)

@@ -17,18 +17,21 @@
  * the next Lua instruction and raises the engine's interrupt flag so that
  * long C loops (training, backward) stop too; a second Ctrl-C kills.
  *
- * The REPL:
- *  - a line is first compiled as "return <line>" so that expressions print
- *    their values (through mgv.inspect: nested tables, tensors numpy-style);
- *    a trailing ';' silences them; otherwise it runs as a statement. Input
- *    whose syntax error ends in "<eof>" continues on a secondary prompt (the
- *    lua.c rule, applied to both forms so that "{1," continues too);
- *  - "?x" prints the documentation of x (mgv._help_line), as does help(x);
- *  - Tab completes globals, fields and methods (mgv._complete, in Lua); in a
- *    string literal it completes file names;
- *  - history persists in $MGV_HISTORY or ~/.mgv_history (appended line by
- *    line, truncated to MGV_HISTORY_SIZE entries, default 1000); Ctrl-R etc.
- *    come from Readline;
+ * The REPL (what it shares with the Jupyter kernel is in lua/host.lua and
+ * lua/lhost.c; this file keeps the terminal):
+ *  - a chunk compiles by mgv._host.compile: "return <chunk>" first, so
+ *    that expressions print their values (through mgv.inspect: nested
+ *    tables, tensors numpy-style); "x = 1; x" prints 1, "return x" prints
+ *    x, a trailing ';' silences. Input whose syntax error ends in "<eof>"
+ *    continues on a secondary prompt. Chunks are named stdin:1, stdin:2,
+ *    ... so that tracebacks say which input failed;
+ *  - "?x" prints the documentation of x, "??f" the Lua source of f, as does
+ *    help(x); a line starting with '%' is a magic (%time, %timeit, %who);
+ *  - Tab completes globals, fields and methods; in a string literal it
+ *    completes file names (mgv._host.complete, the kernel's completion);
+ *  - history persists in $MGV_HISTORY or ~/.mgv_history (each entry
+ *    appended at once, multi-line entries kept whole, truncated to
+ *    MGV_HISTORY_SIZE entries, default 1000); Ctrl-R etc. come from Readline;
  *  - errors print the message and a short traceback and the session goes on;
  *  - Ctrl-C while code runs interrupts it (hook + engine flag) and returns
  *    to the prompt with the state intact; it never kills the process (after
@@ -56,6 +59,7 @@
 
 #include "core/error.h"
 #include "core/simd.h"
+#include "lhost.h"
 #include "lmgv.h"
 
 static const char *progname = "mgv";
@@ -71,20 +75,11 @@ static volatile sig_atomic_t got_sigwinch;
 
 /* ---- interrupts ------------------------------------------------------- */
 
-static void stop_hook(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    lua_sethook(L, NULL, 0, 0);
-    luaL_error(L, "interrupted!");
-}
-
 /* While Lua runs: stop it at the next instruction and stop engine loops. */
 static void on_sigint_run(int sig)
 {
     (void)sig;
-    mgv_request_interrupt();
-    lua_sethook(running_L, stop_hook, LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT,
-                1);
+    lhost_interrupt(running_L);
     if (repl_mode && ++run_sigints == 3) {
         static const char msg[] =
             "\nmgv: still busy (in a C call that does not poll Ctrl-C); Ctrl-\\ quits mgv, "
@@ -126,18 +121,6 @@ static void message(const char *msg)
     fflush(stderr);
 }
 
-/* Message handler: the error text (or the object's __tostring) plus a traceback. */
-static int msghandler(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (msg == NULL) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) return 1;
-        msg = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
-    }
-    luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
 /*
  * Calls the function below narg arguments in protected mode with Ctrl-C
  * caught: in a script a second Ctrl-C kills (as lua.c), in the REPL it
@@ -145,20 +128,12 @@ static int msghandler(lua_State *L)
  */
 static int docall(lua_State *L, int narg, int nres)
 {
-    int base = lua_gettop(L) - narg;
-    lua_pushcfunction(L, msghandler);
-    lua_insert(L, base);
-    if (lua_gethook(L) == stop_hook) lua_sethook(L, NULL, 0, 0);   /* a stale Ctrl-C */
-    mgv_clear_interrupt();
     running_L = L;
     run_sigints = 0;
     struct sigaction old;
     set_handler(SIGINT, on_sigint_run, repl_mode ? 0 : SA_RESETHAND, &old);
-    int status = lua_pcall(L, narg, nres, base);
+    int status = lhost_pcall(L, narg, nres);
     sigaction(SIGINT, &old, NULL);
-    if (lua_gethook(L) == stop_hook) lua_sethook(L, NULL, 0, 0);
-    mgv_clear_interrupt();
-    lua_remove(L, base);
     return status;
 }
 
@@ -214,24 +189,6 @@ static int run_script(lua_State *L, char **argv, int argc, int script)
 }
 
 /* ---- the REPL's Lua helpers ---------------------------------------------- */
-
-static const char MODULE_KEY = 'm';   /* registry key: the mgv table at start-up */
-
-/* Pushes mgv.<name> from the module as it was at start-up (the user may
- * reassign the global); returns 0 and pushes nothing when it is missing. */
-static int push_helper(lua_State *L, const char *name)
-{
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &MODULE_KEY);
-    if (!lua_istable(L, -1)) {
-        lua_pop(L, 1);
-        return 0;
-    }
-    lua_getfield(L, -1, name);
-    lua_remove(L, -2);
-    if (lua_isfunction(L, -1)) return 1;
-    lua_pop(L, 1);
-    return 0;
-}
 
 /*
  * Prints an error in the REPL: the message, then a traceback cut down to the
@@ -291,7 +248,7 @@ static void show_results(lua_State *L, int n)
     if (n == 0) return;
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
     int base = lua_gettop(L) - n + 1;
-    if (push_helper(L, "_show_results")) {
+    if (lhost_push(L, "present")) {
         lua_insert(L, base);
         int status = docall(L, n, 1);
         if (status == LUA_OK) {
@@ -325,30 +282,6 @@ static int comp_n, comp_next;
 static size_t comp_head;   /* bytes of "path." shared by every match (not displayed) */
 
 #define LUA_BREAKS " \t\n\"\\'`@$><=;|&{}()[],+-*/%^#~?!"
-#define STRING_BREAKS " \t\n\"'"
-
-/* 1 when position pos of line is inside a string literal. */
-static int in_string(const char *line, int pos)
-{
-    char q = 0;
-    for (int i = 0; i < pos && line[i]; i++) {
-        char c = line[i];
-        if (q) {
-            if (c == '\\' && i + 1 < pos) i++;
-            else if (c == q) q = 0;
-        } else if (c == '"' || c == '\'') {
-            q = c;
-        } else if (c == '-' && line[i + 1] == '-') {
-            return 0;   /* a comment: nothing to complete */
-        }
-    }
-    return q != 0;
-}
-
-static char *word_break_hook(void)
-{
-    return in_string(rl_line_buffer, rl_point) ? (char *)STRING_BREAKS : (char *)LUA_BREAKS;
-}
 
 static void free_completions(void)
 {
@@ -385,55 +318,43 @@ static void display_matches(char **matches, int n, int max_len)
     free(shown);
 }
 
-static void budget_hook(lua_State *L, lua_Debug *ar)
-{
-    (void)ar;
-    luaL_error(L, "completion took too long");
-}
-
-static int complete_call(lua_State *L)
-{
-    lua_call(L, 1, 1);
-    return 1;
-}
-
-/* Asks mgv._complete for the matches of text (a budget of Lua instructions
- * keeps a looping __index from hanging the prompt). */
+/* Asks mgv._host.complete for the matches of the line up to the cursor.
+ * Its word may start before or after readline's (text, at start): the
+ * matches are cut or extended to replace text. */
 static char **attempt_completion(const char *text, int start, int end)
 {
-    (void)end;
     rl_completion_suppress_append = 1;
     rl_completion_display_matches_hook = NULL;
-    if (in_string(rl_line_buffer, start)) return NULL;   /* file names, by readline */
     rl_attempted_completion_over = 1;
     free_completions();
     lua_State *L = comp_L;
     int top = lua_gettop(L);
-    if (!lua_checkstack(L, 8)) return NULL;
-    lua_pushcfunction(L, complete_call);
-    if (!push_helper(L, "_complete")) {
-        lua_settop(L, top);
-        return NULL;
-    }
-    lua_pushstring(L, text);
-    lua_Hook user_hook = lua_gethook(L);   /* a debug.sethook of the user's survives */
-    int user_mask = lua_gethookmask(L), user_count = lua_gethookcount(L);
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, 2000000);
-    int status = lua_pcall(L, 2, 1, 0);
-    lua_sethook(L, user_hook, user_mask, user_count);
-    if (status == LUA_OK && lua_istable(L, -1)) {
-        int n = (int)lua_rawlen(L, -1);
-        comp_list = calloc((size_t)(n ? n : 1), sizeof *comp_list);
-        for (int i = 1; comp_list && i <= n; i++) {
-            lua_rawgeti(L, -1, i);
-            const char *s = lua_tostring(L, -1);
-            if (s && (comp_list[comp_n] = strdup(s))) comp_n++;
-            lua_pop(L, 1);
+    if (lhost_complete(L, rl_line_buffer, (size_t)end) != 0) return NULL;
+    int s = (int)lua_tointeger(L, top + 1);
+    int n = (int)lua_rawlen(L, top + 2);
+    int files = 0;
+    comp_list = calloc((size_t)(n ? n : 1), sizeof *comp_list);
+    for (int i = 1; comp_list && i <= n; i++) {
+        lua_rawgeti(L, top + 2, i);
+        lua_rawgeti(L, top + 3, i);
+        const char *m = lua_tostring(L, -2), *kind = lua_tostring(L, -1);
+        if (kind && (strcmp(kind, "file") == 0 || strcmp(kind, "directory") == 0)) files = 1;
+        char *c = NULL;
+        if (!m || s < 0 || s > end) {
+            /* nothing */
+        } else if (s <= start) {
+            size_t cut = (size_t)(start - s);
+            if (strlen(m) >= cut && strncmp(m, rl_line_buffer + s, cut) == 0) c = strdup(m + cut);
+        } else if ((c = malloc((size_t)(s - start) + strlen(m) + 1)) != NULL) {
+            memcpy(c, rl_line_buffer + start, (size_t)(s - start));
+            strcpy(c + (s - start), m);
         }
+        if (c) comp_list[comp_n++] = c;
+        lua_pop(L, 2);
     }
     lua_settop(L, top);
     const char *sep = NULL;
-    for (const char *p = text; *p; p++)
+    for (const char *p = text; *p && !files; p++)
         if (*p == '.' || *p == ':') sep = p;
     comp_head = sep ? (size_t)(sep - text + 1) : 0;
     if (comp_n == 0) return NULL;
@@ -518,6 +439,9 @@ static int read_line(const char *prompt, char **out, int *was_empty)
 static char hist_path[4096];
 static int hist_size = HISTORY_DEFAULT;
 
+/* Entries are written with a timestamp line before each ("#<seconds>"), by
+ * which readline reads a multi-line entry back as one entry (as bash's
+ * lithist). A file without timestamps still reads, line by line. */
 static void history_open(void)
 {
     const char *h = getenv("MGV_HISTORY");
@@ -527,35 +451,30 @@ static void history_open(void)
     else hist_path[0] = '\0';
     const char *size = getenv("MGV_HISTORY_SIZE");
     if (size && atoi(size) > 0) hist_size = atoi(size);
+    history_comment_char = '#';   /* timestamps read "#<seconds>" */
+    history_write_timestamps = 1;
+    history_multiline_entries = 1;
     using_history();
     stifle_history(hist_size);
     if (*hist_path) read_history(hist_path);
 }
 
 /*
- * Adds a chunk: consecutive duplicates are skipped; a multi-line chunk is
- * kept on one line (lines joined by spaces) when no comment or long string
- * could change meaning. Each entry is appended to the file at once, so a
+ * Adds a chunk, whole (a multi-line chunk stays one entry); consecutive
+ * duplicates are skipped. Each entry is appended to the file at once, so a
  * crash loses nothing and concurrent sessions do not overwrite each other.
  */
 static void history_add(const char *chunk)
 {
     while (*chunk == ' ' || *chunk == '\t') chunk++;
     if (!*chunk) return;
-    char *entry = strdup(chunk);
-    if (!entry) return;
-    if (!strstr(entry, "--") && !strstr(entry, "[[") && !strstr(entry, "[="))
-        for (char *p = entry; *p; p++)
-            if (*p == '\n') *p = ' ';
     HIST_ENTRY *last = history_length > 0 ? history_get(history_base + history_length - 1) : NULL;
-    if (!last || strcmp(last->line, entry) != 0) {
-        add_history(entry);
-        if (*hist_path) {
-            if (access(hist_path, F_OK) != 0) write_history(hist_path);
-            else append_history(1, hist_path);
-        }
+    if (last && strcmp(last->line, chunk) == 0) return;
+    add_history(chunk);
+    if (*hist_path) {
+        if (access(hist_path, F_OK) != 0) write_history(hist_path);
+        else append_history(1, hist_path);
     }
-    free(entry);
 }
 
 static void history_close(void)
@@ -568,80 +487,71 @@ static void history_close(void)
 
 enum { CHUNK_RUN, CHUNK_ERROR, CHUNK_HELP, CHUNK_NONE, CHUNK_EOF, CHUNK_INTERRUPT_EMPTY };
 
-static int incomplete(lua_State *L, int status)
-{
-    if (status == LUA_ERRSYNTAX) {
-        size_t len;
-        const char *msg = lua_tolstring(L, -1, &len);
-        if (msg && len >= 5 && strcmp(msg + len - 5, "<eof>") == 0) return 1;
-    }
-    return 0;
-}
+static int chunk_count;   /* names chunks stdin:1, stdin:2, ... */
 
 /*
- * Compiles code (the string at the top): as "return <code>" (an expression;
- * *print = 1, or 0 after a trailing ';') or else as statements. Leaves the
- * function, or the error message; returns 1 when the input is incomplete.
+ * Compiles code (the string at the top) with mgv._host.compile and replaces
+ * it by the function (*kind CHUNK_RUN, *print whether to show its results),
+ * the help text (CHUNK_HELP), an error message (CHUNK_ERROR) or nothing
+ * (CHUNK_NONE). Returns 1 when the input is incomplete (the message left).
  */
-static int compile(lua_State *L, int *status, int *print)
+static int compile(lua_State *L, int *kind, int *print)
 {
-    size_t len;
-    const char *code = lua_tolstring(L, -1, &len);
-    size_t n = len;
-    while (n > 0 && (code[n - 1] == ' ' || code[n - 1] == '\t' || code[n - 1] == '\n')) n--;
-    int silent = n > 0 && code[n - 1] == ';';
-    if (silent) n--;
-    lua_pushliteral(L, "return ");
-    lua_pushlstring(L, code, n);
-    lua_concat(L, 2);
-    const char *ret = lua_tolstring(L, -1, &len);
-    int st = luaL_loadbuffer(L, ret, len, "=stdin");
-    if (st == LUA_OK) {
-        lua_remove(L, -2);
-        *print = !silent;
-        *status = LUA_OK;
+    char name[32];
+    snprintf(name, sizeof name, "=stdin:%d", chunk_count + 1);
+    int code = lua_gettop(L);
+    *print = 0;
+    if (!lhost_push(L, "compile")) {
+        lua_pushliteral(L, "mgv._host is missing: cannot compile");
+        lua_replace(L, code);
+        *kind = CHUNK_ERROR;
         return 0;
     }
-    int ret_eof = incomplete(L, st);
-    lua_pop(L, 2);
-    code = lua_tolstring(L, -1, &len);
-    st = luaL_loadbuffer(L, code, len, "=stdin");
-    *print = 0;
-    *status = st;
-    return st != LUA_OK && (incomplete(L, st) || ret_eof);
+    lua_pushvalue(L, code);
+    lua_pushstring(L, name);
+    if (lua_pcall(L, 2, 3, 0) != LUA_OK) {
+        lua_replace(L, code);
+        lua_settop(L, code);
+        *kind = CHUNK_ERROR;
+        return 0;
+    }
+    const char *k = lua_tostring(L, code + 1);
+    int more = 0;
+    if (k && strcmp(k, "run") == 0) {
+        *kind = CHUNK_RUN;
+        *print = lua_toboolean(L, code + 3);
+    } else if (k && strcmp(k, "help") == 0) {
+        *kind = CHUNK_HELP;
+    } else if (k && strcmp(k, "error") == 0) {
+        *kind = CHUNK_ERROR;
+        more = lua_toboolean(L, code + 3);
+    } else {
+        *kind = CHUNK_NONE;
+    }
+    lua_settop(L, code + 2);
+    lua_replace(L, code);
+    lua_settop(L, code);
+    return more;
 }
 
 /*
  * Reads one chunk. CHUNK_RUN leaves the function on the stack (*print says
  * whether to show its results), CHUNK_ERROR a syntax error message,
- * CHUNK_HELP the text after '?'.
+ * CHUNK_HELP the text to print.
  */
 static int read_chunk(lua_State *L, int *print)
 {
     char *line;
-    int empty = 0;
+    int empty = 0, kind;
     int r = read_line(PROMPT1, &line, &empty);
     if (r == READ_EOF) return CHUNK_EOF;
     if (r == READ_INTERRUPT) return empty ? CHUNK_INTERRUPT_EMPTY : CHUNK_NONE;
-    const char *p = line;
-    while (*p == ' ' || *p == '\t') p++;
-    if (!*p) {
-        free(line);
-        return CHUNK_NONE;
-    }
-    if (*p == '?') {
-        history_add(line);
-        lua_pushstring(L, p + 1);
-        free(line);
-        return CHUNK_HELP;
-    }
     lua_pushstring(L, line);   /* the code so far, at index top */
     free(line);
     int code_idx = lua_gettop(L);
-    int status;
     for (;;) {
         lua_pushvalue(L, code_idx);
-        int more = compile(L, &status, print);
+        int more = compile(L, &kind, print);
         if (!more) break;
         lua_pop(L, 1);   /* the "incomplete" message */
         r = read_line(PROMPT2, &line, &empty);
@@ -651,7 +561,7 @@ static int read_chunk(lua_State *L, int *print)
         }
         if (r == READ_EOF) {   /* report what is missing */
             lua_pushvalue(L, code_idx);
-            compile(L, &status, print);
+            compile(L, &kind, print);
             break;
         }
         lua_pushvalue(L, code_idx);
@@ -663,7 +573,9 @@ static int read_chunk(lua_State *L, int *print)
     }
     history_add(lua_tostring(L, code_idx));
     lua_remove(L, code_idx);
-    return status == LUA_OK ? CHUNK_RUN : CHUNK_ERROR;
+    if (kind == CHUNK_NONE) lua_pop(L, 1);
+    if (kind == CHUNK_RUN) chunk_count++;
+    return kind;
 }
 
 static void repl(lua_State *L)
@@ -672,19 +584,13 @@ static void repl(lua_State *L)
     progname = NULL;   /* errors print without a prefix */
     comp_L = L;
     int interactive = isatty(STDIN_FILENO);
-    /* the module as it is now, for the helpers; help(x) as a global */
-    lua_getglobal(L, "mgv");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &MODULE_KEY);
-    lua_getglobal(L, "help");
-    if (lua_isnil(L, -1) && push_helper(L, "help")) lua_setglobal(L, "help");
-    lua_pop(L, 1);
 
     rl_readline_name = "mgv";
     rl_catch_signals = 0;    /* SIGINT and SIGWINCH are handled here */
     rl_catch_sigwinch = 0;
     rl_attempted_completion_function = attempt_completion;
-    rl_completion_word_break_hook = word_break_hook;
-    rl_basic_word_break_characters = LUA_BREAKS;
+    rl_completer_word_break_characters = LUA_BREAKS;
+    rl_basic_quote_characters = "";   /* no closing quote after a file name: as in the kernel */
     struct sigaction old_int, old_winch;
     set_handler(SIGINT, on_sigint_prompt, 0, &old_int);
     set_handler(SIGWINCH, on_sigwinch, SA_RESTART, &old_winch);
@@ -719,10 +625,11 @@ static void repl(lua_State *L)
             continue;
         }
         if (kind == CHUNK_HELP) {
-            if (push_helper(L, "_help_line")) {
-                lua_insert(L, -2);
-                if (docall(L, 1, 0) != LUA_OK) report_repl(L);
-            }
+            size_t len;
+            const char *text = lua_tolstring(L, -1, &len);
+            fwrite(text ? text : "", 1, text ? len : 0, stdout);
+            fputc('\n', stdout);
+            fflush(stdout);
             continue;
         }
         ran = 1;
@@ -830,6 +737,7 @@ static int pmain(lua_State *L)
 
     luaL_openlibs(L);
     mgv_lua_open(L);
+    lhost_init(L);   /* the interactive host; the globals help, display, update_display */
     create_arg_table(L, argv, argc, script);
 
     /* second pass: run -e code in order */

@@ -24,7 +24,21 @@ class MgvKernelTests(jkt.KernelTests):
     code_hello_world = 'print("hello, world")'
     code_stderr = 'local _ = io.stderr:write("something went wrong\\n")'
 
+    # a model and a data set, made before the tests (setUpClass), for the
+    # method completions below
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        mid = cls.kc.execute("task = mgv.data.synth{per_class = 2}\n"
+                             "model = mgv.model{words = task.words, hidden = 16, heads = 2, "
+                             "experts = 2, proj = 16}")
+        reply = H.shell_reply(cls.kc, mid, H.scaled(60))
+        assert reply["content"]["status"] == "ok", reply
+
     completion_samples = [
+        {"text": "model:tr", "matches": {"model:train_step"}},
+        {"text": "task.test:cl", "matches": {"task.test:classes"}},
+        {"text": 'f = io.open("tests/kernel/test_ker', "matches": {"tests/kernel/test_kernel.py"}},
         {"text": "mgv.zer", "matches": {"mgv.zeros"}},
         {"text": "string.for", "matches": {"string.format"}},
         {"text": "pri", "matches": {"print"}},
@@ -62,6 +76,9 @@ class MgvKernelTests(jkt.KernelTests):
         {"code": "6*7", "result": "42"},
         {"code": "'mgv' .. 1", "result": "mgv1"},
         {"code": "x = 20\nx + 1", "result": "21"},
+        {"code": "x = 1; x", "result": "1"},
+        {"code": "return 5", "result": "5"},
+        {"code": "t = {a = 1}; t", "result": "{a = 1}"},
         {"code": "math.max(3, 9), 'two values'", "result": "9\ttwo values"},
         {"code": "mgv.plot.heatmap(mgv.rand(2, 3))", "mime": "image/png"},
     ]

@@ -175,9 +175,11 @@ test("?x: names, expressions, methods of objects, odd input", function()
   check(printed(mgv._help_line, "Dataset:labels"):find("ds:labels()", 1, true))
   check(printed(mgv._help_line, "data.synth"):find("mgv.data.synth{", 1, true))
   check(printed(mgv._help_line, "mgv.json.decode"):find("mgv.json.decode(text)", 1, true))
-  for _, odd in ipairs({ "nosuch", "nosuch.x.y", ")))", "error('x')", "1 +", "\0" }) do
+  for _, odd in ipairs({ "nosuch", "nosuch.x.y", ")))", "1 +", "\0" }) do
     check(printed(mgv._help_line, odd):find("no help for", 1, true), "odd: " .. odd)
   end
+  -- a call is never run: the help of the function named
+  check(printed(mgv._help_line, "error('x')"):find("error: a function of the Lua standard library", 1, true))
   errors(function() mgv._help_line(nil) end, "help: a string expected, got nil")
   errors(function() mgv._help_line(5) end, "a string expected")
 end)
