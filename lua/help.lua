@@ -6,6 +6,8 @@
 -- with doc(name, signature, text, example); names are "mgv.f" for module
 -- functions, "Tensor:m" for tensor methods, "Optim:m" for optimiser methods,
 -- and plain topics ("indexing", "operators", ...).
+-- The file is long because it is the table itself (a few lines per public
+-- function); the lookup code is the short part at its end.
 -- Embedded into the binary; called by luaopen_mgv with (mgv, mgv.Tensor, meta).
 
 local M, Tensor = ...
