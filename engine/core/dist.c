@@ -1,0 +1,247 @@
+/* dist.c — MPI as data-parallel ranks (see dist.h); without MGV_MPI one rank. */
+#include "core/dist.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "core/parallel.h"
+
+static double comm_bytes, comm_seconds;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void mgv_dist_stats(double *bytes, double *seconds)
+{
+    if (bytes) *bytes = comm_bytes;
+    if (seconds) *seconds = comm_seconds;
+}
+
+void mgv_dist_split(int64_t n, int64_t *first, int64_t *count)
+{
+    int64_t r = mgv_dist_rank(), p = mgv_dist_size();
+    *first = n * r / p;
+    *count = n * (r + 1) / p - *first;
+}
+
+#ifdef MGV_MPI
+#include <mpi.h>
+
+static int started, rank_, size_ = 1, local_size_ = 1;
+
+static void finish(void)
+{
+    int fin = 0;
+    MPI_Finalized(&fin);
+    if (!fin) MPI_Finalize();
+}
+
+/* launched by mpirun/mpiexec (Open MPI, MPICH's hydra, PMIx launchers) */
+static int under_launcher(void)
+{
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+static void start(void)
+{
+    if (started) return;
+    started = 1;
+    if (!under_launcher()) return;
+    int provided, inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+        /* only the thread that started MPI calls it (the engine's pool never does) */
+        if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) return;
+        atexit(finish);
+    }
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    MPI_Comm local;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &local) ==
+        MPI_SUCCESS) {
+        MPI_Comm_size(local, &local_size_);
+        MPI_Comm_free(&local);
+    }
+    /* ranks sharing a machine share its cores, unless the user chose */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (local_size_ > 1 && cores > 0 && !getenv("MGV_NUM_THREADS") && !getenv("OPENBLAS_NUM_THREADS"))
+        mgv_set_num_threads(cores / local_size_ > 1 ? (int)(cores / local_size_) : 1);
+}
+
+int mgv_dist_available(void) { return 1; }
+int mgv_dist_rank(void) { start(); return rank_; }
+int mgv_dist_size(void) { start(); return size_; }
+int mgv_dist_local_size(void) { start(); return local_size_; }
+
+static int check(int rc, const char *what)
+{
+    if (rc == MPI_SUCCESS) return 0;
+    char msg[MPI_MAX_ERROR_STRING];
+    int len = 0;
+    MPI_Error_string(rc, msg, &len);
+    return mgv_fail("dist: %s failed: %s", what, msg);
+}
+
+/* MPI counts are int: long buffers go in pieces */
+#define PIECE ((int64_t)1 << 28)
+
+static int reduce_typed(void *buf, int64_t n, MPI_Datatype type, size_t esize, mgv_dist_op op)
+{
+    if (mgv_dist_size() == 1) return 0;
+    double t0 = now();
+    MPI_Op mop = op == MGV_DIST_MAX ? MPI_MAX : MPI_SUM;
+    for (int64_t i = 0; i < n; i += PIECE) {
+        int c = (int)(n - i < PIECE ? n - i : PIECE);
+        if (check(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)i * esize, c, type, mop,
+                                MPI_COMM_WORLD), "allreduce") < 0)
+            return -1;
+    }
+    comm_bytes += (double)n * (double)esize;
+    comm_seconds += now() - t0;
+    return 0;
+}
+
+int mgv_dist_allreduce(float *buf, int64_t n, mgv_dist_op op)
+{
+    return reduce_typed(buf, n, MPI_FLOAT, sizeof(float), op);
+}
+
+int mgv_dist_allreduce_f64(double *buf, int64_t n, mgv_dist_op op)
+{
+    return reduce_typed(buf, n, MPI_DOUBLE, sizeof(double), op);
+}
+
+int mgv_dist_broadcast(float *buf, int64_t n, int root)
+{
+    if (root < 0 || root >= mgv_dist_size())
+        return mgv_fail("dist: broadcast root %d is not a rank (0..%d)", root, mgv_dist_size() - 1);
+    if (mgv_dist_size() == 1) return 0;
+    double t0 = now();
+    for (int64_t i = 0; i < n; i += PIECE) {
+        int c = (int)(n - i < PIECE ? n - i : PIECE);
+        if (check(MPI_Bcast(buf + i, c, MPI_FLOAT, root, MPI_COMM_WORLD), "broadcast") < 0)
+            return -1;
+    }
+    comm_bytes += (double)n * sizeof(float);
+    comm_seconds += now() - t0;
+    return 0;
+}
+
+int mgv_dist_barrier(void)
+{
+    if (mgv_dist_size() == 1) return 0;
+    return check(MPI_Barrier(MPI_COMM_WORLD), "barrier");
+}
+
+int mgv_dist_allgatherv(const float *send, const int64_t *counts, float *recv)
+{
+    int p = mgv_dist_size();
+    if (p == 1) {
+        if (counts[0] > 0 && recv != send) memmove(recv, send, sizeof(float) * (size_t)counts[0]);
+        return 0;
+    }
+    int *cnt = malloc(sizeof(int) * (size_t)p * 2), *off = cnt ? cnt + p : NULL;
+    if (!cnt) return mgv_fail("dist: out of memory");
+    int64_t total = 0;
+    for (int r = 0; r < p; r++) {
+        if (counts[r] > INT32_MAX || total > INT32_MAX) {
+            free(cnt);
+            return mgv_fail("dist: allgather of %lld floats is too large", (long long)total);
+        }
+        cnt[r] = (int)counts[r];
+        off[r] = (int)total;
+        total += counts[r];
+    }
+    double t0 = now();
+    int rc = check(MPI_Allgatherv(send, cnt[mgv_dist_rank()], MPI_FLOAT, recv, cnt, off, MPI_FLOAT,
+                                  MPI_COMM_WORLD), "allgather");
+    comm_bytes += (double)total * sizeof(float);
+    comm_seconds += now() - t0;
+    free(cnt);
+    return rc;
+}
+
+int mgv_dist_allreduce_buffers(int nbuf, float *const *bufs, const int64_t *lens, float scale,
+                               int64_t bucket_bytes)
+{
+    if (mgv_dist_size() == 1 || nbuf == 0) {
+        for (int i = 0; scale != 1.0f && i < nbuf; i++)
+            for (int64_t j = 0; j < lens[i]; j++) bufs[i][j] *= scale;
+        return 0;
+    }
+    int64_t total = 0, cap = bucket_bytes / (int64_t)sizeof(float);
+    for (int i = 0; i < nbuf; i++) total += lens[i];
+    if (cap < 1) cap = 1;
+    if (cap > PIECE) cap = PIECE;
+    int64_t nb = (total + cap - 1) / cap;
+    float *pack = malloc(sizeof(float) * (size_t)(total ? total : 1));
+    MPI_Request *req = malloc(sizeof(MPI_Request) * (size_t)(nb ? nb : 1));
+    if (!pack || !req) {
+        free(pack);
+        free(req);
+        return mgv_fail("dist: out of memory for %lld gradient floats", (long long)total);
+    }
+    double t0 = now();
+    /* pack in order, starting each bucket's reduction as soon as it is full */
+    int64_t at = 0, started_upto = 0, k = 0;
+    int rc = 0;
+    for (int i = 0; i < nbuf && rc == 0; i++) {
+        memcpy(pack + at, bufs[i], sizeof(float) * (size_t)lens[i]);
+        at += lens[i];
+        while (rc == 0 && (at - started_upto >= cap || (i == nbuf - 1 && at > started_upto))) {
+            int c = (int)(at - started_upto < cap ? at - started_upto : cap);
+            rc = check(MPI_Iallreduce(MPI_IN_PLACE, pack + started_upto, c, MPI_FLOAT, MPI_SUM,
+                                      MPI_COMM_WORLD, &req[k++]), "allreduce");
+            started_upto += c;
+        }
+    }
+    if (k > 0 && check(MPI_Waitall((int)k, req, MPI_STATUSES_IGNORE), "allreduce") < 0) rc = -1;
+    at = 0;
+    for (int i = 0; i < nbuf && rc == 0; i++) {
+        for (int64_t j = 0; j < lens[i]; j++) bufs[i][j] = pack[at + j] * scale;
+        at += lens[i];
+    }
+    comm_bytes += (double)total * sizeof(float);
+    comm_seconds += now() - t0;
+    free(pack);
+    free(req);
+    return rc;
+}
+
+#else   /* one rank */
+
+int mgv_dist_available(void) { return 0; }
+int mgv_dist_rank(void) { return 0; }
+int mgv_dist_size(void) { return 1; }
+int mgv_dist_local_size(void) { return 1; }
+int mgv_dist_allreduce(float *buf, int64_t n, mgv_dist_op op) { return 0; }
+int mgv_dist_allreduce_f64(double *buf, int64_t n, mgv_dist_op op) { return 0; }
+int mgv_dist_barrier(void) { return 0; }
+
+int mgv_dist_broadcast(float *buf, int64_t n, int root)
+{
+    return root == 0 ? 0 : mgv_fail("dist: broadcast root %d is not a rank (0..0)", root);
+}
+
+int mgv_dist_allgatherv(const float *send, const int64_t *counts, float *recv)
+{
+    if (counts[0] > 0 && recv != send) memmove(recv, send, sizeof(float) * (size_t)counts[0]);
+    return 0;
+}
+
+int mgv_dist_allreduce_buffers(int nbuf, float *const *bufs, const int64_t *lens, float scale,
+                               int64_t bucket_bytes)
+{
+    for (int i = 0; scale != 1.0f && i < nbuf; i++)
+        for (int64_t j = 0; j < lens[i]; j++) bufs[i][j] *= scale;
+    return 0;
+}
+
+#endif
