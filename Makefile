@@ -35,6 +35,14 @@ else
 BUILD   ?= build
 endif
 
+.DEFAULT_GOAL := all
+# dist.o is rebuilt when MPI changes between builds
+MPI_STAMP = $(BUILD)/mpi-stamp
+.PHONY: mpi-stamp-force
+$(MPI_STAMP): mpi-stamp-force
+	@mkdir -p $(BUILD); echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
+$(BUILD)/engine/core/dist.o: $(MPI_STAMP)
+
 ENGINE_SRC := $(wildcard engine/*/*.c)
 LUA_SRC    := $(filter-out lua/gen_embed.c,$(wildcard lua/*.c))
 LUA_SCRIPTS := $(sort $(wildcard lua/*.lua))
