@@ -147,7 +147,7 @@ print-lua-cmod:
 
 INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(INSTALL_PREFIX)" BUILD="$(BUILD)" \
               VERSION="$(VERSION)" SOMAJOR="$(SOMAJOR)" LUA_CMOD="$(LUA_CMOD)" \
-              HEADERS="$(PUBLIC_HEADERS)"
+              HEADERS="$(PUBLIC_HEADERS)" MPI_PC="$(if $(filter 1,$(MPI)),$(MPI_PC))"
 
 .PHONY: install uninstall lua-module install-lua
 install: $(TARGETS) $(SHARED_LIB)

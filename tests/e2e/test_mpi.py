@@ -14,7 +14,8 @@ shows NOTE lines). Checks:
     metrics; only rank 0 prints;
   - faults: kill -9 of rank 1 mid-training ends mpirun within KILL_SECONDS
     with a message naming the signal; --resume from the last checkpoint on
-    1 rank (a different number) ends with the uninterrupted run's metrics.
+    1 rank (a different number) ends with the uninterrupted run's metrics;
+  - examples/mpi_run.lua starts a 2-rank run and follows it to its end.
 Standard library only. Prints PASS/FAIL lines for tests/run.sh.
 """
 import json
@@ -265,6 +266,21 @@ def test_zeroshot_kill_resume(tmp):
            "%s vs %s\n%s" % (c, a, r.stdout[-300:]))
 
 
+def test_follow(tmp):
+    """examples/mpi_run.lua: a multi-rank run as a subprocess, followed to its end."""
+    ex = os.path.join(ROOT, "examples", "mpi_run.lua")
+    r = run(0, [ex, "-np", "2"] + ZS[1:] + ["--epochs", "1"], tmp)
+    report(r.returncode == 0 and "epoch  1  loss" in r.stdout and "test macro-F1" in r.stdout
+           and "mpi_run: the 2-rank run finished" in r.stdout,
+           "examples/mpi_run.lua follows a 2-rank run to its end",
+           "rc %d: %s %s" % (r.returncode, r.stdout[-400:], r.stderr[-400:]))
+    r = run(0, [ex, "-np", "2", "--task", "nope"], tmp)
+    report(r.returncode != 0 and "must be auto, mre, met or synth" in r.stdout
+           and "the 2-rank run failed" in r.stderr,
+           "examples/mpi_run.lua reports a failed run", "rc %d: %s %s" % (
+               r.returncode, r.stdout[-400:], r.stderr[-400:]))
+
+
 def main():
     why = mpi_ready()
     if why:
@@ -275,6 +291,7 @@ def main():
         test_api(tmp)
         test_equivalence(tmp)
         test_zeroshot_kill_resume(tmp)
+        test_follow(tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if fails else 0
