@@ -168,50 +168,41 @@ int mgv_dist_allgatherv(const float *send, const int64_t *counts, float *recv)
     return rc;
 }
 
-int mgv_dist_allreduce_buffers(int nbuf, float *const *bufs, const int64_t *lens, float scale,
-                               int64_t bucket_bytes)
+struct mgv_dist_sums {
+    int n, max;
+    int64_t bytes;
+    double seconds;
+    MPI_Request req[];
+};
+
+mgv_dist_sums *mgv_dist_sums_new(int max_sums)
 {
-    if (mgv_dist_size() == 1 || nbuf == 0) {
-        for (int i = 0; scale != 1.0f && i < nbuf; i++)
-            for (int64_t j = 0; j < lens[i]; j++) bufs[i][j] *= scale;
-        return 0;
-    }
-    int64_t total = 0, cap = bucket_bytes / (int64_t)sizeof(float);
-    for (int i = 0; i < nbuf; i++) total += lens[i];
-    if (cap < 1) cap = 1;
-    if (cap > PIECE) cap = PIECE;
-    int64_t nb = (total + cap - 1) / cap;
-    float *pack = malloc(sizeof(float) * (size_t)(total ? total : 1));
-    MPI_Request *req = malloc(sizeof(MPI_Request) * (size_t)(nb ? nb : 1));
-    if (!pack || !req) {
-        free(pack);
-        free(req);
-        return mgv_fail("dist: out of memory for %lld gradient floats", (long long)total);
-    }
+    mgv_dist_sums *s = calloc(1, sizeof *s + sizeof(MPI_Request) * (size_t)(max_sums + 1));
+    if (!s) mgv_fail("dist: out of memory");
+    else s->max = max_sums;
+    return s;
+}
+
+int mgv_dist_sum_start(mgv_dist_sums *s, float *buf, int64_t n)
+{
+    if (mgv_dist_size() == 1) return 0;
+    if (s->n >= s->max || n > PIECE) return mgv_fail("dist: too many or too large sums in flight");
     double t0 = now();
-    /* pack in order, starting each bucket's reduction as soon as it is full */
-    int64_t at = 0, started_upto = 0, k = 0;
-    int rc = 0;
-    for (int i = 0; i < nbuf && rc == 0; i++) {
-        memcpy(pack + at, bufs[i], sizeof(float) * (size_t)lens[i]);
-        at += lens[i];
-        while (rc == 0 && (at - started_upto >= cap || (i == nbuf - 1 && at > started_upto))) {
-            int c = (int)(at - started_upto < cap ? at - started_upto : cap);
-            rc = check(MPI_Iallreduce(MPI_IN_PLACE, pack + started_upto, c, MPI_FLOAT, MPI_SUM,
-                                      MPI_COMM_WORLD, &req[k++]), "allreduce");
-            started_upto += c;
-        }
-    }
-    if (k > 0 && check(MPI_Waitall((int)k, req, MPI_STATUSES_IGNORE), "allreduce") < 0) rc = -1;
-    at = 0;
-    for (int i = 0; i < nbuf && rc == 0; i++) {
-        for (int64_t j = 0; j < lens[i]; j++) bufs[i][j] = pack[at + j] * scale;
-        at += lens[i];
-    }
-    comm_bytes += (double)total * sizeof(float);
-    comm_seconds += now() - t0;
-    free(pack);
-    free(req);
+    int rc = check(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                  &s->req[s->n]), "allreduce");
+    if (rc == 0) s->n++;
+    s->bytes += n * (int64_t)sizeof(float);
+    s->seconds += now() - t0;
+    return rc;
+}
+
+int mgv_dist_sum_wait(mgv_dist_sums *s)
+{
+    double t0 = now();
+    int rc = s->n ? check(MPI_Waitall(s->n, s->req, MPI_STATUSES_IGNORE), "allreduce") : 0;
+    comm_bytes += (double)s->bytes;
+    comm_seconds += s->seconds + now() - t0;
+    free(s);
     return rc;
 }
 
@@ -236,11 +227,22 @@ int mgv_dist_allgatherv(const float *send, const int64_t *counts, float *recv)
     return 0;
 }
 
-int mgv_dist_allreduce_buffers(int nbuf, float *const *bufs, const int64_t *lens, float scale,
-                               int64_t bucket_bytes)
+struct mgv_dist_sums {
+    int unused;
+};
+
+mgv_dist_sums *mgv_dist_sums_new(int max_sums)
 {
-    for (int i = 0; scale != 1.0f && i < nbuf; i++)
-        for (int64_t j = 0; j < lens[i]; j++) bufs[i][j] *= scale;
+    mgv_dist_sums *s = calloc(1, sizeof *s);
+    if (!s) mgv_fail("dist: out of memory");
+    return s;
+}
+
+int mgv_dist_sum_start(mgv_dist_sums *s, float *buf, int64_t n) { return 0; }
+
+int mgv_dist_sum_wait(mgv_dist_sums *s)
+{
+    free(s);
     return 0;
 }
 

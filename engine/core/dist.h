@@ -31,11 +31,14 @@ int mgv_dist_barrier(void);
 /* Rank r contributes counts[r] floats (send); recv gets them in rank order. */
 int mgv_dist_allgatherv(const float *send, const int64_t *counts, float *recv);
 
-/* Several buffers summed at once: packed into buckets of about bucket_bytes
- * whose reductions are all in flight together (non-blocking), then
- * unpacked. scale multiplies the result (1/size: the mean). */
-int mgv_dist_allreduce_buffers(int nbuf, float *const *bufs, const int64_t *lens, float scale,
-                               int64_t bucket_bytes);
+/* Sums in flight: mgv_dist_sum_start begins summing buf[0..n) over the
+ * ranks in place and returns at once (every rank must start the same sums in
+ * the same order); mgv_dist_sum_wait returns when all started ones are done,
+ * then frees s. buf must stay untouched until then. */
+typedef struct mgv_dist_sums mgv_dist_sums;
+mgv_dist_sums *mgv_dist_sums_new(int max_sums);
+int mgv_dist_sum_start(mgv_dist_sums *s, float *buf, int64_t n);
+int mgv_dist_sum_wait(mgv_dist_sums *s);
 
 /* Rows [*first, *first + *count) of n rows that this rank owns: contiguous,
  * in rank order, sizes differing by at most one. */

@@ -794,31 +794,126 @@ static mgv_tensor *sharded_rows(mgv_tensor *x, int64_t first, int64_t count)
     return c;
 }
 
-/* Sums the encoders' gradients over the ranks (the head's are equal on all
- * ranks already). A parameter with a gradient on some rank gets one on all. */
-static int reduce_encoder_grads(mgv_model *m)
+/* The encoders' gradients summed over the ranks while backward still runs
+ * (the head's are equal on all ranks already). The parameters, in reverse
+ * order (backward reaches the last layers first), are packed into buckets of
+ * about BUCKET_FLOATS; a bucket's sum starts once all its parameters'
+ * gradients are complete (mgv_set_grad_ready_hook), and buckets start in
+ * index order on every rank, as MPI wants. Each parameter also sends one
+ * float, 1 when it has a gradient here: a sum of 0 leaves it without one,
+ * as one process would. */
+#define BUCKET_FLOATS ((int64_t)1 << 20)   /* 4 MB */
+
+typedef struct {
+    mgv_model *m;
+    int np, nb, next;     /* parameters, buckets, the first bucket not started */
+    int *bucket;          /* per parameter */
+    int64_t *off;         /* per parameter: its slice of pack (numel + the flag) */
+    int *waiting;         /* per bucket: parameters not complete yet */
+    int64_t *bstart;      /* per bucket, and its end at bstart[b + 1] */
+    float *pack;
+    mgv_dist_sums *sums;
+    int failed;
+} grad_buckets;
+
+static void start_ready_buckets(grad_buckets *g)
 {
-    int np = m->params.n, rc = -1, nb = 0;
-    float *has = calloc((size_t)np + 1, sizeof(float)), **bufs = malloc(sizeof(float *) * (size_t)(np + 1));
-    int64_t *lens = malloc(sizeof(int64_t) * (size_t)(np + 1));
-    if (!has || !bufs || !lens) {
-        mgv_fail("train step: out of memory");
-        goto done;
+    while (g->next < g->nb && g->waiting[g->next] == 0 && !g->failed) {
+        int b = g->next++;
+        if (mgv_dist_sum_start(g->sums, g->pack + g->bstart[b], g->bstart[b + 1] - g->bstart[b]) < 0)
+            g->failed = 1;
     }
-    for (int i = 0; i < np; i++) has[i] = m->params.tensors[i]->grad != NULL;
-    if (mgv_dist_allreduce(has, np, MGV_DIST_MAX) < 0) goto done;
-    for (int i = 0; i < np; i++) {
-        mgv_tensor *t = m->params.tensors[i];
-        if (has[i] == 0) continue;
-        if (!t->grad && !(t->grad = mgv_zeros_like(t))) goto done;
-        bufs[nb] = mgv_data(t->grad);
-        lens[nb++] = mgv_numel(t->grad);
+}
+
+static void grad_ready(mgv_tensor *leaf, void *ctx)
+{
+    grad_buckets *g = ctx;
+    int i = 0;
+    while (i < g->np && g->m->params.tensors[i] != leaf) i++;
+    if (i == g->np) return;   /* a head parameter */
+    mgv_tensor *c = mgv_contiguous_data(leaf->grad);
+    if (!c) {
+        g->failed = 1;
+        return;
     }
-    rc = mgv_dist_allreduce_buffers(nb, bufs, lens, 1.0f, (int64_t)4 << 20);
-done:
-    free(has);
-    free(bufs);
-    free(lens);
+    int64_t n = mgv_numel(c);
+    memcpy(g->pack + g->off[i], mgv_data(c), sizeof(float) * (size_t)n);
+    g->pack[g->off[i] + n] = 1.0f;
+    mgv_release(c);
+    g->waiting[g->bucket[i]]--;
+    start_ready_buckets(g);
+}
+
+static void grad_buckets_free(grad_buckets *g)
+{
+    free(g->bucket);
+    free(g->off);
+    free(g->waiting);
+    free(g->bstart);
+    free(g->pack);
+}
+
+static int grad_buckets_init(grad_buckets *g, mgv_model *m)
+{
+    memset(g, 0, sizeof *g);
+    g->m = m;
+    g->np = m->params.n;
+    int np = g->np;
+    g->bucket = malloc(sizeof(int) * (size_t)(np + 1));
+    g->off = malloc(sizeof(int64_t) * (size_t)(np + 1));
+    g->waiting = calloc((size_t)np + 1, sizeof(int));
+    g->bstart = malloc(sizeof(int64_t) * (size_t)(np + 2));
+    if (!g->bucket || !g->off || !g->waiting || !g->bstart) goto oom;
+    int64_t at = 0;
+    g->bstart[0] = 0;
+    for (int k = np - 1; k >= 0; k--) {
+        g->bucket[k] = g->nb;
+        g->off[k] = at;
+        at += mgv_numel(m->params.tensors[k]) + 1;
+        g->waiting[g->nb]++;
+        if (at - g->bstart[g->nb] >= BUCKET_FLOATS || k == 0) g->bstart[++g->nb] = at;
+    }
+    if (!(g->pack = calloc((size_t)at + 1, sizeof(float)))) goto oom;
+    if (!(g->sums = mgv_dist_sums_new(g->nb))) goto fail;
+    return 0;
+oom:
+    mgv_fail("train step: out of memory for the gradient buckets");
+fail:
+    grad_buckets_free(g);
+    return -1;
+}
+
+/* after backward: the buckets left (parameters without a gradient here send
+ * zeros), then the sums back into the gradients */
+static int grad_buckets_finish(grad_buckets *g)
+{
+    for (int b = g->next; b < g->nb; b++) g->waiting[b] = 0;
+    start_ready_buckets(g);
+    int rc = mgv_dist_sum_wait(g->sums) < 0 || g->failed ? -1 : 0;
+    for (int i = 0; i < g->np && rc == 0; i++) {
+        mgv_tensor *t = g->m->params.tensors[i];
+        int64_t n = mgv_numel(t);
+        if (g->pack[g->off[i] + n] == 0) continue;   /* no rank had a gradient */
+        if (!t->grad && !(t->grad = mgv_zeros_like(t))) rc = -1;
+        else if (!mgv_is_contiguous(t->grad)) rc = mgv_fail("train step: a non-contiguous gradient");
+        else memcpy(mgv_data(t->grad), g->pack + g->off[i], sizeof(float) * (size_t)n);
+    }
+    grad_buckets_free(g);
+    return rc;
+}
+
+/* backward of loss; with several ranks, the encoders' gradients summed
+ * over them, sent bucket by bucket while backward runs */
+static int backward_reduced(mgv_model *m, mgv_tensor *loss)
+{
+    if (mgv_dist_size() == 1 || m->cfg.text_features) return mgv_backward(loss, NULL);
+    grad_buckets g;
+    if (grad_buckets_init(&g, m) < 0) return -1;
+    mgv_set_grad_ready_hook(grad_ready, &g);
+    int rc = mgv_backward(loss, NULL);
+    mgv_set_grad_ready_hook(NULL, NULL);
+    /* the protocol is finished even after a failure: the other ranks wait for it */
+    if (grad_buckets_finish(&g) < 0) rc = -1;
     return rc;
 }
 
@@ -968,8 +1063,7 @@ int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, in
         mgv_fail("train step: the loss is %g (diverged); lower the learning rate", st->loss);
         goto done;
     }
-    if (mgv_backward(out.loss, NULL) < 0) goto done;
-    if (mgv_dist_size() > 1 && !m->cfg.text_features && reduce_encoder_grads(m) < 0) goto done;
+    if (backward_reduced(m, out.loss) < 0) goto done;
     if (m->cfg.clip > 0) st->grad_norm = mgv_clip_grad_norm(m->opt->n, m->opt->params, m->cfg.clip);
     if (mgv_optim_step(m->opt) < 0) goto done;
     mgv_optim_zero_grad(m->opt);
