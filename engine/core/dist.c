@@ -11,13 +11,6 @@
 
 static double comm_bytes, comm_seconds;
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void mgv_dist_stats(double *bytes, double *seconds)
 {
     if (bytes) *bytes = comm_bytes;
@@ -33,6 +26,13 @@ void mgv_dist_split(int64_t n, int64_t *first, int64_t *count)
 
 #ifdef MGV_MPI
 #include <mpi.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int started, rank_, size_ = 1, local_size_ = 1;
 
