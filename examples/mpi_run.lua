@@ -10,7 +10,8 @@
 --   dofile("examples/mpi_run.lua")
 --
 -- Defaults: 2 ranks, --task synth --seed 0 --epochs 3. The binary is $MGV_BIN,
--- else bin/mgv next to this folder. An error when the run fails (its status).
+-- else bin/mgv next to this folder, else mgv on PATH. An error when the run
+-- fails (its status).
 
 local args = arg or {}
 local np, rest = 2, {}
@@ -30,6 +31,8 @@ local function quote(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 local here = (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") or "."):gsub("/?examples$", "")
 if here == "" then here = "." end
 local bin = os.getenv("MGV_BIN") or (here .. "/bin/mgv")
+local f = io.open(bin, "rb")
+if f then f:close() else bin = "mgv" end   -- installed: the one on PATH
 local p = io.popen("id -u")
 local root = p:read("l") == "0"
 p:close()
