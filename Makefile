@@ -14,6 +14,18 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wno-unused-parameter
            $(shell pkg-config --cflags $(PKGS)) -Iengine -Ilua
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lreadline -ljpeg -lcrypto -lm -pthread
 
+# MPI (data-parallel ranks, engine/core/dist.h): on when Open MPI's or MPICH's
+# pkg-config file is present; `make MPI=0` builds one-rank only
+MPI_PC  := $(firstword $(foreach p,ompi-c mpich,$(shell pkg-config --exists $(p) && echo $(p))))
+MPI     ?= $(if $(MPI_PC),1,0)
+ifeq ($(MPI),1)
+ifeq ($(MPI_PC),)
+$(error MPI=1 but neither ompi-c nor mpich is known to pkg-config (scripts/install-deps.sh))
+endif
+CFLAGS  += -DMGV_MPI $(shell pkg-config --cflags $(MPI_PC))
+LDLIBS  += $(shell pkg-config --libs $(MPI_PC))
+endif
+
 ifeq ($(SANITIZE),1)
 BUILD   := build-san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -22,6 +34,14 @@ LDFLAGS += $(SANFLAGS)
 else
 BUILD   ?= build
 endif
+
+.DEFAULT_GOAL := all
+# dist.o is rebuilt when MPI changes between builds
+MPI_STAMP = $(BUILD)/mpi-stamp
+.PHONY: mpi-stamp-force
+$(MPI_STAMP): mpi-stamp-force
+	@mkdir -p $(BUILD); echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
+$(BUILD)/engine/core/dist.o: $(MPI_STAMP)
 
 ENGINE_SRC := $(wildcard engine/*/*.c)
 LUA_SRC    := $(filter-out lua/gen_embed.c,$(wildcard lua/*.c))
@@ -127,7 +147,7 @@ print-lua-cmod:
 
 INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(INSTALL_PREFIX)" BUILD="$(BUILD)" \
               VERSION="$(VERSION)" SOMAJOR="$(SOMAJOR)" LUA_CMOD="$(LUA_CMOD)" \
-              HEADERS="$(PUBLIC_HEADERS)"
+              HEADERS="$(PUBLIC_HEADERS)" MPI_PC="$(if $(filter 1,$(MPI)),$(MPI_PC))"
 
 .PHONY: install uninstall lua-module install-lua
 install: $(TARGETS) $(SHARED_LIB)
@@ -146,7 +166,7 @@ install-lua: $(LUA_MOD)
 # ---- install (end)
 
 test: all
-	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) sh tests/run.sh
+	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) MPI=$(MPI) sh tests/run.sh
 
 bench: all
 	@sh scripts/bench.sh

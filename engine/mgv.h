@@ -7,6 +7,7 @@
 
 /* core: tensors, autograd, ops, optimisers, threads, RNG, errors, version */
 #include "core/core.h"
+#include "core/dist.h"
 #include "core/optim.h"
 #include "core/parallel.h"
 #include "core/params.h"

@@ -37,6 +37,14 @@
 -- the last epoch's weights (--resume continues from there). Ctrl-C stops
 -- training: the best epoch so far is tested, the JSON says "interrupted",
 -- and the exit status is 130.
+--
+-- Under `mpirun -np N` every rank runs this script: each global batch (the
+-- one a single process would draw) is split over the ranks, and the result
+-- is the single process's within float rounding; rank 0 alone prints and
+-- writes --out and --json (README, "Several processes").
+
+-- ranks other than 0 stay silent (their errors still reach stderr)
+if mgv.dist.rank() > 0 then print = function() end end
 
 local function usage(msg)
   io.stderr:write("zeroshot.lua: ", msg, "\n",
@@ -309,7 +317,7 @@ end
 print(string.format("test macro-F1 %.4f  micro-F1 %.4f  macro-P %.4f  macro-R %.4f  (%.1f s)",
   test.macro_f1, test.micro_f1, test.macro_p, test.macro_r, seconds))
 
-if o.json then
+if o.json and mgv.dist.rank() == 0 then
   local per_class = {}
   for c, pc in ipairs(test.per_class) do
     per_class[c] = { name = pc.name, precision = pc.precision, recall = pc.recall, f1 = pc.f1,

@@ -774,7 +774,10 @@ doc("Model:train_step", "model:train_step(ds, indices) -> stats",
   "ds: forward in training mode, the loss (ranking + VIB-MoE + InfoNCE + MG-VAT terms), " ..
   "backward, clipping and an Adam step, then the update of the adversarial perturbation. " ..
   "Returns a table of numbers: loss, rank, vmoe, nce, mg, r_objective, grad_norm and " ..
-  "accuracy (of the batch). Ctrl-C stops a long step with an error; the model stays usable.",
+  "accuracy (of the batch). Ctrl-C stops a long step with an error; the model stays usable. " ..
+  "Under mpirun every rank passes the same global batch: each encodes its share of the rows, " ..
+  "the head runs on the whole batch, and the encoders' gradients are summed over the ranks, " ..
+  "so the step is the one-process step (mgv.dist).",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "local st = model:train_step(task.train, {1, 2, 3, 4})\nprint(st.loss, st.accuracy, model.steps)")
@@ -1039,11 +1042,53 @@ doc("mgv.train", "mgv.train(model, task [, {epochs = 20, patience = 10, batch = 
   "drops the log lines. Returns best_epoch, val_macro_f1, val_micro_f1, history, dir and " ..
   "seconds. Ctrl-C stops it between (or inside) steps and returns the result so far with " ..
   "interrupted = true, the best weights put back (best_epoch 0: the weights from before " ..
-  "training) and a line saying so; any other error is raised.",
+  "training) and a line saying so; any other error is raised. Under mpirun (mgv.dist) every " ..
+  "rank runs it with the same seed: each global batch is split over the ranks inside " ..
+  "model:train_step, evaluation is sharded, and rank 0 alone logs and writes dir; a run " ..
+  "resumes with any number of ranks.",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "local r = mgv.train(model, task, {epochs = 2, quiet = true})\n" ..
   "print(r.best_epoch, r.val_macro_f1, r.interrupted, mgv.evaluate(model, task.test).macro_f1)")
+
+-------------------------------------------------------------------------------
+-- several processes (MPI)
+-------------------------------------------------------------------------------
+doc("mgv.dist", "mgv.dist",
+  "The ranks of a data-parallel run. Started with `mpirun -np N bin/mgv script.lua`, every " ..
+  "rank runs the whole script; mgv.dist says which rank this is and moves float tensors " ..
+  "between the ranks. Outside mpirun, or in a build without MPI (mgv.dist.mpi false), there " ..
+  "is one rank and every call returns its input unchanged, so the same script runs both " ..
+  "ways. Collectives (allreduce, broadcast, barrier, and model:train_step and mgv.predict " ..
+  "with several ranks) must be called by every rank in the same order: iterate parameter " ..
+  "tables in sorted key order, not with pairs. README, \"Several processes\".",
+  "print(mgv.dist.rank(), mgv.dist.size(), mgv.dist.mpi)")
+doc("mgv.dist.rank", "mgv.dist.rank() -> integer",
+  "This process's rank, 0 .. size - 1 (0 outside mpirun). By convention rank 0 prints and " ..
+  "writes files.",
+  "if mgv.dist.rank() == 0 then print('I write the checkpoints') end")
+doc("mgv.dist.size", "mgv.dist.size() -> integer",
+  "The number of ranks (1 outside mpirun).",
+  "print(mgv.dist.size())")
+doc("mgv.dist.allreduce", "mgv.dist.allreduce(t [, op = 'sum']) -> t",
+  "Reduces the contiguous tensor t over the ranks in place, op 'sum', 'mean' or 'max', and " ..
+  "returns it: afterwards every rank holds the same values.",
+  "local loss = mgv.tensor{0.5 + mgv.dist.rank()}\nmgv.dist.allreduce(loss, 'mean')\n" ..
+  "print(loss[1])   -- the mean over the ranks")
+doc("mgv.dist.broadcast", "mgv.dist.broadcast(t [, root = 0]) -> t",
+  "Copies root's values of the contiguous tensor t into t on every rank (same shape on all).",
+  "local w = mgv.randn(3)\nmgv.dist.broadcast(w, 0)   -- every rank now has rank 0's w\nprint(w)")
+doc("mgv.dist.barrier", "mgv.dist.barrier()",
+  "Waits until every rank has reached it (e.g. rank 0 wrote a file the others read next).",
+  "mgv.dist.barrier()")
+doc("mgv.dist.split", "mgv.dist.split(n) -> first, count",
+  "This rank's share of the items 1..n: items first .. first + count - 1, contiguous, in rank " ..
+  "order, the shares differing by at most one (mgv.predict shards evaluation this way).",
+  "local first, count = mgv.dist.split(10)\nprint(first, count)")
+doc("mgv.dist.stats", "mgv.dist.stats() -> {bytes, seconds}",
+  "The bytes this rank has moved through collectives so far and the seconds spent in them " ..
+  "(waiting for slower ranks included): communication against computation.",
+  "local s = mgv.dist.stats()\nprint(s.bytes, s.seconds)")
 
 -------------------------------------------------------------------------------
 -- JSON

@@ -39,6 +39,7 @@ int luaopen_mgv(lua_State *L)
     lmgv_open_plot(L, module);
     lmgv_open_encoders(L, module);
     lmgv_open_host(L, module);
+    lmgv_open_dist(L, module);
     lua_pushliteral(L, LMGV_VERSION);
     lua_setfield(L, module, "version");
 

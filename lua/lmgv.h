@@ -164,6 +164,7 @@ mgv_dataset *lmgv_check_dataset(lua_State *L, int arg);
 void lmgv_open_json(lua_State *L, int module);     /* ljson.c: mgv.json */
 void lmgv_open_plot(lua_State *L, int module);     /* lplot.c: mgv.plot */
 void lmgv_open_host(lua_State *L, int module);     /* lhost.c: mgv._listdir, mgv._source */
+void lmgv_open_dist(lua_State *L, int module);     /* ldist.c: mgv.dist */
 
 /* ---- embedded pure-Lua sources (generated from the lua/ Lua files) -------------- */
 typedef struct lmgv_source {

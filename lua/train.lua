@@ -9,6 +9,10 @@
 -- best so far, as the reference does; training stops after `patience` epochs
 -- without that. Finally (or at Ctrl-C) the best weights are put back.
 -- Written in Lua so that users can copy it and write their own loops.
+-- Under mpirun every rank runs it (data-parallel, README "Several
+-- processes"): the same sampler seed gives every rank the same global batch,
+-- model:train_step splits it, mgv.predict shards the evaluation, and rank 0
+-- alone prints and writes the checkpoints.
 -- Embedded into the binary; called by luaopen_mgv with (mgv, mgv.Tensor, meta).
 
 local M = ...
@@ -17,7 +21,7 @@ local M = ...
 -- mgv.progress(total, label) -> bar; bar:update(done, info); bar:close()
 function M.progress(total, label)
   local bar = { total = total, label = label or "", start = M.clock(),
-                tty = M.isatty(2), last = -1 }
+                tty = M.isatty(2) and M.dist.rank() == 0, last = -1 }
   function bar:update(done, info)
     if not self.tty then return end
     local now = M.clock()
@@ -40,7 +44,9 @@ function M.progress(total, label)
   return bar
 end
 
---- Predictions for a whole data set, with a progress bar.
+--- Predictions for a whole data set, with a progress bar. With several
+-- ranks each predicts its share of the batches (the same batches one process
+-- would make) and the predictions are summed over the ranks.
 function M.predict(model, ds, opts)
   opts = opts or {}
   local batch = opts.batch or 64
@@ -48,14 +54,26 @@ function M.predict(model, ds, opts)
   local out = {}
   local bar = M.progress(n, opts.label or "predict")
   local chunk = batch * 4
-  for first = 1, n, chunk do
-    local count = math.min(chunk, n - first + 1)
+  local ranks = M.dist.size()
+  local lo, hi = 1, n
+  if ranks > 1 then
+    local b1, nb = M.dist.split((n + batch - 1) // batch)
+    lo, hi = (b1 - 1) * batch + 1, math.min(n, (b1 - 1 + nb) * batch)
+  end
+  for first = lo, hi, chunk do
+    local count = math.min(chunk, hi - first + 1)
     local p = model:predict(ds, { batch = batch, first = first, count = count,
                                   disable_experts = opts.disable_experts, gates = opts.gates })
     for i = 1, count do out[first + i - 1] = p[i] end
-    bar:update(first + count - 1)
+    bar:update(first + count - lo)
   end
   bar:close()
+  if ranks > 1 and n > 0 then
+    local all = M.zeros(n)   -- class indices are small integers: exact as floats
+    for i = lo, hi do all[i] = out[i] end
+    M.dist.allreduce(all, "sum")
+    for i = 1, n do out[i] = math.tointeger(all[i]) end
+  end
   return out
 end
 
@@ -70,7 +88,7 @@ function M.evaluate(model, ds, opts)
 end
 
 local function log(opts, fmt, ...)
-  if opts.quiet then return end
+  if opts.quiet or M.dist.rank() > 0 then return end
   io.stdout:write(string.format(fmt, ...), "\n")
   io.stdout:flush()
 end
@@ -78,7 +96,7 @@ end
 --- mgv.train(model, task, opts) -> result table.
 -- opts: epochs (20), patience (10), batch (16), seed (0), dir (a folder that
 -- receives best.safetensors, the best weights, and last.safetensors, the
--- last epoch with the optimiser state; without it nothing is written: the
+-- last epoch with the optimiser state, written by rank 0; without it nothing is written: the
 -- best weights are kept in memory), resume (continue from dir's
 -- last.safetensors), steps_per_epoch (default floor(N/batch)+1),
 -- on_epoch(fn(info)), quiet.
@@ -119,6 +137,7 @@ function M.train(model, task, opts)
       end
     end)
   end
+  local writer = dir and M.dist.rank() == 0   -- one rank writes the checkpoints
   local f = opts.resume and io.open(last_file, "rb")
   if f then
     f:close()
@@ -134,6 +153,8 @@ function M.train(model, task, opts)
     if best.epoch > 0 then model:load(best_file) end
     keep()
     model:load(last_file)
+    -- the batches the finished epochs drew (the generators' states came with last_file)
+    for _ = 1, (start_epoch - 1) * steps do sampler:next(batch) end
     log(opts, "resuming after epoch %d (best val macro-F1 %.4f)", start_epoch - 1, best.macro_f1)
   else
     keep()
@@ -161,7 +182,7 @@ function M.train(model, task, opts)
         keep()
         best = pending
         pending = nil
-        if dir then model:save(best_file, { epoch = tostring(epoch), val_macro_f1 = tostring(v.macro_f1) }) end
+        if writer then model:save(best_file, { epoch = tostring(epoch), val_macro_f1 = tostring(v.macro_f1) }) end
         waited = 0
       else
         waited = waited + 1
@@ -169,7 +190,7 @@ function M.train(model, task, opts)
       log(opts, "epoch %2d  loss %.4f (rank %.4f vmoe %.4f nce %.4f mg %.5f)  train acc %.3f  val macro-F1 %.4f micro-F1 %.4f%s",
         epoch, sum.loss, sum.rank, sum.vmoe, sum.nce, sum.mg, sum.accuracy, v.macro_f1, v.micro_f1,
         improved and "  *" or "")
-      if dir then
+      if writer then
         model:save(last_file, { epoch = tostring(epoch), best_macro_f1 = tostring(best.macro_f1),
           best_micro_f1 = tostring(best.micro_f1), best_epoch = tostring(best.epoch),
           waited = tostring(waited) }, true)

@@ -11,7 +11,8 @@ PKGS="build-essential pkg-config
  libzmq3-dev libjansson-dev libssl-dev uuid-dev
  python3 python3-pexpect python3-zmq python3-jupyter-client
  python3-jupyter-kernel-test jupyter-console python3-nbclient python3-nbformat
- python3-ipykernel tmux jupyter-client luarocks"
+ python3-ipykernel tmux jupyter-client luarocks
+ openmpi-bin libopenmpi-dev"
 if [ "${1:-}" = "--dev" ]; then PKGS="$PKGS python3-torch python3-numpy python3-sklearn libjpeg-turbo-progs clang libclang-rt-dev"; fi
 missing=""
 for p in $PKGS; do

@@ -84,7 +84,7 @@ includedir=\${prefix}/include
 Name: mgv
 Description: the MG-VMoE engine in C: tensors, autograd, encoders, data sets, the model
 Version: $VERSION
-Requires.private: openblas jansson libpng libjpeg libcrypto
+Requires.private: openblas jansson libpng libjpeg libcrypto${MPI_PC:+ $MPI_PC}
 Cflags: -I\${includedir} -I\${includedir}/mgv
 Libs: -L\${libdir} -lmgv
 Libs.private: -lm -pthread

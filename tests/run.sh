@@ -6,7 +6,9 @@
 # --simd-paths`: "path core" lines, best first), with MGV_SIMD and
 # OPENBLAS_CORETYPE set to them (test_simd checks both took effect); their
 # header lines name both: "== test_ops_vmoe [avx2/Haswell]: 9 passed". The
-# other tests run once, on the default path.
+# other tests run once, on the default path. Lines a test prints starting
+# with NOTE (a part skipped for want of an optional component, such as MPI)
+# are shown even when it passes.
 BUILD=${BUILD:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -45,6 +47,7 @@ run() {  # run NAME COMMAND...
     echo "== $name: $p passed, $f failed (${secs}s)"; cat "$out"
   else
     echo "== $name: $p passed (${secs}s)"
+    grep '^NOTE' "$out"   # a test that skips part of itself says so (e.g. no MPI)
   fi
 }
 

@@ -220,6 +220,15 @@ static int topo_sort(mgv_tensor *root, tensor_list *order)
     return rc;
 }
 
+static mgv_grad_ready_fn ready_fn;
+static void *ready_ctx;
+
+void mgv_set_grad_ready_hook(mgv_grad_ready_fn fn, void *ctx)
+{
+    ready_fn = fn;
+    ready_ctx = ctx;
+}
+
 int mgv_backward(mgv_tensor *root, mgv_tensor *grad)
 {
     char s[96];
@@ -264,6 +273,8 @@ int mgv_backward(mgv_tensor *root, mgv_tensor *grad)
     /* order has inputs before outputs; walk it from the root back */
     for (size_t k = order.n; k-- > 0 && rc == 0;) {
         mgv_tensor *t = order.items[k];
+        /* a leaf: its consumers all come later in order, so they have run */
+        if (!t->node && t->grad && ready_fn) ready_fn(t, ready_ctx);
         if (!t->node || !t->grad) continue;
         if (mgv_interrupted()) {
             rc = mgv_fail("backward: interrupted");

@@ -86,6 +86,13 @@ mgv_tensor *mgv_sum_to_shape(mgv_tensor *g, int ndim, const int64_t *shape);
 void mgv_node_release(mgv_node *n);
 
 /* ---- for users --------------------------------------------------------- */
+/* Called by mgv_backward for each leaf as soon as its gradient is complete
+ * (every op that used it has run its backward), while backward goes on with
+ * the rest: data-parallel training starts sending those gradients early.
+ * NULL turns it off. Only leaves that received a gradient are reported. */
+typedef void (*mgv_grad_ready_fn)(mgv_tensor *leaf, void *ctx);
+void mgv_set_grad_ready_hook(mgv_grad_ready_fn fn, void *ctx);
+
 /* Backpropagates from root. grad may be NULL when root has one element
  * (taken as 1). Frees the graph behind root afterwards (a second backward
  * through it fails with a message); non-leaf gradients are dropped unless

@@ -218,10 +218,15 @@ mgv_tensor *mgv_dropout(mgv_tensor *x, float p, int training, mgv_rng *rng)
     float *yd = mgv_data(y), *md = mgv_data(mask);
     float scale = 1.0f / (1.0f - p);
     int64_t n = mgv_numel(x);
+    /* a rank's rows of a global batch: the draws of the other ranks' rows skipped */
+    int64_t per_row = rng->shard_rows > 0 && x->ndim > 0 && x->shape[0] == rng->shard_rows
+                          ? n / rng->shard_rows : 0;
+    mgv_rng_skip(rng, per_row * rng->shard_before);
     for (int64_t i = 0; i < n; i++) {
         md[i] = mgv_rng_uniform(rng) < p ? 0.0f : scale;
         yd[i] = xd[i] * md[i];
     }
+    mgv_rng_skip(rng, per_row * rng->shard_after);
     mgv_release(xc);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *node = mgv_record(y, "dropout", dropout_backward, 1, &x);

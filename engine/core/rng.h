@@ -13,6 +13,11 @@ typedef struct mgv_rng {
     uint64_t s[4];
     int has_spare;      /* Box-Muller makes normals in pairs */
     double spare;
+    /* Row sharding (data-parallel ranks): while rows > 0, a dropout mask of
+     * a tensor whose first axis has `rows` rows is drawn as rows
+     * [before, before + rows) of a tensor of before + rows + after rows, so
+     * each rank gets the masks one process would give its rows. */
+    int64_t shard_before, shard_rows, shard_after;
 } mgv_rng;
 
 void mgv_rng_seed(mgv_rng *r, uint64_t seed);
@@ -22,6 +27,10 @@ double mgv_rng_uniform(mgv_rng *r);
 /* Uniform integer in [0, n) without modulo bias; n > 0. */
 uint64_t mgv_rng_below(mgv_rng *r, uint64_t n);
 double mgv_rng_normal(mgv_rng *r);
+/* Sets the row sharding (rows 0: off). */
+void mgv_rng_set_shard(mgv_rng *r, int64_t before, int64_t rows, int64_t after);
+/* Advances r by n draws of mgv_rng_next. */
+void mgv_rng_skip(mgv_rng *r, int64_t n);
 
 /* The process-wide generator used when a caller passes NULL. */
 mgv_rng *mgv_rng_global(void);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "core/dist.h"
 #include "core/scope.h"
 #include "formats/glove.h"
 #include "formats/safetensors.h"
@@ -730,6 +731,192 @@ fail:
     return rc;
 }
 
+/* ---- data-parallel ranks (core/dist.h) ---------------------------------------
+ * A training forward with several ranks: every rank collates the whole
+ * (global) batch, runs the encoders on its own rows only, and the token
+ * states are gathered so that the head (VIB-MoE, fusion, scores, InfoNCE and
+ * MG-VAT's graph) runs on the global batch on every rank, with the same head
+ * RNG: its loss is the one-process loss, on every rank. The gather is
+ * differentiable: the other ranks' rows enter as constants, so each rank's
+ * backward reaches its encoder through its own rows only, and the encoder
+ * gradients summed over ranks are the one-process gradient. The label
+ * embeddings are encoded by every rank but carry their gradient on rank 0
+ * only. Encoder dropout draws each rank's rows' masks out of the one
+ * process's stream (mgv_rng_set_shard). */
+
+/* this rank's rows [first, first + count) of a global batch of n */
+static int dist_rows(int n, int64_t *first, int64_t *count)
+{
+    if (n < mgv_dist_size())
+        return mgv_fail("train step: a batch of %d instances cannot be split over %d ranks", n,
+                        mgv_dist_size());
+    mgv_dist_split(n, first, count);
+    return 0;
+}
+
+/* x [count, ...] (this rank's rows, with grad) -> [n, ...]: the other ranks'
+ * rows as constants around it */
+static mgv_tensor *gather_rows(mgv_tensor *x, int64_t first, int64_t n)
+{
+    int p = mgv_dist_size();
+    int64_t rows = x->shape[0], row = rows ? mgv_numel(x) / rows : 0;
+    int64_t *counts = malloc(sizeof(int64_t) * (size_t)p), shape[MGV_MAX_DIMS];
+    mgv_tensor *xc = mgv_contiguous_data(x), *all = NULL, *parts[3], *r = NULL;
+    memcpy(shape, x->shape, sizeof(int64_t) * (size_t)x->ndim);
+    shape[0] = n;
+    if (counts && xc && (all = mgv_empty(x->ndim, shape))) {
+        for (int k = 0; k < p; k++) counts[k] = (n * (k + 1) / p - n * k / p) * row;
+        if (mgv_dist_allgatherv(mgv_data(xc), counts, mgv_data(all)) == 0) {
+            int np = 0;
+            if (first > 0) parts[np++] = mgv_slice(all, 0, 0, first, 1);
+            parts[np++] = mgv_retain(x);
+            if (first + rows < n) parts[np++] = mgv_slice(all, 0, first + rows, n, 1);
+            int ok = 1;
+            for (int k = 0; k < np; k++) ok &= parts[k] != NULL;
+            if (ok) r = mgv_concat(np, parts, 0);
+            for (int k = 0; k < np; k++) mgv_release(parts[k]);
+        }
+    } else if (!counts) {
+        mgv_fail("model: out of memory");
+    }
+    free(counts);
+    mgv_release(xc);
+    mgv_release(all);
+    return r;
+}
+
+/* the encoder's forward on this rank's rows of x [n, ...], gathered to [n, ...] */
+static mgv_tensor *sharded_rows(mgv_tensor *x, int64_t first, int64_t count)
+{
+    mgv_tensor *v = mgv_slice(x, 0, first, first + count, 1);
+    mgv_tensor *c = v ? mgv_contiguous(v) : NULL;
+    mgv_release(v);
+    return c;
+}
+
+/* The encoders' gradients summed over the ranks while backward still runs
+ * (the head's are equal on all ranks already). The parameters, in reverse
+ * order (backward reaches the last layers first), are packed into buckets of
+ * about BUCKET_FLOATS; a bucket's sum starts once all its parameters'
+ * gradients are complete (mgv_set_grad_ready_hook), and buckets start in
+ * index order on every rank, as MPI wants. Each parameter also sends one
+ * float, 1 when it has a gradient here: a sum of 0 leaves it without one,
+ * as one process would. */
+#define BUCKET_FLOATS ((int64_t)1 << 20)   /* 4 MB */
+
+typedef struct {
+    mgv_model *m;
+    int np, nb, next;     /* parameters, buckets, the first bucket not started */
+    int *bucket;          /* per parameter */
+    int64_t *off;         /* per parameter: its slice of pack (numel + the flag) */
+    int *waiting;         /* per bucket: parameters not complete yet */
+    int64_t *bstart;      /* per bucket, and its end at bstart[b + 1] */
+    float *pack;
+    mgv_dist_sums *sums;
+    int failed;
+} grad_buckets;
+
+static void start_ready_buckets(grad_buckets *g)
+{
+    while (g->next < g->nb && g->waiting[g->next] == 0 && !g->failed) {
+        int b = g->next++;
+        if (mgv_dist_sum_start(g->sums, g->pack + g->bstart[b], g->bstart[b + 1] - g->bstart[b]) < 0)
+            g->failed = 1;
+    }
+}
+
+static void grad_ready(mgv_tensor *leaf, void *ctx)
+{
+    grad_buckets *g = ctx;
+    int i = 0;
+    while (i < g->np && g->m->params.tensors[i] != leaf) i++;
+    if (i == g->np) return;   /* a head parameter */
+    mgv_tensor *c = mgv_contiguous_data(leaf->grad);
+    if (!c) {
+        g->failed = 1;
+        return;
+    }
+    int64_t n = mgv_numel(c);
+    memcpy(g->pack + g->off[i], mgv_data(c), sizeof(float) * (size_t)n);
+    g->pack[g->off[i] + n] = 1.0f;
+    mgv_release(c);
+    g->waiting[g->bucket[i]]--;
+    start_ready_buckets(g);
+}
+
+static void grad_buckets_free(grad_buckets *g)
+{
+    free(g->bucket);
+    free(g->off);
+    free(g->waiting);
+    free(g->bstart);
+    free(g->pack);
+}
+
+static int grad_buckets_init(grad_buckets *g, mgv_model *m)
+{
+    memset(g, 0, sizeof *g);
+    g->m = m;
+    g->np = m->params.n;
+    int np = g->np;
+    g->bucket = malloc(sizeof(int) * (size_t)(np + 1));
+    g->off = malloc(sizeof(int64_t) * (size_t)(np + 1));
+    g->waiting = calloc((size_t)np + 1, sizeof(int));
+    g->bstart = malloc(sizeof(int64_t) * (size_t)(np + 2));
+    if (!g->bucket || !g->off || !g->waiting || !g->bstart) goto oom;
+    int64_t at = 0;
+    g->bstart[0] = 0;
+    for (int k = np - 1; k >= 0; k--) {
+        g->bucket[k] = g->nb;
+        g->off[k] = at;
+        at += mgv_numel(m->params.tensors[k]) + 1;
+        g->waiting[g->nb]++;
+        if (at - g->bstart[g->nb] >= BUCKET_FLOATS || k == 0) g->bstart[++g->nb] = at;
+    }
+    if (!(g->pack = calloc((size_t)at + 1, sizeof(float)))) goto oom;
+    if (!(g->sums = mgv_dist_sums_new(g->nb))) goto fail;
+    return 0;
+oom:
+    mgv_fail("train step: out of memory for the gradient buckets");
+fail:
+    grad_buckets_free(g);
+    return -1;
+}
+
+/* after backward: the buckets left (parameters without a gradient here send
+ * zeros), then the sums back into the gradients */
+static int grad_buckets_finish(grad_buckets *g)
+{
+    for (int b = g->next; b < g->nb; b++) g->waiting[b] = 0;
+    start_ready_buckets(g);
+    int rc = mgv_dist_sum_wait(g->sums) < 0 || g->failed ? -1 : 0;
+    for (int i = 0; i < g->np && rc == 0; i++) {
+        mgv_tensor *t = g->m->params.tensors[i];
+        int64_t n = mgv_numel(t);
+        if (g->pack[g->off[i] + n] == 0) continue;   /* no rank had a gradient */
+        if (!t->grad && !(t->grad = mgv_zeros_like(t))) rc = -1;
+        else if (!mgv_is_contiguous(t->grad)) rc = mgv_fail("train step: a non-contiguous gradient");
+        else memcpy(mgv_data(t->grad), g->pack + g->off[i], sizeof(float) * (size_t)n);
+    }
+    grad_buckets_free(g);
+    return rc;
+}
+
+/* backward of loss; with several ranks, the encoders' gradients summed
+ * over them, sent bucket by bucket while backward runs */
+static int backward_reduced(mgv_model *m, mgv_tensor *loss)
+{
+    if (mgv_dist_size() == 1 || m->cfg.text_features) return mgv_backward(loss, NULL);
+    grad_buckets g;
+    if (grad_buckets_init(&g, m) < 0) return -1;
+    mgv_set_grad_ready_hook(grad_ready, &g);
+    int rc = mgv_backward(loss, NULL);
+    mgv_set_grad_ready_hook(NULL, NULL);
+    /* the protocol is finished even after a failure: the other ranks wait for it */
+    if (grad_buckets_finish(&g) < 0) rc = -1;
+    return rc;
+}
+
 /* The forward pass through the encoders. labels: the classes' embeddings
  * when the caller already has them (they do not change across the batches
  * of an evaluation), or NULL to encode them here. */
@@ -744,17 +931,44 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     mgv_scope sc = MGV_SCOPE("model");
     mgv_tensor *H, *ent, *labels, *img = NULL, *image_mask = b.image_mask, *parts[3];
     mgv_tensor *gx = NULL, *gl = NULL;
-    MGV_TRY(&sc, H, encode_text(m, b.B, b.L, b.ids, b.text_mask, training));
+    int64_t first = 0, count = n;
+    int dist = training && mgv_dist_size() > 1;
+    if (dist && dist_rows(n, &first, &count) < 0) goto fail;
+    if (dist) {
+        mgv_tensor *mask;
+        MGV_TRY(&sc, mask, sharded_rows(b.text_mask, first, count));
+        mgv_rng_set_shard(&m->rng, first, count, n - first - count);
+        H = mgv_keep(&sc, encode_text(m, count, b.L, b.ids + first * b.L, mask, training));
+        mgv_rng_set_shard(&m->rng, 0, 0, 0);
+        if (!H) goto fail;
+        MGV_TRY(&sc, H, gather_rows(H, first, n));
+    } else {
+        MGV_TRY(&sc, H, encode_text(m, b.B, b.L, b.ids, b.text_mask, training));
+    }
     MGV_TRY(&sc, parts[0], gather_positions(H, NULL, 0, 0));
     for (int s = 0; s < ns; s++) MGV_TRY(&sc, parts[1 + s], gather_positions(H, b.marker, ns, s));
     MGV_TRY(&sc, ent, mgv_concat(1 + ns, parts, -1));
-    MGV_TRY(&sc, labels, given_labels ? mgv_retain(given_labels)
-                                      : mgv_model_label_embeddings(m, ds, training));
+    if (dist && mgv_dist_rank() > 0 && !given_labels) {
+        int prev = mgv_set_grad_enabled(0);   /* rank 0 carries their gradient */
+        labels = mgv_keep(&sc, mgv_model_label_embeddings(m, ds, training));
+        mgv_set_grad_enabled(prev);
+        if (!labels) goto fail;
+    } else {
+        MGV_TRY(&sc, labels, given_labels ? mgv_retain(given_labels)
+                                          : mgv_model_label_embeddings(m, ds, training));
+    }
     if (m->cfg.use_images && m->cfg.image_features) {
         MGV_TRY(&sc, img, feature_rows(ds->feat.image, idx, n, "image"));
         MGV_TRY(&sc, image_mask, feature_rows(ds->feat.image_mask, idx, n, "image"));
     } else if (m->cfg.use_images) {
-        MGV_TRY(&sc, img, mgv_patch_encoder_forward(&m->vision, b.images, NULL, NULL));
+        if (dist) {
+            mgv_tensor *mine;
+            MGV_TRY(&sc, mine, sharded_rows(b.images, first, count));
+            MGV_TRY(&sc, img, mgv_patch_encoder_forward(&m->vision, mine, NULL, NULL));
+            MGV_TRY(&sc, img, gather_rows(img, first, n));
+        } else {
+            MGV_TRY(&sc, img, mgv_patch_encoder_forward(&m->vision, b.images, NULL, NULL));
+        }
     }
     if (m->head.cfg.prior_dim > 0) {
         MGV_TRY(&sc, gx, prior_features(m, ds, idx, n));
@@ -849,7 +1063,7 @@ int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, in
         mgv_fail("train step: the loss is %g (diverged); lower the learning rate", st->loss);
         goto done;
     }
-    if (mgv_backward(out.loss, NULL) < 0) goto done;
+    if (backward_reduced(m, out.loss) < 0) goto done;
     if (m->cfg.clip > 0) st->grad_norm = mgv_clip_grad_norm(m->opt->n, m->opt->params, m->cfg.clip);
     if (mgv_optim_step(m->opt) < 0) goto done;
     mgv_optim_zero_grad(m->opt);
@@ -975,18 +1189,45 @@ static int checkpoint_tensors(mgv_model *m, int with_optim, named_list *l)
     return 0;
 }
 
+/* a generator's state as text (checkpoint metadata) and back */
+#define RNG_TEXT 112
+static void rng_text(const mgv_rng *r, char *out)
+{
+    snprintf(out, RNG_TEXT, "%016llx%016llx%016llx%016llx %d %a", (unsigned long long)r->s[0],
+             (unsigned long long)r->s[1], (unsigned long long)r->s[2],
+             (unsigned long long)r->s[3], r->has_spare, r->spare);
+}
+
+static void rng_parse(mgv_rng *r, const char *s)
+{
+    unsigned long long w[4];
+    int spare;
+    double v;
+    if (sscanf(s, "%16llx%16llx%16llx%16llx %d %la", &w[0], &w[1], &w[2], &w[3], &spare, &v) != 6)
+        return;   /* an older checkpoint: the generator stays as it is */
+    for (int i = 0; i < 4; i++) r->s[i] = w[i];
+    r->has_spare = spare;
+    r->spare = v;
+}
+
 int mgv_model_save(mgv_model *m, const char *path, int with_optim, int n_meta,
                    const char *const *keys, const char *const *values)
 {
     named_list l;
     int rc = checkpoint_tensors(m, with_optim, &l);
     /* the model's own entries, then every one of the caller's */
-    const char **k = rc == 0 ? malloc(sizeof(char *) * (size_t)(n_meta + 4)) : NULL;
-    const char **v = k ? malloc(sizeof(char *) * (size_t)(n_meta + 4)) : NULL;
+    const char **k = rc == 0 ? malloc(sizeof(char *) * (size_t)(n_meta + 6)) : NULL;
+    const char **v = k ? malloc(sizeof(char *) * (size_t)(n_meta + 6)) : NULL;
     if (rc == 0 && !v) rc = mgv_fail("checkpoint: out of memory");
     if (rc == 0) {
-        char steps[32], t1[32], t2[32];
+        char steps[32], t1[32], t2[32], rng[2][RNG_TEXT];
         int nm = 0;
+        rng_text(&m->rng, rng[0]);
+        rng_text(&m->head.rng, rng[1]);
+        /* the generators' states, so that a resumed run draws what the
+         * uninterrupted one would have */
+        k[nm] = "rng"; v[nm++] = rng[0];
+        k[nm] = "head_rng"; v[nm++] = rng[1];
         snprintf(steps, sizeof steps, "%lld", (long long)m->steps);
         snprintf(t1, sizeof t1, "%lld", (long long)m->opt->t);
         snprintf(t2, sizeof t2, "%lld", (long long)m->opt_r->t);
@@ -1057,6 +1298,8 @@ int mgv_model_load(mgv_model *m, const char *path)
         if (s) m->steps = atoll(s);
         if ((s = mgv_st_meta(f, "optim_t"))) m->opt->t = atoll(s);
         if ((s = mgv_st_meta(f, "optim_r_t"))) m->opt_r->t = atoll(s);
+        if ((s = mgv_st_meta(f, "rng"))) rng_parse(&m->rng, s);
+        if ((s = mgv_st_meta(f, "head_rng"))) rng_parse(&m->head.rng, s);
     }
     nl_free(&l);
     mgv_st_free(f);

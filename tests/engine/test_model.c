@@ -275,10 +275,19 @@ static void test_checkpoint_failures(void)
     mgv_st_file *f = mgv_safetensors_load(path);
     CHECK(f != NULL);
     int64_t file_bytes = mgv_bytes_allocated() - before;
-    CHECK(f && f->n_meta == NM + 4);
+    CHECK(f && f->n_meta == NM + 6);   /* format, steps, optim_t, optim_r_t, rng, head_rng */
     CHECK(f && mgv_st_meta(f, "key59") && strcmp(mgv_st_meta(f, "key59"), "value59") == 0);
     CHECK(f && mgv_st_meta(f, "steps") && strcmp(mgv_st_meta(f, "steps"), "1") == 0);
     mgv_st_free(f);
+    /* the generators come back with the checkpoint: a resumed run draws on */
+    mgv_rng rng_at_save = m.rng, head_rng_at_save = m.head.rng;
+    mgv_rng_next(&m.rng);
+    mgv_rng_normal(&m.head.rng);
+    CHECK(mgv_model_load(&m, path) == 0);
+    CHECK(memcmp(m.rng.s, rng_at_save.s, sizeof m.rng.s) == 0);
+    CHECK(memcmp(m.head.rng.s, head_rng_at_save.s, sizeof m.rng.s) == 0);
+    CHECK(m.head.rng.has_spare == head_rng_at_save.has_spare &&
+          m.head.rng.spare == head_rng_at_save.spare);
     int64_t moments = 0;
     for (int i = 0; i < m.opt->n; i++)
         if (m.opt->m[i]) moments += 4 * (mgv_numel(m.opt->m[i]) + mgv_numel(m.opt->v[i]));
