@@ -1,6 +1,6 @@
 /*
  * lmgv.c — the module entry point: luaopen_mgv builds the `mgv` table from
- * the C parts (ltensor.c, lops.c, loptim.c, lmodel.c, lblocks.c, ljson.c, lplot.c,
+ * the C parts (ltensor.c, lops.c, loptim.c, ldata.c, lmodel.c, lblocks.c, ljson.c, lplot.c,
  * lencoders.c, lhost.c; option tables in lopts.c) and then runs
  * the pure-Lua parts (the lua/ Lua files, embedded into the build as byte
  * arrays by lua/gen_embed.c).
