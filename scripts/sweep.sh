@@ -7,8 +7,9 @@
 #                                    --patience 5); test only for the setting
 #                                    with the best mean validation macro-F1
 #   scripts/sweep.sh vmoe [SEEDS]    synthetic set: vmoe_weight {0.01, 1} x
-#                                    experts {4, 8} (--epochs 15 --patience 5);
-#                                    validation and test for every cell
+#                                    experts {4, 8}, and without VIB-MoE or
+#                                    MG-VAT (--epochs 15 --patience 5);
+#                                    validation and test for every row
 # SEEDS defaults to "0 1 2 3 4"; NAMES (e.g. "lr=3e-4 hidden=64") runs only
 # those settings, in that order. JSON files go to results/sweep-<study>/
 # <setting>-<seed>.json; re-runs skip those that exist (delete them to measure
@@ -36,7 +37,9 @@ hidden=256|--hidden 256' ;;
        settings='w=0.01,K=4|--vmoe-weight 0.01 --experts 4
 w=0.01,K=8|--vmoe-weight 0.01 --experts 8
 w=1,K=4|--vmoe-weight 1 --experts 4
-w=1,K=8|--vmoe-weight 1 --experts 8' ;;
+w=1,K=8|--vmoe-weight 1 --experts 8
+no-vmoe|--no-vmoe
+no-mg|--no-mg' ;;
   *) echo "usage: scripts/sweep.sh mre|vmoe [SEEDS]" >&2; exit 2 ;;
 esac
 dir="results/sweep-$study"
