@@ -11,7 +11,8 @@
 -- <g, G g> - <g, (1 - G) g> of p (log p1 - log p2), L_mg, and L_mg had r
 -- its direction but length 1; the training
 -- L_mg is the epoch's mean. After training (best epoch restored) it prints
--- mgv.routing_stats on the validation and test classes, and val/test macro-F1.
+-- mgv.routing_stats on the validation and test classes (and on the test
+-- classes before training), and val/test macro-F1.
 local o = { seeds = "0 1 2 3 4", ["mg-update"] = "after" }
 local i = 1
 while i <= #arg do
@@ -87,6 +88,7 @@ for seed in o.seeds:gmatch("%d+") do
     epochs[#epochs + 1] = e
   end
   measure(nil)
+  local r0 = mgv.routing_stats(model, task.test)   -- the untrained router, for comparison
   local t0 = mgv.clock()
   local result = mgv.train(model, task, { epochs = 15, patience = 5, batch = 16, seed = seed,
     quiet = true, on_epoch = measure })
@@ -104,7 +106,8 @@ for seed in o.seeds:gmatch("%d+") do
   print(rt)
   all[#all + 1] = { seed = seed, val = result.val_macro_f1, test = test.macro_f1, epochs = epochs,
     best_epoch = result.best_epoch,
-    routing = { val = { text = { entropy = rv.text.entropy, mi = rv.text.mi },
+    routing = { untrained = { text = { entropy = r0.text.entropy, mi = r0.text.mi },
+                              image = { entropy = r0.image.entropy, mi = r0.image.mi } }, val = { text = { entropy = rv.text.entropy, mi = rv.text.mi },
                         image = { entropy = rv.image.entropy, mi = rv.image.mi } },
                 test = { text = { entropy = rt.text.entropy, mi = rt.text.mi, usage = rt.text.usage },
                          image = { entropy = rt.image.entropy, mi = rt.image.mi, usage = rt.image.usage } } } }
@@ -133,6 +136,10 @@ print("routing, test classes: text entropy " .. ms(function(r) return r.routing.
   ", text MI " .. ms(function(r) return r.routing.test.text.mi end) ..
   ", image entropy " .. ms(function(r) return r.routing.test.image.entropy end) ..
   ", image MI " .. ms(function(r) return r.routing.test.image.mi end))
+print("routing before training, test classes: text entropy " .. ms(function(r) return r.routing.untrained.text.entropy end) ..
+  ", text MI " .. ms(function(r) return r.routing.untrained.text.mi end) ..
+  ", image entropy " .. ms(function(r) return r.routing.untrained.image.entropy end) ..
+  ", image MI " .. ms(function(r) return r.routing.untrained.image.mi end))
 print("routing, validation classes: text entropy " .. ms(function(r) return r.routing.val.text.entropy end) ..
   ", text MI " .. ms(function(r) return r.routing.val.text.mi end) ..
   ", image entropy " .. ms(function(r) return r.routing.val.image.entropy end) ..
