@@ -2,7 +2,7 @@
 -- JSON files scripts/sweep.sh wrote (DIR/<setting>-<seed>.json): mean ± std
 -- (sample std over seeds) of the validation macro-F1 of the selected epoch,
 -- the paired difference to the first setting over the seeds both have (mean
--- ± std), the mean best epoch and seconds per run, and test macro-F1 for every
+-- ± std), the mean best epoch, wall and CPU seconds per run, and test macro-F1 for every
 -- setting (all) or only for the one with the best mean validation macro-F1
 -- (selected).
 local dir, which, names = arg[1], arg[2] or "all", {}
@@ -30,6 +30,8 @@ for _, name in ipairs(names) do
         r.by_seed[seed] = j.val_macro_f1
         r.val[#r.val + 1], r.test[#r.test + 1] = j.val_macro_f1, j.macro_f1
         r.secs[#r.secs + 1], r.epochs[#r.epochs + 1] = j.seconds, j.best_epoch
+        r.cpu = r.cpu or {}
+        r.cpu[#r.cpu + 1] = j.cpu_seconds
       end
     end
   end
@@ -41,9 +43,9 @@ for _, name in ipairs(names) do
   end
 end
 print(string.format("%s: validation macro-F1 (selected epoch), mean ± std over seeds\n", dir))
-print(string.format("| setting | seeds | val macro-F1 | val minus %s's (paired) | test macro-F1 | best epoch | s/run |",
+print(string.format("| setting | seeds | val macro-F1 | val minus %s's (paired) | test macro-F1 | best epoch | s/run | CPU s/run |",
   rows[1] and rows[1].name or "-"))
-print("|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|")
 for _, r in ipairs(rows) do
   local test, diff = "", {}
   if which == "all" or r == best then test = string.format("%.3f ± %.3f", stats(r.test)) end
@@ -51,7 +53,7 @@ for _, r in ipairs(rows) do
     if rows[1].by_seed[s] then diff[#diff + 1] = v - rows[1].by_seed[s] end
   end
   local dm, ds = stats(diff)
-  print(string.format("| %s%s | %d | %.3f ± %.3f | %+.3f ± %.3f | %s | %.1f | %.0f |", r.name,
+  print(string.format("| %s%s | %d | %.3f ± %.3f | %+.3f ± %.3f | %s | %.1f | %.0f | %.0f |", r.name,
     r == best and " (selected)" or "", #r.val, r.vm, r.vs, dm, ds, test, (stats(r.epochs)),
-    (stats(r.secs))))
+    (stats(r.secs)), (stats(r.cpu))))
 end
