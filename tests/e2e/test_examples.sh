@@ -11,9 +11,11 @@ check "zeroshot.lua --task synth writes the result JSON" sh -c "
   $MGV examples/zeroshot.lua --task synth --seed 1 --epochs 1 --quiet --json $tmp/r.json >/dev/null &&
   $MGV -e '
     local f = assert(io.open(\"$tmp/r.json\")); local r = mgv.json.decode(f:read(\"a\")); f:close()
-    for _, k in ipairs{\"macro_f1\", \"micro_f1\", \"macro_p\", \"macro_r\", \"n_test\", \"seconds\"} do
+    for _, k in ipairs{\"macro_f1\", \"micro_f1\", \"macro_p\", \"macro_r\", \"n_test\", \"seconds\",
+                       \"val_macro_f1\"} do
       assert(type(r[k]) == \"number\", k) end
     assert(r.n_test > 0 and #r.test_labels >= 2 and r.task == \"synth\")
+    assert(#r.val_history == r.epochs_run and r.val_history[r.best_epoch] == r.val_macro_f1)
     assert(r.macro_f1 >= 0 and r.macro_f1 <= 1)'"
 # data named with --task but missing: status 2, what and how, no JSON, no training
 mkdir -p "$tmp/noglove/mnre" && : >"$tmp/noglove/mnre/train.txt"
