@@ -116,8 +116,9 @@ end
 -- The data, written into a temporary directory: a random BERT-base as a
 -- Hugging Face directory, an MNRE-format data set of N sentences (two
 -- batches) of more than 128 words, so every sequence is cut at 128 tokens,
--- each entity between its markers near the start, C relations, a two-word
--- GloVe (mgv.data.mre wants one), and the cached picture tokens.
+-- each entity between its markers near the start, 22 relations, a GloVe of
+-- the relation names' words (mgv.data.mre wants one), and the cached
+-- picture tokens.
 local function paper_bert()
   local Bp, Lp, Pp, H, Kp = o.batch, 128, 577, 768, 8
   local V, LAYERS, INTER = 28996, 12, 3072
