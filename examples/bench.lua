@@ -7,6 +7,19 @@
 --   bin/mgv examples/bench.lua [--batch 16] [--text-len 32] [--image-len 50]
 --       [--hidden 256] [--experts 8] [--classes 10] [--proj 256] [--steps 20]
 --       [--warmup 3] [--threads N] [--eval-batches 4] [--sgemm-reps 5] [--no-sgemm]
+--       [--profile]
+--   bin/mgv examples/bench.lua --paper-bert [--steps 3 --warmup 1 --threads N
+--       --eval-batches 1 --profile]
+--
+-- --paper-bert: the paper's training step (issue 16) instead of the head's:
+-- BERT-base (random weights, written as a Hugging Face directory into a
+-- temporary directory removed at the end) fine-tuned on B=16 sentences of
+-- 128 tokens with the MRE entity markers, cached ViT-B/16-384 tokens (577 x
+-- 768 per picture, random) and the MG-VMoE head, all in the paper preset
+-- (mgv.model{preset = "paper", task = "mre", ...}: K=8, proj 256, raw label
+-- names through BERT, MG-VAT's r stepped on a fresh forward first); Adam
+-- over every parameter. --profile prints mgv.profile of one step and of
+-- one evaluation.
 --
 -- Prints one "key=value" per line (ms_per_step, samples_per_s, gflops,
 -- sgemm_gflops, peak_rss_mb, eval_samples_per_s, ...) so scripts can grep
@@ -16,7 +29,8 @@
 local o = { batch = 16, ["text-len"] = 32, ["image-len"] = 50, hidden = 256, experts = 8,
             classes = 10, proj = 256, steps = 20, warmup = 3, threads = 0,
             ["eval-batches"] = 4, ["sgemm-reps"] = 5, seed = 0 }
-local flags = { ["no-sgemm"] = true }
+local flags = { ["no-sgemm"] = true, ["paper-bert"] = true, profile = true }
+local given = {}
 local i = 1
 while i <= #arg do
   local name = arg[i]:match("^%-%-([%w%-]+)$")
@@ -26,13 +40,20 @@ while i <= #arg do
     local v = tonumber(arg[i + 1])
     if not v then error("bench.lua: --" .. name .. " needs a number", 0) end
     o[name] = math.tointeger(v) or v
+    given[name] = true
     i = i + 1
   else
     error("bench.lua: unknown argument '" .. arg[i] .. "' (options: --batch --text-len "
           .. "--image-len --hidden --experts --classes --proj --steps --warmup --threads "
-          .. "--eval-batches --sgemm-reps --no-sgemm)", 0)
+          .. "--eval-batches --sgemm-reps --no-sgemm --paper-bert --profile)", 0)
   end
   i = i + 1
+end
+
+if o["paper-bert"] then   -- its own defaults: a step takes seconds
+  for k, v in pairs{ steps = 3, warmup = 1, ["eval-batches"] = 1 } do
+    if not given[k] then o[k] = v end
+  end
 end
 
 local B, L, P, d, K = o.batch, o["text-len"], o["image-len"], o.hidden, o.experts
@@ -54,6 +75,178 @@ local function vmhwm_mb()   -- peak resident set size of the process so far
   local s = f:read("a")
   f:close()
   return (tonumber(s:match("VmHWM:%s*(%d+)")) or 0) / 1024
+end
+
+local function median(t)
+  local s = { table.unpack(t) }
+  table.sort(s)
+  local n = #s
+  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
+end
+
+-- GFLOP/s of mgv.matmul (no grad, the result allocated) on the products of
+-- a linear layer {rows, in, out}: forward X W^T and weight gradient Y^T X,
+-- the best of --sgemm-reps each, over all the shapes given
+local function matmul_rate(shapes)
+  local flop, secs = 0, 0
+  mgv.no_grad(function()
+    for _, sh in ipairs(shapes) do
+      local T, din, dout = sh[1], sh[2], sh[3]
+      local X, W = mgv.randn(T, din), mgv.randn(dout, din)
+      local Wt = W:transpose(1, 2)
+      local best_f, best_b = math.huge, math.huge
+      for _ = 1, o["sgemm-reps"] do
+        local t0 = mgv.clock()
+        local Y = X:matmul(Wt)                 -- forward: [T x din] [din x dout]
+        best_f = math.min(best_f, mgv.clock() - t0)
+        t0 = mgv.clock()
+        local G = Y:transpose(1, 2):matmul(X)  -- weight gradient: [dout x T] [T x din]
+        best_b = math.min(best_b, mgv.clock() - t0)
+        Y, G = nil, nil
+        collectgarbage()
+      end
+      flop = flop + 2 * 2 * T * din * dout
+      secs = secs + best_f + best_b
+    end
+  end)
+  return flop / secs / 1e9
+end
+
+-- ---- --paper-bert: the paper's training step ----------------------------------
+-- The data, written into a temporary directory: a random BERT-base as a
+-- Hugging Face directory, an MNRE-format data set of N sentences (two
+-- batches) of more than 128 words, so every sequence is cut at 128 tokens,
+-- each entity between its markers near the start, 22 relations, a GloVe of
+-- the relation names' words (mgv.data.mre wants one), and the cached
+-- picture tokens.
+local function paper_bert()
+  local Bp, Lp, Pp, H, Kp = o.batch, 128, 577, 768, 8
+  local V, LAYERS, INTER = 28996, 12, 3072
+  local Np = 2 * Bp
+  local dir = os.tmpname()
+  os.remove(dir)
+  assert(os.execute("mkdir -p '" .. dir .. "/mnre'"), "bench.lua: cannot make " .. dir)
+  local function write(name, text)
+    local f = assert(io.open(dir .. "/" .. name, "w"))
+    f:write(text)
+    f:close()
+  end
+  local ds, model
+  local ok, err = pcall(function()
+    mgv.seed(o.seed)
+    local bert = mgv.bert.new{ vocab_size = V, hidden = H, layers = LAYERS, heads = 12,
+                               intermediate = INTER, max_position = 512, seed = o.seed }
+    mgv.save(dir .. "/model.safetensors", bert:parameters())
+    bert:free()
+    bert = nil
+    collectgarbage()
+    write("config.json", string.format('{"model_type": "bert", "vocab_size": %d, "hidden_size": %d, '
+      .. '"num_hidden_layers": %d, "num_attention_heads": 12, "intermediate_size": %d, '
+      .. '"max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12, '
+      .. '"hidden_act": "gelu", "hidden_dropout_prob": 0.1, '
+      .. '"attention_probs_dropout_prob": 0.1}', V, H, LAYERS, INTER))
+    local vocab = { "[PAD]" }
+    for u = 1, 99 do vocab[#vocab + 1] = "[unused" .. u .. "]" end
+    for _, w in ipairs{ "[UNK]", "[CLS]", "[SEP]", "[MASK]", "/" } do vocab[#vocab + 1] = w end
+    local first_word = #vocab
+    while #vocab < V do vocab[#vocab + 1] = "w" .. (#vocab - first_word) end
+    write("vocab.txt", table.concat(vocab, "\n") .. "\n")
+    local rng_words = V - first_word - 1
+    -- MNRE's 22 relations (the zero-shot split gives 8 to train), 5
+    -- sentences each; the benchmark trains on the first 2 B of train
+    local lines = {}
+    for s = 1, 22 * 5 do
+      local words = {}
+      for w = 1, 140 do words[w] = string.format("'w%d'", (s * 7919 + w * 104729) % rng_words) end
+      local r = (s - 1) % 22
+      lines[s] = string.format("{'token': [%s], 'h': {'name': 'a', 'pos': [0, 2]}, "
+        .. "'t': {'name': 'b', 'pos': [3, 5]}, 'img_id': 'p%d.jpg', 'relation': '/w%d/w%d/w%d'}",
+        table.concat(words, ", "), s, r + 1, (r * 3) % 40 + 1, (r * 7) % 40 + 1)
+    end
+    write("mnre/train.txt", table.concat(lines, "\n", 1, 66) .. "\n")
+    write("mnre/val.txt", table.concat(lines, "\n", 67, 88) .. "\n")
+    write("mnre/test.txt", table.concat(lines, "\n", 89, 110) .. "\n")
+    local gl = {}
+    for w = 1, 40 do gl[w] = string.format('"w%d": [%d, 1]', w, w) end
+    write("glove.json", '{"dimensions": 2, "vectors": {' .. table.concat(gl, ", ") .. '}}')
+    local task = mgv.data.mre{ dir = dir .. "/mnre", glove = mgv.glove.open(dir .. "/glove.json",
+                               dir .. "/glove.bin") }
+    ds = task.train
+    if #ds < Np then error("bench.lua: --batch " .. Bp .. " is too large", 0) end
+    -- the cached ViT tokens: a features file (the text entries are
+    -- placeholders; a BERT model reads only the picture tokens)
+    local fpath = dir .. "/vit.safetensors"
+    mgv.save(fpath, { text = mgv.zeros(#ds, 1, H), entity = mgv.zeros(#ds, 1),
+                      labels = mgv.zeros(ds.n_classes, 1), image = mgv.randn(#ds, Pp, H) * 0.5 })
+    ds:load_features(fpath)
+    model = mgv.model{ preset = "paper", task = "mre", bert = dir, images = true,
+                       image = "features", seed = o.seed }
+  end)
+  os.execute("rm -rf '" .. dir .. "'")
+  if not ok then error(err, 0) end
+  collectgarbage()
+  local C = ds.n_classes
+  local batches = { {}, {} }
+  for s = 1, Bp do batches[1][s], batches[2][s] = s, Bp + s end
+
+  -- FLOPs of the GEMMs of one step: BERT on the B x 128 sentence tokens and
+  -- the C x 16 label tokens, once without tape (the fresh forward that steps
+  -- r) and once taped (forward, and backward: input and weight gradients);
+  -- the VIB-MoE on T = B (L + P) tokens, fresh and taped forward, the weight
+  -- gradient, and the input gradient of the text tokens (BERT is trained).
+  local tok = Bp * Lp + C * 16
+  local per_tok = 2 * LAYERS * (4 * H * H + 2 * H * INTER)
+  local attn = 2 * LAYERS * 2 * (Bp * Lp * Lp * H + C * 16 * 16 * H)
+  local bert_fwd = tok * per_tok + attn
+  local T = Bp * (Lp + Pp)
+  local vmoe_fwd = 2 * T * H * (Kp + 2 * Kp * H)
+  local flops = 4 * bert_fwd + 3 * vmoe_fwd + vmoe_fwd * (Bp * Lp) / T
+
+  for s = 1, o.warmup do model:train_step(ds, batches[(s - 1) % 2 + 1]) end
+  local times, last = {}, nil
+  for s = 1, o.steps do
+    local t0 = mgv.clock()
+    last = model:train_step(ds, batches[(s - 1) % 2 + 1])
+    times[s] = mgv.clock() - t0
+  end
+  local med = median(times)
+  local train_rss = vmhwm_mb()
+  local eval_s = math.huge
+  for _ = 1, math.max(1, o["eval-batches"]) do
+    local t0 = mgv.clock()
+    model:predict(ds, { batch = Bp, count = 2 * Bp })
+    eval_s = math.min(eval_s, mgv.clock() - t0)
+  end
+  if o.profile then
+    print("-- one training step:")
+    mgv.profile(function() model:train_step(ds, batches[1]) end)
+    print("-- one evaluation of " .. 2 * Bp .. " samples:")
+    mgv.profile(function() model:predict(ds, { batch = Bp, count = 2 * Bp }) end)
+  end
+  -- the SGEMM rate on BERT's large products and the VIB-MoE's
+  local sgemm = 0
+  if not o["no-sgemm"] then
+    sgemm = matmul_rate({ { Bp * Lp, H, 3 * H }, { Bp * Lp, H, INTER }, { Bp * Lp, INTER, H } })
+  end
+  local n_params = 0
+  for _, t in pairs(model:parameters()) do n_params = n_params + t:numel() end
+  print(string.format("config: paper-bert B=%d L=%d P=%d d=%d K=%d C=%d params=%d threads=%d steps=%d",
+                      Bp, Lp, Pp, H, Kp, C, n_params, o.threads, o.steps))
+  print(string.format("ms_per_step=%.2f", med * 1e3))
+  print(string.format("ms_min=%.2f", math.min(table.unpack(times)) * 1e3))
+  print(string.format("ms_max=%.2f", math.max(table.unpack(times)) * 1e3))
+  print(string.format("samples_per_s=%.2f", Bp / med))
+  print(string.format("gemm_gflop_per_step=%.3f", flops / 1e9))
+  print(string.format("gflops=%.2f", flops / med / 1e9))
+  if sgemm > 0 then print(string.format("sgemm_gflops=%.2f", sgemm)) end
+  print(string.format("peak_rss_mb=%.1f", train_rss))
+  print(string.format("eval_samples_per_s=%.2f", 2 * Bp / eval_s))
+  print(string.format("loss=%.4f", last.loss))
+end
+
+if o["paper-bert"] then
+  paper_bert()
+  return
 end
 
 -- ---- the data set: random token features, written once, loaded back --------
@@ -116,12 +309,6 @@ end
 local flops, vmoe_flops = gemm_flops()
 
 -- ---- training steps ---------------------------------------------------------
-local function median(t)
-  local s = { table.unpack(t) }
-  table.sort(s)
-  local n = #s
-  return n % 2 == 1 and s[(n + 1) // 2] or (s[n // 2] + s[n // 2 + 1]) / 2
-end
 
 for s = 1, o.warmup do model:train_step(ds, batches[(s - 1) % 2 + 1]) end
 local times, cpu, last = {}, {}, nil
@@ -143,6 +330,12 @@ for rep = 1, 3 do
   eval_s = math.min(eval_s, mgv.clock() - t0)
 end
 local eval_sps = n_eval * N / eval_s
+if o.profile then
+  print("-- one training step:")
+  mgv.profile(function() model:train_step(ds, batches[1]) end)
+  print("-- one evaluation of " .. N .. " samples:")
+  mgv.profile(function() model:predict(ds, { batch = B }) end)
+end
 
 -- ---- SGEMM rate of the dominant shapes, through mgv.matmul in no-grad mode ----
 -- The engine stacks the text and image tokens of a batch, T = B (L + P) rows,
@@ -151,30 +344,7 @@ local eval_sps = n_eval * N / eval_s
 -- result included; scripts/sgemm_rate.c times bare cblas_sgemm on the same
 -- shapes.
 local sgemm = 0
-if not o["no-sgemm"] then
-  local total_f, total_t = 0, 0
-  mgv.no_grad(function()
-    for _, T in ipairs({ B * (L + P) }) do
-      local X = mgv.randn(T, d)
-      local W = mgv.randn(2 * K * d, d)
-      local Wt = W:transpose(1, 2)
-      local best_f, best_b = math.huge, math.huge
-      for _ = 1, o["sgemm-reps"] do
-        local t0 = mgv.clock()
-        local Y = X:matmul(Wt)                 -- forward: [T x d] [d x 2Kd]
-        best_f = math.min(best_f, mgv.clock() - t0)
-        t0 = mgv.clock()
-        local G = Y:transpose(1, 2):matmul(X)  -- weight gradient: [2Kd x T] [T x d]
-        best_b = math.min(best_b, mgv.clock() - t0)
-        Y, G = nil, nil
-        collectgarbage()
-      end
-      total_f = total_f + 2 * 2 * T * d * 2 * K * d
-      total_t = total_t + best_f + best_b
-    end
-  end)
-  sgemm = total_f / total_t / 1e9
-end
+if not o["no-sgemm"] then sgemm = matmul_rate({ { B * (L + P), d, 2 * K * d } }) end
 
 -- ---- report ----------------------------------------------------------------------
 print(string.format("config: B=%d L=%d P=%d d=%d K=%d C=%d proj=%d threads=%d steps=%d",

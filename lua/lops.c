@@ -623,6 +623,42 @@ static int l_no_grad(lua_State *L)
     return lua_gettop(L);
 }
 
+/* mgv._profile_run(fn, ...) -> wall seconds, seconds after the last op,
+ * {{op, scope, phase, calls, seconds}, ...}: fn(...) with the engine's op
+ * profile on (stopped on errors too); profile.lua makes the report */
+static int l_profile_run(lua_State *L)
+{
+    static const char *const phases[] = {"forward", "backward", "update"};
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    if (mgv_profile_on) return luaL_error(L, "mgv.profile: a profile is already running");
+    double t0 = mgv_profile_clock();
+    mgv_profile_start();
+    int status = lua_pcall(L, lua_gettop(L) - 1, 0, 0);
+    double rest = mgv_profile_stop();
+    double wall = mgv_profile_clock() - t0;
+    if (status != LUA_OK) return lua_error(L);
+    int n;
+    const mgv_profile_entry *e = mgv_profile_entries(&n);
+    lua_pushnumber(L, wall);
+    lua_pushnumber(L, rest);
+    lua_createtable(L, n, 0);
+    for (int i = 0; i < n; i++) {
+        lua_createtable(L, 0, 5);
+        lua_pushstring(L, e[i].op);
+        lua_setfield(L, -2, "op");
+        lua_pushstring(L, e[i].scope);
+        lua_setfield(L, -2, "scope");
+        lua_pushstring(L, phases[e[i].phase]);
+        lua_setfield(L, -2, "phase");
+        lua_pushinteger(L, (lua_Integer)e[i].calls);
+        lua_setfield(L, -2, "calls");
+        lua_pushnumber(L, e[i].seconds);
+        lua_setfield(L, -2, "seconds");
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 3;
+}
+
 /* mgv.grad_enabled() -> current mode; mgv.grad_enabled(on) sets it, returns the old mode */
 static int l_grad_enabled(lua_State *L)
 {
@@ -723,6 +759,7 @@ static const luaL_Reg module_funcs[] = {
     {"gaussian_kl", l_gaussian_kl},
     {"no_grad", l_no_grad},
     {"grad_enabled", l_grad_enabled},
+    {"_profile_run", l_profile_run},
     {"threads", l_threads},
     {NULL, NULL},
 };

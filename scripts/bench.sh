@@ -6,6 +6,9 @@
 # configurations
 #   small: B=16 L=32  P=50  d=256 K=8   (20 steps after 3 warm-up steps)
 #   paper: B=16 L=128 P=577 d=768 K=8   (3 steps after 1 warm-up step)
+#   paper-bert: the paper's whole step, BERT-base fine-tuned (B=16 L=128) with
+#          cached ViT tokens (P=577) and the head in the paper preset, Adam
+#          over all 119 M parameters (3 steps after 1 warm-up step; issue 16)
 # with the same thread count for both, then prints a table: ms per training
 # step (the median of the steps; best run of the rounds), the ratio
 # torch/mgv, the GFLOP/s mgv reached in the GEMMs of a step, the SGEMM rate
@@ -19,12 +22,13 @@
 # much faster (N OpenMP threads and N OpenBLAS threads spin against each
 # other). The ratio is taken against the faster of the two.
 #
-#   sh scripts/bench.sh [--threads N] [--rounds R] [--only small|paper] [--quick]
+#   sh scripts/bench.sh [--threads N] [--rounds R] [--only small|paper|paper-bert] [--quick]
 #
 # --quick: one round, fewer steps (a smoke run, not a measurement).
 # Environment: MGV (default bin/mgv), PYTHON (default /usr/bin/python3).
 # The machine should be otherwise idle: the load average is printed before
-# and after, and a busy machine shows as a wide ms_min..ms_max spread.
+# and after and with each run, and a busy machine shows as a wide
+# ms_min..ms_max spread.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT" || exit 1
@@ -54,6 +58,7 @@ export OPENBLAS_NUM_THREADS=$THREADS MGV_NUM_THREADS=$THREADS OMP_NUM_THREADS=$T
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+trap 'exit 1' INT TERM   # so that the EXIT trap cleans up on a kill too
 RATE="$TMP/sgemm_rate"
 cc -O2 -o "$RATE" scripts/sgemm_rate.c $(pkg-config --cflags --libs openblas) -lpthread \
   2>"$TMP/cc.log" || { echo "bench.sh: cannot build scripts/sgemm_rate.c" >&2; RATE=""; }
@@ -89,14 +94,16 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
       || { echo "mgv failed:"; cat "$TMP/$name.mgv.$r"; }
     echo "  mgv   round $r: $(get ms_per_step "$TMP/$name.mgv.$r") ms/step" \
          "(min $(get ms_min "$TMP/$name.mgv.$r"), max $(get ms_max "$TMP/$name.mgv.$r"))," \
-         "$(get gflops "$TMP/$name.mgv.$r") GFLOP/s"
+         "$(get gflops "$TMP/$name.mgv.$r") GFLOP/s, eval $(get eval_samples_per_s "$TMP/$name.mgv.$r")" \
+         "samples/s; load $(cut -d' ' -f1 /proc/loadavg)"
     if [ -n "$PY" ]; then
       for intra in "$THREADS" 1; do
         f="$TMP/$name.torch$intra.$r"
         OMP_NUM_THREADS=$intra $PY scripts/bench_torch.py "$@" --steps "$steps" --warmup "$warmup" \
           --threads "$intra" --eval-batches "$evalb" >"$f" 2>&1 || { echo "torch failed:"; cat "$f"; }
         echo "  torch round $r, $intra intra-op thread(s): $(get ms_per_step "$f") ms/step" \
-             "(min $(get ms_min "$f"), max $(get ms_max "$f"))"
+             "(min $(get ms_min "$f"), max $(get ms_max "$f")), eval $(get eval_samples_per_s "$f")" \
+             "samples/s; load $(cut -d' ' -f1 /proc/loadavg)"
       done
     fi
     r=$((r + 1))
@@ -116,6 +123,9 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
       t = a + 0; if (c + 0 > 0 && c + 0 < t) t = c + 0
       if (b > 0) printf "%.2f", t / b; else print "-" }')
   fi
+  case "$*" in   # --paper-bert: the shapes are fixed (the VIB-MoE's for sgemm_rate)
+    *--paper-bert*) set -- --batch 16 --text-len 128 --image-len 577 --hidden 768 --experts 8 ;;
+  esac
   B=$(echo "$@" | sed -n 's/.*--batch \([0-9]*\).*/\1/p')
   L=$(echo "$@" | sed -n 's/.*--text-len \([0-9]*\).*/\1/p')
   P=$(echo "$@" | sed -n 's/.*--image-len \([0-9]*\).*/\1/p')
@@ -135,6 +145,7 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
 
 run_config small 20 3 4 --batch 16 --text-len 32 --image-len 50 --hidden 256 --experts 8
 run_config paper 3 1 1 --batch 16 --text-len 128 --image-len 577 --hidden 768 --experts 8
+run_config paper-bert 3 1 1 --paper-bert
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 cat "$TABLE"
@@ -144,3 +155,4 @@ echo "torch setting; GEMMs at: mgv GFLOP/s over the better SGEMM rate; peak RSS:
 echo "rounds (torch: of both settings); eval: the best. Reproduce one cell:"
 echo "  OPENBLAS_NUM_THREADS=$THREADS $MGV examples/bench.lua --threads $THREADS <shape options>"
 echo "  OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=T $PY scripts/bench_torch.py --threads T <shape options>"
+echo "(paper-bert: the shape options are --paper-bert [--steps N --warmup W])"

@@ -17,10 +17,25 @@ Dropout 0.1 on h_x and the label vectors, as the engine's defaults.
 
 Prints key=value lines like bench.lua (ms_per_step, samples_per_s,
 peak_rss_mb, eval_samples_per_s).
+
+--paper-bert: the paper's training step as examples/bench.lua --paper-bert
+(issue 16): BERT-base written here in plain torch (random weights; dropout
+0.1 on embeddings, attention probabilities and both residual branches, as
+Hugging Face's BertModel) fine-tuned on B=16 sentences of 128 tokens, entity
+vector [CLS; the two opening markers], the C=8 label names as 16 tokens each
+through BERT (mean over the 16), cached picture tokens 577 x 768, the head
+with d=768, K=8, proj 256; first a fresh forward without tape in training
+mode whose node vectors step r, then the taped step; Adam (lr 1e-5, eps
+1e-7) over every parameter and r, no clipping. Evaluation: BERT and the head
+in eval mode, label vectors once, batches of B.
+    OPENBLAS_NUM_THREADS=2 /usr/bin/python3 scripts/bench_torch.py --paper-bert \
+        --threads T [--steps 3 --warmup 1 --eval-batches 1]
 """
 import argparse
+import math
 import resource
 import statistics
+import sys
 import time
 
 import torch
@@ -39,23 +54,32 @@ ap.add_argument("--warmup", type=int, default=3)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--eval-batches", type=int, default=4)
 ap.add_argument("--seed", type=int, default=0)
+ap.add_argument("--paper-bert", action="store_true")
 a = ap.parse_args()
+if a.paper_bert:   # the paper's shapes; its own step counts unless given
+    a.batch, a.text_len, a.image_len, a.hidden, a.experts, a.classes, a.proj = \
+        16, 128, 577, 768, 8, 8, 256
+    given = set(x.split("=")[0] for x in sys.argv[1:])
+    for k, v in (("steps", 3), ("warmup", 1), ("eval_batches", 1)):
+        if "--" + k.replace("_", "-") not in given:
+            setattr(a, k, v)
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
 B, L, P, d, K = a.batch, a.text_len, a.image_len, a.hidden, a.experts
 C, PROJ = a.classes, a.proj
-DE, DL = 2 * d, d
+DE, DL = (3 if a.paper_bert else 2) * d, d
 N = 2 * B
 
 
 # ---- data: the same shapes and padding pattern as bench.lua -----------------
-text = torch.randn(N, L, d) * 0.5
-image = torch.randn(N, P, d) * 0.5
-entity = torch.randn(N, DE) * 0.5
+NF = 0 if a.paper_bert else N   # --paper-bert makes its own data
+text = torch.randn(NF, L, d) * 0.5
+image = torch.randn(NF, P, d) * 0.5
+entity = torch.randn(NF, DE) * 0.5
 labels = torch.randn(C, DL) * 0.5
-text_mask = torch.ones(N, L)
-image_mask = torch.ones(N, P)
+text_mask = torch.ones(NF, L)
+image_mask = torch.ones(NF, P)
 text_mask[1::2, L - L // 4:] = 0
 image_mask[1::2, P - P // 10:] = 0
 target = torch.arange(N) % C
@@ -137,6 +161,135 @@ def graph_logp(g, G):
     neg = (g * ((1 - G) @ g)).sum(-1)
     return torch.log_softmax(torch.stack([pos, neg], -1), -1)
 
+
+# ---- --paper-bert: BERT-base fine-tuned with the head ---------------------------
+VOCAB, NL, NH, INTER = 28996, 12, 12, 3072
+
+
+class BertLayer(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q, self.k, self.v, self.o = (torch.nn.Linear(d, d) for _ in range(4))
+        self.ln1 = torch.nn.LayerNorm(d, eps=1e-12)
+        self.i = torch.nn.Linear(d, INTER)
+        self.f = torch.nn.Linear(INTER, d)
+        self.ln2 = torch.nn.LayerNorm(d, eps=1e-12)
+
+    def forward(self, x, add):
+        b, n, _ = x.shape
+        dh = d // NH
+
+        def heads(t):
+            return t.view(b, n, NH, dh).permute(0, 2, 1, 3)
+        q, k, v = heads(self.q(x)), heads(self.k(x)), heads(self.v(x))
+        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(dh) + add
+        att = F.dropout(torch.softmax(s, -1), 0.1, self.training)
+        c = torch.matmul(att, v).permute(0, 2, 1, 3).reshape(b, n, d)
+        x = self.ln1(x + F.dropout(self.o(c), 0.1, self.training))
+        return self.ln2(x + F.dropout(self.f(F.gelu(self.i(x))), 0.1, self.training))
+
+
+class Bert(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.word = torch.nn.Embedding(VOCAB, d)
+        self.pos = torch.nn.Embedding(512, d)
+        self.types = torch.nn.Embedding(2, d)
+        self.ln = torch.nn.LayerNorm(d, eps=1e-12)
+        self.layers = torch.nn.ModuleList(BertLayer() for _ in range(NL))
+        self.pooler = torch.nn.Linear(d, d)   # in the checkpoint, unused by the model
+        for p in self.parameters():
+            if p.dim() > 1:
+                torch.nn.init.normal_(p, 0, 0.02)
+
+    def forward(self, ids, mask):
+        n = ids.shape[1]
+        x = self.word(ids) + self.pos.weight[:n][None] + self.types.weight[0][None, None]
+        x = F.dropout(self.ln(x), 0.1, self.training)
+        add = (1.0 - mask[:, None, None, :]) * torch.finfo(torch.float32).min
+        for layer in self.layers:
+            x = layer(x, add)
+        return x
+
+
+def paper_bert():
+    global r
+    ids = torch.randint(105, VOCAB, (N, L))
+    ids[:, 0] = 101                           # [CLS]
+    ids[:, 1], ids[:, 4] = 1, 3               # [unused1] head .. [unused3] tail
+    ids[:, 3], ids[:, 6] = 2, 4
+    ids[:, -1] = 102                          # [SEP]
+    tmask = torch.ones(N, L)
+    label_ids = torch.randint(105, VOCAB, (C, 16))
+    label_mask = torch.ones(C, 16)
+    img = torch.randn(N, P, d) * 0.5
+    imask = torch.ones(N, P)
+    tgt = torch.arange(N) % C
+    bert, hd = Bert(), Head()
+    r = torch.nn.Parameter(torch.rand(1, 2 * d) * 0.1 - 0.05)
+    opt = torch.optim.Adam(list(bert.parameters()) + list(hd.parameters()) + [r], lr=1e-5,
+                           eps=1e-7)
+    opt_r = torch.optim.Adam([r], lr=1e-5, eps=1e-7)
+
+    def forward(idx, training, lab=None):
+        Hs = bert(ids[idx], tmask[idx])
+        if lab is None:
+            lab = bert(label_ids, label_mask).mean(1)
+        he = torch.cat([Hs[:, 0], Hs[:, 1], Hs[:, 4]], -1)
+        return hd(Hs, tmask[idx], img[idx], imask[idx], he, lab,
+                  tgt[idx] if training else None, training)
+
+    def step(idx):
+        bert.train()
+        with torch.no_grad():                 # the fresh forward for r's step
+            _, _, g = forward(idx, True)
+        G = batch_graph(g)
+        logp = graph_logp(g, G)
+        l_mg = (logp.exp() * (logp - graph_logp(g + r, G))).sum(-1).mean()
+        opt_r.zero_grad(set_to_none=True)
+        (r.norm() - l_mg).backward()
+        opt_r.step()
+        _, loss, _ = forward(idx, True)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    batches = [torch.arange(0, B), torch.arange(B, 2 * B)]
+    for s in range(a.warmup):
+        step(batches[s % 2])
+    times = []
+    for s in range(a.steps):
+        t0 = time.perf_counter()
+        loss = step(batches[s % 2])
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    bert.eval()
+    eval_s = float("inf")
+    with torch.no_grad():
+        for rep in range(max(1, a.eval_batches)):
+            t0 = time.perf_counter()
+            lab = bert(label_ids, label_mask).mean(1)
+            for idx in batches:
+                scores, _, _ = forward(idx, False, lab)
+                scores.argmax(1)
+            eval_s = min(eval_s, time.perf_counter() - t0)
+    n_params = sum(p.numel() for p in list(bert.parameters()) + list(hd.parameters())) + r.numel()
+    print("config: paper-bert B=%d L=%d P=%d d=%d K=%d C=%d params=%d threads=%d steps=%d torch=%s"
+          % (B, L, P, d, K, C, n_params, torch.get_num_threads(), a.steps, torch.__version__))
+    print("ms_per_step=%.2f" % (med * 1e3))
+    print("ms_min=%.2f" % (min(times) * 1e3))
+    print("ms_max=%.2f" % (max(times) * 1e3))
+    print("samples_per_s=%.2f" % (B / med))
+    print("peak_rss_mb=%.1f" % peak_mb)
+    print("eval_samples_per_s=%.2f" % (2 * B / eval_s))
+    print("loss=%.4f" % loss)
+
+
+if a.paper_bert:
+    paper_bert()
+    sys.exit(0)
 
 head = Head()
 r = torch.nn.Parameter(torch.rand(1, 2 * d) * 0.1 - 0.05)

@@ -31,6 +31,10 @@ mgv_node *mgv_record(mgv_tensor *y, const char *op, mgv_backward_fn fn, int n,
     if (!node) return mgv_fail_null("%s: out of memory recording autograd node", op);
     node->refcount = 1;
     node->op = op;
+    if (mgv_profile_on) {
+        node->scope = mgv_profile_current_scope();
+        mgv_profile_mark(op, MGV_PROF_FORWARD);
+    }
     node->backward = fn;
     if (n > MGV_NODE_MAX_INPUTS) {
         /* more inputs than the fixed slots: keep them all in extra[] */
@@ -280,7 +284,18 @@ int mgv_backward(mgv_tensor *root, mgv_tensor *grad)
             rc = mgv_fail("backward: interrupted");
             break;
         }
-        rc = t->node->backward(t->node, t->grad);
+        if (mgv_profile_on) {
+            /* the node whole, inner ops not marked; the glue before it apart */
+            mgv_profile_mark("(autograd)", MGV_PROF_BACKWARD);
+            double t0 = mgv_profile_clock();
+            mgv_profile_on = 0;
+            rc = t->node->backward(t->node, t->grad);
+            mgv_profile_on = 1;
+            mgv_profile_add(t->node->op, t->node->scope, MGV_PROF_BACKWARD,
+                            mgv_profile_clock() - t0);
+        } else {
+            rc = t->node->backward(t->node, t->grad);
+        }
         if (rc < 0) mgv_error_context("backward of %s", t->node->op);
         /* every consumer of t ran before it: its gradient is spent, and
          * dropping it now keeps only the frontier of gradients alive */

@@ -31,6 +31,7 @@
 #ifndef MGV_AUTOGRAD_H
 #define MGV_AUTOGRAD_H
 
+#include "core/profile.h"
 #include "core/tensor.h"
 
 #define MGV_NODE_MAX_INPUTS 4
@@ -44,6 +45,7 @@ typedef int (*mgv_backward_fn)(mgv_node *node, mgv_tensor *gout);
 struct mgv_node {
     int refcount;
     const char *op;                               /* for messages and printing */
+    const char *scope;                            /* profile scope at recording, or NULL */
     mgv_backward_fn backward;
     int n_inputs;
     mgv_tensor *inputs[MGV_NODE_MAX_INPUTS];      /* retained */

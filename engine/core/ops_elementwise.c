@@ -154,6 +154,7 @@ static mgv_tensor *binary_op(int op, mgv_tensor *a, mgv_tensor *b, mgv_backward_
     mgv_tensor *y = binary_forward(op, a, b);
     if (!y) return NULL;
     mgv_tensor *in[2] = {a, b};
+    MGV_PROFILE_UNTAPED(binary_names[op], 2, in);
     if (mgv_needs_grad(2, in) && !mgv_record(y, binary_names[op], backward, 2, in)) {
         mgv_release(y);
         return NULL;
@@ -359,6 +360,7 @@ static mgv_tensor *unary_op(int op, mgv_tensor *x, float p)
     unary_job j = {op, p, NULL, mgv_data(xc), NULL, mgv_data(y)};
     mgv_parallel_for(mgv_numel(x), UNARY_MIN_PART, unary_part, &j);
     mgv_release(xc);
+    MGV_PROFILE_UNTAPED(unary_names[op], 1, &x);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *n = mgv_record(y, unary_names[op], unary_backward, 1, &x);
         if (!n) {

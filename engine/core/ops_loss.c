@@ -43,6 +43,7 @@ static int check_2d(const char *op, const char *what, const mgv_tensor *x)
 static mgv_tensor *record_with_targets(mgv_tensor *y, const char *op, mgv_backward_fn fn,
                                        mgv_tensor *x, int64_t *targets, double real)
 {
+    MGV_PROFILE_UNTAPED(op, 1, &x);
     if (!mgv_needs_grad(1, &x)) {
         free(targets);
         return y;
@@ -293,6 +294,7 @@ mgv_tensor *mgv_kl_categorical(mgv_tensor *logp, mgv_tensor *logq, int axis)
     mgv_release(pc);
     mgv_release(qc);
     mgv_tensor *in[2] = {logp, logq};
+    MGV_PROFILE_UNTAPED("kl_categorical", 2, in);
     if (mgv_needs_grad(2, in)) {
         mgv_node *node = mgv_record(y, "kl_categorical", kl_categorical_backward, 2, in);
         if (!node) {
@@ -376,6 +378,7 @@ mgv_tensor *mgv_gaussian_kl(mgv_tensor *mu, mgv_tensor *logvar, int n_sum_dims)
     mgv_release(mc);
     mgv_release(lc);
     mgv_tensor *in[2] = {mu, logvar};
+    MGV_PROFILE_UNTAPED("gaussian_kl", 2, in);
     if (mgv_needs_grad(2, in)) {
         mgv_node *node = mgv_record(y, "gaussian_kl", gaussian_kl_backward, 2, in);
         if (!node) {

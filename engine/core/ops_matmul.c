@@ -361,6 +361,7 @@ mgv_tensor *mgv_matmul(mgv_tensor *a, mgv_tensor *b)
     run_batches(&j, mm_forward_part);
     mm_ops_free(&o);
     mgv_tensor *in[2] = {a, b};
+    MGV_PROFILE_UNTAPED("matmul", 2, in);
     if (mgv_needs_grad(2, in) && !mgv_record(y, "matmul", matmul_backward, 2, in)) {
         mgv_release(y);
         return NULL;
@@ -469,6 +470,7 @@ mgv_tensor *mgv_linear(mgv_tensor *x, mgv_tensor *W, mgv_tensor *bias)
     mgv_release(X.t);
     mgv_release(Wo.t);
     mgv_tensor *inputs[3] = {x, W, bias};
+    MGV_PROFILE_UNTAPED("linear", 3, inputs);
     if (mgv_needs_grad(3, inputs) && !mgv_record(y, "linear", linear_backward, 3, inputs)) {
         mgv_release(y);
         return NULL;

@@ -159,6 +159,7 @@ mgv_tensor *mgv_layer_norm(mgv_tensor *x, mgv_tensor *gamma, mgv_tensor *beta, f
     mgv_release(gc);
     mgv_release(bc);
     mgv_tensor *in[3] = {x, gamma, beta};
+    MGV_PROFILE_UNTAPED("layer_norm", 3, in);
     if (mgv_needs_grad(3, in)) {
         mgv_node *node = mgv_record(y, "layer_norm", layer_norm_backward, 3, in);
         if (!node) {
@@ -228,6 +229,7 @@ mgv_tensor *mgv_dropout(mgv_tensor *x, float p, int training, mgv_rng *rng)
     }
     mgv_rng_skip(rng, per_row * rng->shard_after);
     mgv_release(xc);
+    MGV_PROFILE_UNTAPED("dropout", 1, &x);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *node = mgv_record(y, "dropout", dropout_backward, 1, &x);
         if (!node) {
@@ -313,6 +315,7 @@ mgv_tensor *mgv_masked_fill(mgv_tensor *x, mgv_tensor *mask, float value)
     masked_apply(x->ndim, x->shape, mgv_data(xc), mgv_data(mc), mc->ndim, mc->shape, value,
                  mgv_data(y));
     mgv_release(xc);
+    MGV_PROFILE_UNTAPED("masked_fill", 1, &x);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *node = mgv_record(y, "masked_fill", masked_fill_backward, 1, &x);
         /* the mask's values only, without its own autograd history */
@@ -387,6 +390,7 @@ mgv_tensor *mgv_embedding(mgv_tensor *weight, const int64_t *index, int ndim,
     for (int64_t i = 0; i < n; i++)
         memcpy(yd + i * d, wd + index[i] * d, sizeof(float) * (size_t)d);
     mgv_release(wc);
+    MGV_PROFILE_UNTAPED("embedding", 1, &weight);
     if (mgv_needs_grad(1, &weight)) {
         int64_t *copy = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
         mgv_node *node = copy ? mgv_record(y, "embedding", embedding_backward, 1, &weight) : NULL;
@@ -522,6 +526,7 @@ mgv_tensor *mgv_cosine_similarity(mgv_tensor *a, mgv_tensor *b, int axis, float 
     mgv_release(ae);
     mgv_release(be);
     mgv_tensor *in[2] = {a, b};
+    MGV_PROFILE_UNTAPED("cosine_similarity", 2, in);
     if (mgv_needs_grad(2, in)) {
         mgv_node *node = mgv_record(y, "cosine_similarity", cosine_backward, 2, in);
         if (!node) {
@@ -596,6 +601,7 @@ mgv_tensor *mgv_l2_norm(mgv_tensor *x, int axis, int keepdim)
     int64_t ny = outer * inner;
     for (int64_t k = 0; k < ny; k++) yd[k] = sqrtf(yd[k]);
     mgv_release(xc);
+    MGV_PROFILE_UNTAPED("l2_norm", 1, &x);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *node = mgv_record(y, "l2_norm", l2_norm_backward, 1, &x);
         if (!node || !(node->saved[0] = mgv_detach(y))) {

@@ -122,6 +122,7 @@ static mgv_tensor *reduce_sum(const char *op, mgv_tensor *x, const int *mask, in
     float *out = mgv_data(y);
     for (int64_t i = 0; i < m; i++) out[i] = (float)(acc[i] * factor);
     free(acc);
+    MGV_PROFILE_UNTAPED(op, 1, &x);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *node = mgv_record(y, op, sum_backward, 1, &x);
         if (!node) {
@@ -246,6 +247,7 @@ mgv_tensor *mgv_max(mgv_tensor *x, int axis, int keepdim, mgv_tensor **argmax)
         float *pa = mgv_data(*argmax);
         for (int64_t j = 0; j < m; j++) pa[j] = (float)arg[j];
     }
+    MGV_PROFILE_UNTAPED("max", 1, &x);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *node = mgv_record(y, "max", max_backward, 1, &x);
         if (!node) {

@@ -45,6 +45,7 @@ static int64_t contiguous_strides(int ndim, const int64_t *shape, int64_t *strid
 static mgv_tensor *record1(mgv_tensor *y, mgv_tensor *x, const char *op, mgv_backward_fn fn,
                            const int64_t *ints, int nints)
 {
+    if (y) MGV_PROFILE_UNTAPED(op, 1, &x);
     if (!y || !mgv_needs_grad(1, &x)) return y;
     mgv_node *n = mgv_record(y, op, fn, 1, &x);
     if (!n) {
@@ -454,6 +455,7 @@ mgv_tensor *mgv_concat(int n, mgv_tensor *const *xs, int axis)
         }
         off += chunk;
     }
+    MGV_PROFILE_UNTAPED("concat", n, xs);
     if (mgv_needs_grad(n, xs)) {
         mgv_node *node = mgv_record(y, "concat", concat_backward, n, xs);
         if (!node) {
@@ -533,6 +535,7 @@ mgv_tensor *mgv_index_select(mgv_tensor *x, int axis, const int64_t *index, int6
                        (size_t)inner * sizeof(float));
         mgv_release(c);
     }
+    MGV_PROFILE_UNTAPED("index_select", 1, &x);
     if (mgv_needs_grad(1, &x)) {
         index_list *il = malloc(sizeof *il + sizeof(int64_t) * (size_t)n);
         if (!il) {

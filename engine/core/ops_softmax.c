@@ -215,6 +215,7 @@ static mgv_tensor *softmax_impl(const char *op, mgv_tensor *x, int axis, int log
     }
     free(buf);
     mgv_release(xc);
+    MGV_PROFILE_UNTAPED(op, 1, &x);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *node = mgv_record(y, op, softmax_backward, 1, &x);
         if (!node) {

@@ -431,7 +431,9 @@ static int forward_features(mgv_model *m, const mgv_dataset *ds, const int *idx,
     mgv_head_batch hb = {.text = H, .text_mask = tm, .image = img, .image_mask = im,
                          .entity = ent, .labels = f->labels,
                          .target = want_loss ? target : NULL};
+    const char *outer = mgv_profile_scope("head");
     rc = mgv_head_forward(&m->head, &hb, training, out);
+    mgv_profile_scope(outer);
 fail:
     mgv_scope_close(&sc);
     free(target);
@@ -638,6 +640,8 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     mgv_scope sc = MGV_SCOPE("model");
     mgv_tensor *H, *ent, *labels, *img = NULL, *image_mask = b.image_mask, *parts[3];
     mgv_tensor *gx = NULL, *gl = NULL;
+    /* profile scopes: the text encoder, the label vectors, the head */
+    const char *outer = mgv_profile_scope("text");
     int64_t first = 0, count = n;
     int dist = training && mgv_dist_size() > 1;
     if (dist && dist_rows(n, &first, &count) < 0) goto fail;
@@ -655,6 +659,7 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     MGV_TRY(&sc, parts[0], gather_positions(H, NULL, 0, 0));
     for (int s = 0; s < ns; s++) MGV_TRY(&sc, parts[1 + s], gather_positions(H, b.marker, ns, s));
     MGV_TRY(&sc, ent, mgv_concat(1 + ns, parts, -1));
+    mgv_profile_scope("labels");
     if (dist && mgv_dist_rank() > 0 && !given_labels) {
         int prev = mgv_set_grad_enabled(0);   /* rank 0 carries their gradient */
         labels = mgv_keep(&sc, mgv_model_label_embeddings(m, ds, training));
@@ -664,6 +669,7 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
         MGV_TRY(&sc, labels, given_labels ? mgv_retain(given_labels)
                                           : mgv_model_label_embeddings(m, ds, training));
     }
+    mgv_profile_scope("head");
     if (m->cfg.use_images && m->cfg.image_features) {
         MGV_TRY(&sc, img, feature_rows(ds->feat.image, idx, n, "image"));
         MGV_TRY(&sc, image_mask, feature_rows(ds->feat.image_mask, idx, n, "image"));
@@ -687,6 +693,7 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
                          .prior_labels = gl};
     rc = mgv_head_forward(&m->head, &hb, training, out);
 fail:
+    mgv_profile_scope(outer);
     mgv_scope_close(&sc);
     mgv_batch_free(&b);
     return rc;

@@ -486,6 +486,7 @@ mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv
         mgv_fail("vmoe: out of memory");
         goto done;
     }
+    MGV_PROFILE_UNTAPED("vmoe", 6, in);
     if (grad) {
         mgv_node *n = mgv_record(out, "vmoe", vmoe_backward, 6, in);
         if (!n) goto done;

@@ -556,6 +556,7 @@ static mgv_tensor *layer_forward_fast(const mgv_transformer_layer *ly, mgv_tenso
     fast_linear(&fj, R);
 out:
     for (int i = 0; i < 9; i++) mgv_release(own[i]);
+    if (y) MGV_PROFILE_OP("transformer_layer_fused");
     return y;
 }
 
@@ -638,12 +639,19 @@ mgv_tensor *mgv_transformer_encoder_forward(const mgv_transformer_encoder *enc, 
     if (prepare(&enc->layers[0].cfg, x, mask, &pad) < 0) return NULL;
     if (!rng) rng = mgv_rng_global();
     mgv_tensor *h = mgv_retain(x);
+    const char *outer = mgv_profile_current_scope();
     for (int i = 0; i < enc->n_layers && h; i++) {
+        if (mgv_profile_on) {   /* time by layer: "<outer scope>/layer i" */
+            char name[200];
+            snprintf(name, sizeof name, "%s%slayer %d", outer ? outer : "", outer ? "/" : "", i);
+            mgv_profile_scope(name);
+        }
         mgv_tensor *next = layer_forward(&enc->layers[i], h, pad, training, rng);
         if (!next) mgv_error_context("transformer layer %d", i);
         mgv_release(h);
         h = next;
     }
+    mgv_profile_scope(outer);
     mgv_release(pad);
     return h;
 }
