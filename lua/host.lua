@@ -67,7 +67,9 @@ local function eof(err)
   return type(err) == "string" and err:sub(-5) == "<eof>"
 end
 
--- The text of every chunk compiled, by chunk name ("stdin:3", "In[3]"), for ??name.
+-- The text of the chunks compiled that can define a function (they contain
+-- the keyword), by chunk name ("stdin:3", "In[3]"), for ??name: only those,
+-- so that a long session does not keep every input it ever ran.
 local inputs = {}
 
 local magic
@@ -96,7 +98,7 @@ function H.compile(code, name)
   end
   local silent = body:sub(-1) == ";"
   if silent then body = body:sub(1, -2) end
-  inputs[name:gsub("^[=@]", "")] = code
+  if code:find("function", 1, true) then inputs[name:gsub("^[=@]", "")] = code end
   local f = load("return " .. body, name, "t")
   if f then return "run", f, not silent end
   local cut = last_split(body)
