@@ -169,7 +169,7 @@ test: all
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) MPI=$(MPI) sh tests/run.sh
 
 bench: all
-	@sh scripts/bench.sh
+	@sh scripts/bench.sh --simd all
 
 clean:
 	rm -rf build build-san bin/mgv bin/mgv-kernel lib

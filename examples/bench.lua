@@ -232,6 +232,7 @@ local function paper_bert()
   for _, t in pairs(model:parameters()) do n_params = n_params + t:numel() end
   print(string.format("config: paper-bert B=%d L=%d P=%d d=%d K=%d C=%d params=%d threads=%d steps=%d",
                       Bp, Lp, Pp, H, Kp, C, n_params, o.threads, o.steps))
+  print("simd_path=" .. mgv.simd())
   print(string.format("ms_per_step=%.2f", med * 1e3))
   print(string.format("ms_min=%.2f", math.min(table.unpack(times)) * 1e3))
   print(string.format("ms_max=%.2f", math.max(table.unpack(times)) * 1e3))
@@ -349,6 +350,7 @@ if not o["no-sgemm"] then sgemm = matmul_rate({ { B * (L + P), d, 2 * K * d } })
 -- ---- report ----------------------------------------------------------------------
 print(string.format("config: B=%d L=%d P=%d d=%d K=%d C=%d proj=%d threads=%d steps=%d",
                     B, L, P, d, K, C, proj, o.threads, o.steps))
+print("simd_path=" .. mgv.simd())
 print(string.format("ms_per_step=%.2f", med * 1e3))
 print(string.format("ms_min=%.2f", tmin * 1e3))
 print(string.format("ms_max=%.2f", tmax * 1e3))

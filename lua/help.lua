@@ -367,6 +367,12 @@ doc("mgv.threads", "mgv.threads([n])",
   "else the number of processors. Results do not depend on it.",
   "print(mgv.threads())")
 
+doc("mgv.simd", "mgv.simd()",
+  "The SIMD path the engine's row loops run (\"avx512\", \"avx2\" or \"generic\") and the " ..
+  "OpenBLAS core that goes with it. The best path the CPU has unless $MGV_SIMD forces " ..
+  "another (`mgv --simd-paths` lists them); README, Determinism and SIMD paths.",
+  "print(mgv.simd())")
+
 -------------------------------------------------------------------------------
 -- optimisers and checkpoints
 -------------------------------------------------------------------------------

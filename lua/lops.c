@@ -12,6 +12,7 @@
 #define LMGV_INTERNAL
 #include "lmgv.h"
 #include "core/parallel.h"
+#include "core/simd.h"
 
 #include <math.h>
 #include <string.h>
@@ -684,6 +685,16 @@ static int l_threads(lua_State *L)
     return 1;
 }
 
+/* the SIMD path the row loops run (forced by $MGV_SIMD) and the OpenBLAS
+ * core that matches it */
+static int l_simd(lua_State *L)
+{
+    int path = mgv_simd_path();
+    lua_pushstring(L, mgv_simd_name(path));
+    lua_pushstring(L, mgv_simd_blas_core(path));
+    return 2;
+}
+
 /* ------------------------------------------------------------------------ */
 /* registration                                                              */
 /* ------------------------------------------------------------------------ */
@@ -761,6 +772,7 @@ static const luaL_Reg module_funcs[] = {
     {"grad_enabled", l_grad_enabled},
     {"_profile_run", l_profile_run},
     {"threads", l_threads},
+    {"simd", l_simd},
     {NULL, NULL},
 };
 

@@ -22,8 +22,15 @@
 # much faster (N OpenMP threads and N OpenBLAS threads spin against each
 # other). The ratio is taken against the faster of the two.
 #
-#   sh scripts/bench.sh [--threads N] [--rounds R] [--only small|paper|paper-bert] [--quick]
+#   sh scripts/bench.sh [--threads N] [--rounds R] [--only small|paper|paper-bert]
+#                       [--simd PATH|all] [--quick]
 #
+# --simd: run on one SIMD path of `mgv --simd-paths` (avx512, avx2, generic),
+# or on each this CPU has (all; `make bench` does this), forcing it for both
+# programs: MGV_SIMD and OpenBLAS's core (OPENBLAS_CORETYPE, which PyTorch's
+# OpenBLAS reads too) and PyTorch's own kernels (ATEN_CPU_CAPABILITY,
+# ONEDNN_MAX_CPU_ISA), so each row compares like with like. Default: the
+# path this CPU runs by itself (no forcing).
 # --quick: one round, fewer steps (a smoke run, not a measurement).
 # Environment: MGV (default bin/mgv), PYTHON (default /usr/bin/python3).
 # The machine should be otherwise idle: the load average is printed before
@@ -37,17 +44,27 @@ PY=${PYTHON:-/usr/bin/python3}
 THREADS=2
 ROUNDS=2
 ONLY=""
+SIMD=""
 QUICK=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) THREADS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
+    --simd) SIMD=$2; shift 2 ;;
     --quick) QUICK=1; ROUNDS=1; shift ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [ -x "$MGV" ] || { echo "bench.sh: $MGV not built (make)" >&2; exit 1; }
+PATHS=$("$MGV" --simd-paths) || exit 1   # "path core" lines, best first
+case "$SIMD" in
+  "") PATHS="" ;;
+  all) ;;
+  *) PATHS=$(echo "$PATHS" | awk -v p="$SIMD" '$1 == p')
+     [ -n "$PATHS" ] || { echo "bench.sh: --simd $SIMD: this CPU's paths are" \
+                            $("$MGV" --simd-paths | cut -d' ' -f1) >&2; exit 2; } ;;
+esac
 if ! $PY -c "import torch" 2>/dev/null; then
   echo "bench.sh: $PY has no torch (apt-get install python3-torch); mgv only" >&2
   PY=""
@@ -79,14 +96,14 @@ best() {
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; threads $THREADS"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 TABLE="$TMP/table"
-printf '| config | mgv ms/step | torch ms/step (%s / 1 intra-op threads) | torch/mgv | mgv GFLOP/s | SGEMM GFLOP/s (mgv.matmul / cblas) | GEMMs at | mgv peak RSS MB | torch peak RSS MB | mgv eval samples/s | torch eval samples/s |\n' "$THREADS" >"$TABLE"
-printf '|---|---|---|---|---|---|---|---|---|---|---|\n' >>"$TABLE"
+printf '| path | config | mgv ms/step | torch ms/step (%s / 1 intra-op threads) | torch/mgv | mgv GFLOP/s | SGEMM GFLOP/s (mgv.matmul / cblas) | GEMMs at | mgv peak RSS MB | torch peak RSS MB | mgv eval samples/s | torch eval samples/s |\n' "$THREADS" >"$TABLE"
+printf '|---|---|---|---|---|---|---|---|---|---|---|---|\n' >>"$TABLE"
 
 run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
   name=$1 steps=$2 warmup=$3 evalb=$4; shift 4
   [ -n "$ONLY" ] && [ "$ONLY" != "$name" ] && return
   if [ "$QUICK" = 1 ]; then steps=$(( (steps + 3) / 4 )); fi
-  echo "== $name: $*"
+  echo "== $name [$PATHNAME]: $*"
   r=1
   while [ "$r" -le "$ROUNDS" ]; do
     "$MGV" examples/bench.lua "$@" --steps "$steps" --warmup "$warmup" --threads "$THREADS" \
@@ -109,6 +126,8 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
     r=$((r + 1))
   done
   mgv_ms=$(best ms_per_step "$TMP/$name".mgv.*)
+  [ "$(get simd_path "$TMP/$name.mgv.1")" = "${PATHNAME%/*}" ] || [ "$PATHNAME" = auto ] \
+    || echo "  (mgv reports path $(get simd_path "$TMP/$name.mgv.1"), not $PATHNAME)"
   mgv_gf=$(best gflops "$TMP/$name".mgv.*)
   mm_gf=$(best sgemm_gflops "$TMP/$name".mgv.*)
   mgv_rss=$(best peak_rss_mb "$TMP/$name".mgv.*)
@@ -138,14 +157,33 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
   fi
   share=$(awk -v a="$mgv_gf" -v b="$mm_gf" -v c="$cb_gf" 'BEGIN {
     m = b + 0 > c + 0 ? b + 0 : c + 0; if (m > 0) printf "%.0f%%", 100 * a / m; else print "-" }')
-  printf '| %s (B=%s L=%s P=%s d=%s K=%s) | %s | %s / %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n' \
-    "$name" "$B" "$L" "$P" "$D" "$K" "$mgv_ms" "$tN_ms" "$t1_ms" "$ratio" "$mgv_gf" "$mm_gf" "$cb_gf" \
+  printf '| %s | %s (B=%s L=%s P=%s d=%s K=%s) | %s | %s / %s | %s | %s | %s / %s | %s | %s | %s | %s | %s |\n' \
+    "$PATHNAME" "$name" "$B" "$L" "$P" "$D" "$K" "$mgv_ms" "$tN_ms" "$t1_ms" "$ratio" "$mgv_gf" "$mm_gf" "$cb_gf" \
     "$share" "$mgv_rss" "$t_rss" "$mgv_ev" "$t_ev" >>"$TABLE"
 }
 
-run_config small 20 3 4 --batch 16 --text-len 32 --image-len 50 --hidden 256 --experts 8
-run_config paper 3 1 1 --batch 16 --text-len 128 --image-len 577 --hidden 768 --experts 8
-run_config paper-bert 3 1 1 --paper-bert
+run_all() {
+  rm -f "$TMP"/*.mgv.* "$TMP"/*.torch* "$TMP"/*.cblas
+  run_config small 20 3 4 --batch 16 --text-len 32 --image-len 50 --hidden 256 --experts 8
+  run_config paper 3 1 1 --batch 16 --text-len 128 --image-len 577 --hidden 768 --experts 8
+  run_config paper-bert 3 1 1 --paper-bert
+}
+
+if [ -z "$PATHS" ]; then
+  PATHNAME=auto
+  run_all
+else
+  echo "$PATHS" | while read -r path core; do
+    case "$path" in   # PyTorch's kernels and oneDNN held to the same instructions
+      avx512) aten=avx512 isa=AVX512_CORE ;;
+      avx2) aten=avx2 isa=AVX2 ;;
+      *) aten=default isa=SSE41 ;;
+    esac
+    PATHNAME="$path/$core"
+    export MGV_SIMD=$path OPENBLAS_CORETYPE=$core ATEN_CPU_CAPABILITY=$aten ONEDNN_MAX_CPU_ISA=$isa
+    run_all
+  done
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 cat "$TABLE"

@@ -242,4 +242,15 @@ test("cross_entropy margin_ranking kl_categorical gaussian_kl", function()
   values(mgv.gaussian_kl(mgv.zeros(2), T{1, 1}, 1), {-(2 - 2 * math.exp(1) + 2) / 2}, 1e-5, {})
 end)
 
+H.test("mgv.simd names the path forced by MGV_SIMD and its OpenBLAS core", function()
+  local mgvbin = os.getenv("MGV_BIN") or (os.getenv("MGV_ROOT") or ".") .. "/build/mgv"
+  local path, core = mgv.simd()
+  local listed = io.popen(mgvbin .. " --simd-paths"):read("a")
+  H.check(listed:find(path .. " " .. core, 1, true), "running " .. path .. "/" .. core .. " not in " .. listed)
+  local p = io.popen("MGV_SIMD=generic " .. mgvbin .. " -e 'print(mgv.simd())'")
+  local out = p:read("a")
+  p:close()
+  H.eq(out, "generic\tPrescott\n")
+end)
+
 H.done()
