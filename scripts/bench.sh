@@ -23,7 +23,7 @@
 # other). The ratio is taken against the faster of the two.
 #
 #   sh scripts/bench.sh [--threads N] [--rounds R] [--only small|paper|paper-bert]
-#                       [--simd PATH|all] [--quick]
+#                       [--simd PATH|all] [--torch-intra "N 1"] [--quick]
 #
 # --simd: run on one SIMD path of `mgv --simd-paths` (avx512, avx2, generic),
 # or on each this CPU has (all; `make bench` does this), forcing it for both
@@ -31,6 +31,7 @@
 # OpenBLAS reads too) and PyTorch's own kernels (ATEN_CPU_CAPABILITY,
 # ONEDNN_MAX_CPU_ISA), so each row compares like with like. Default: the
 # path this CPU runs by itself (no forcing).
+# --torch-intra: PyTorch's intra-op thread settings to run (default both).
 # --quick: one round, fewer steps (a smoke run, not a measurement).
 # Environment: MGV (default bin/mgv), PYTHON (default /usr/bin/python3).
 # The machine should be otherwise idle: the load average is printed before
@@ -46,12 +47,14 @@ ROUNDS=2
 ONLY=""
 SIMD=""
 QUICK=0
+INTRA=
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) THREADS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --only) ONLY=$2; shift 2 ;;
     --simd) SIMD=$2; shift 2 ;;
+    --torch-intra) INTRA=$2; shift 2 ;;
     --quick) QUICK=1; ROUNDS=1; shift ;;
     *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -72,6 +75,7 @@ fi
 
 # one thread count for everything: OpenBLAS, the engine's pool, torch's OpenMP
 export OPENBLAS_NUM_THREADS=$THREADS MGV_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
+INTRA=${INTRA:-"$THREADS 1"}
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -80,8 +84,8 @@ RATE="$TMP/sgemm_rate"
 cc -O2 -o "$RATE" scripts/sgemm_rate.c $(pkg-config --cflags --libs openblas) -lpthread \
   2>"$TMP/cc.log" || { echo "bench.sh: cannot build scripts/sgemm_rate.c" >&2; RATE=""; }
 
-get() {  # get KEY FILE -> value of the key=value line
-  sed -n "s/^$1=//p" "$2" | tail -1
+get() {  # get KEY FILE -> value of the key=value line (nothing when FILE is missing)
+  [ -f "$2" ] && sed -n "s/^$1=//p" "$2" | tail -1
 }
 
 # best() KEY FILES... -> the smallest value of KEY over the files (the largest for
@@ -114,7 +118,7 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
          "$(get gflops "$TMP/$name.mgv.$r") GFLOP/s, eval $(get eval_samples_per_s "$TMP/$name.mgv.$r")" \
          "samples/s; load $(cut -d' ' -f1 /proc/loadavg)"
     if [ -n "$PY" ]; then
-      for intra in "$THREADS" 1; do
+      for intra in $INTRA; do
         f="$TMP/$name.torch$intra.$r"
         OMP_NUM_THREADS=$intra $PY scripts/bench_torch.py "$@" --steps "$steps" --warmup "$warmup" \
           --threads "$intra" --eval-batches "$evalb" >"$f" 2>&1 || { echo "torch failed:"; cat "$f"; }
@@ -139,7 +143,7 @@ run_config() {  # run_config NAME STEPS WARMUP EVAL_BATCHES SHAPE-OPTIONS...
     t_rss=$(best peak_rss_mb "$TMP/$name".torch*)
     t_ev=$(best eval_samples_per_s "$TMP/$name".torch*)
     ratio=$(awk -v a="$tN_ms" -v c="$t1_ms" -v b="$mgv_ms" 'BEGIN {
-      t = a + 0; if (c + 0 > 0 && c + 0 < t) t = c + 0
+      t = a + 0; if (c + 0 > 0 && (t <= 0 || c + 0 < t)) t = c + 0
       if (b > 0) printf "%.2f", t / b; else print "-" }')
   fi
   case "$*" in   # --paper-bert: the shapes are fixed (the VIB-MoE's for sgemm_rate)
