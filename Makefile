@@ -15,7 +15,8 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wpedantic -Wno-unused-parameter
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lreadline -ljpeg -lcrypto -lm -pthread
 
 # MPI (data-parallel ranks, engine/core/dist.h): on when Open MPI's or MPICH's
-# pkg-config file is present; `make MPI=0` builds one-rank only
+# pkg-config file is present, Open MPI first; `make MPI=0` builds one-rank only;
+# `make MPI_PC=mpich BUILD=build-mpich` builds against MPICH beside the default
 MPI_PC  := $(firstword $(foreach p,ompi-c mpich,$(shell pkg-config --exists $(p) && echo $(p))))
 MPI     ?= $(if $(MPI_PC),1,0)
 ifeq ($(MPI),1)
@@ -40,7 +41,7 @@ endif
 MPI_STAMP = $(BUILD)/mpi-stamp
 .PHONY: mpi-stamp-force
 $(MPI_STAMP): mpi-stamp-force
-	@mkdir -p $(BUILD); echo "$(MPI)" | cmp -s - $@ || echo "$(MPI)" > $@
+	@mkdir -p $(BUILD); echo "$(MPI) $(MPI_PC)" | cmp -s - $@ || echo "$(MPI) $(MPI_PC)" > $@
 $(BUILD)/engine/core/dist.o: $(MPI_STAMP)
 
 ENGINE_SRC := $(wildcard engine/*/*.c)
@@ -66,7 +67,7 @@ endif
 
 .PHONY: all test bench clean install-kernel
 all: $(TARGETS) $(ENGINE_TESTS)
-ifneq ($(SANITIZE),1)
+ifeq ($(BUILD),build)
 	@mkdir -p bin lib
 	@cp $(MGV_BIN) bin/mgv && cp $(LUA_MOD) lib/mgv.so
 	@if [ -f $(KERNEL_BIN) ]; then cp $(KERNEL_BIN) bin/mgv-kernel; fi
@@ -165,14 +166,22 @@ install-lua: $(LUA_MOD)
 	install -m 755 $(LUA_MOD) "$(DESTDIR)$(LUA_CMOD)/mgv.so"
 # ---- install (end)
 
-test: all
+# with MPICH installed beside Open MPI, the tests also run build-mpich/mgv
+# under mpirun.mpich (tests/e2e/test_mpi.py)
+MPICH_TOO = $(if $(filter 1,$(MPI)),$(if $(filter-out mpich,$(MPI_PC)),$(if $(filter 1,$(SANITIZE)),,\
+              $(shell pkg-config --exists mpich && echo mpich-build))))
+.PHONY: mpich-build
+mpich-build:
+	@$(MAKE) --no-print-directory MPI_PC=mpich BUILD=build-mpich build-mpich/mgv
+
+test: all $(MPICH_TOO)
 	@BUILD=$(BUILD) SANITIZE=$(SANITIZE) MPI=$(MPI) sh tests/run.sh
 
 bench: all
 	@sh scripts/bench.sh --simd all
 
 clean:
-	rm -rf build build-san bin/mgv bin/mgv-kernel lib
+	rm -rf build build-san build-mpich bin/mgv bin/mgv-kernel lib
 
 # ---- fuzz (begin)
 # libFuzzer targets for every parser (fuzz/fuzz_<target>.c; needs clang):

@@ -339,9 +339,15 @@ if o.json and mgv.dist.rank() == 0 then
     baseline_macro_f1 = baseline and baseline.macro_f1, baseline_micro_f1 = baseline and baseline.micro_f1,
     config = model:config(),
   }
-  local f = assert(io.open(o.json, "w"))
+  -- whole or not at all: a stopped multi-rank run may be killed while writing
+  local part = o.json .. ".part"
+  local f = assert(io.open(part, "w"))
   f:write(mgv.json.encode(out), "\n")
   f:close()
+  assert(os.rename(part, o.json))
   print("wrote " .. o.json)
 end
-if result.interrupted then os.exit(130) end
+if result.interrupted then
+  mgv.dist.barrier()   -- mpirun ends the job when a rank exits non-zero: not before rank 0 wrote
+  os.exit(130)
+end

@@ -1063,7 +1063,9 @@ doc("mgv.train", "mgv.train(model, task [, {epochs = 20, patience = 10, batch = 
   "training) and a line saying so; any other error is raised. Under mpirun (mgv.dist) every " ..
   "rank runs it with the same seed: each global batch is split over the ranks inside " ..
   "model:train_step, evaluation is sharded, and rank 0 alone logs and writes dir; a run " ..
-  "resumes with any number of ranks.",
+  "resumes with any number of ranks. There, SIGINT or SIGTERM to any rank (mpirun sends " ..
+  "SIGTERM when it is interrupted) stops every rank after the same step " ..
+  "(mgv.dist.defer_stop).",
   "local task = mgv.data.synth{per_class = 4}\n" ..
   "local model = mgv.model{words = task.words, hidden = 16, heads = 2, experts = 2, proj = 16}\n" ..
   "local r = mgv.train(model, task, {epochs = 2, quiet = true})\n" ..
@@ -1103,6 +1105,20 @@ doc("mgv.dist.split", "mgv.dist.split(n) -> first, count",
   "This rank's share of the items 1..n: items first .. first + count - 1, contiguous, in rank " ..
   "order, the shares differing by at most one (mgv.predict shards evaluation this way).",
   "local first, count = mgv.dist.split(10)\nprint(first, count)")
+doc("mgv.dist.defer_stop", "mgv.dist.defer_stop(on)",
+  "While on, SIGINT (Ctrl-C) and SIGTERM (what Open MPI's mpirun sends its ranks when it is " ..
+  "interrupted) only note a stop request, which mgv.dist.stop_requested then reports on " ..
+  "every rank: the ranks stop after the same step, where one stopping alone would leave the " ..
+  "others waiting in a collective. A second signal of the same kind acts as usual (it ends " ..
+  "a script). defer_stop(false) puts the previous handling back. mgv.train does this when " ..
+  "there are several ranks.",
+  "mgv.dist.defer_stop(true)\nfor step = 1, 3 do\n  -- one training step here\n" ..
+  "  if mgv.dist.stop_requested() then print('stopping after step', step) break end\nend\n" ..
+  "mgv.dist.defer_stop(false)")
+doc("mgv.dist.stop_requested", "mgv.dist.stop_requested() -> boolean",
+  "True on every rank when any rank noted SIGINT or SIGTERM since mgv.dist.defer_stop(true). " ..
+  "A collective of one integer, cheap enough once per step: every rank calls it equally often.",
+  "print(mgv.dist.stop_requested())   -- false")
 doc("mgv.dist.stats", "mgv.dist.stats() -> {bytes, seconds}",
   "The bytes this rank has moved through collectives so far and the seconds spent in them " ..
   "(waiting for slower ranks included): communication against computation.",

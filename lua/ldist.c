@@ -2,6 +2,7 @@
  * ldist.c — mgv.dist: the ranks of a data-parallel run (engine/core/dist.h).
  * Without MPI, or outside mpirun, one rank and every call the identity.
  */
+#include <signal.h>
 #include <string.h>
 
 #define LMGV_INTERNAL
@@ -50,6 +51,56 @@ static int l_barrier(lua_State *L)
     return 0;
 }
 
+/*
+ * Stopping together. A rank that stopped alone at Ctrl-C would leave the
+ * others waiting in a collective, and mpirun, when it is interrupted, sends
+ * its ranks SIGTERM (then SIGKILL a second later): while deferred, SIGINT and
+ * SIGTERM only note a request, which the ranks agree on at a point every rank
+ * reaches (mgv.dist.stop_requested). A second signal of the same kind acts as
+ * it would have (SA_RESETHAND): a rank stuck in a step can still be killed.
+ */
+static volatile sig_atomic_t stop_noted;
+static int deferring;
+static struct sigaction old_int, old_term;
+
+static void note_stop(int sig)
+{
+    (void)sig;
+    stop_noted = 1;
+}
+
+/* mgv.dist.defer_stop(on): start or end deferring SIGINT and SIGTERM */
+static int l_defer_stop(lua_State *L)
+{
+    int on = lua_toboolean(L, 1);
+    if (on && !deferring) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sigemptyset(&sa.sa_mask);
+        sa.sa_handler = note_stop;
+        sa.sa_flags = SA_RESETHAND | SA_RESTART;
+        stop_noted = 0;
+        sigaction(SIGINT, &sa, &old_int);
+        sigaction(SIGTERM, &sa, &old_term);
+        deferring = 1;
+    } else if (!on && deferring) {
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGTERM, &old_term, NULL);
+        deferring = 0;
+    }
+    return 0;
+}
+
+/* mgv.dist.stop_requested() -> true on every rank when any rank noted a
+ * stop since defer_stop(true); a collective: every rank calls it as often */
+static int l_stop_requested(lua_State *L)
+{
+    int any = mgv_dist_any(stop_noted);
+    if (any < 0) return lmgv_error(L);
+    lua_pushboolean(L, any);
+    return 1;
+}
+
 /* mgv.dist.split(n) -> first, count: this rank's share of 1..n */
 static int l_split(lua_State *L)
 {
@@ -77,7 +128,9 @@ void lmgv_open_dist(lua_State *L, int module)
 {
     static const luaL_Reg f[] = {{"rank", l_rank}, {"size", l_size}, {"allreduce", l_allreduce},
                                  {"broadcast", l_broadcast}, {"barrier", l_barrier},
-                                 {"split", l_split}, {"stats", l_stats}, {NULL, NULL}};
+                                 {"split", l_split}, {"stats", l_stats},
+                                 {"defer_stop", l_defer_stop}, {"stop_requested", l_stop_requested},
+                                 {NULL, NULL}};
     lmgv_new_lib(L, module, "dist", f);
     lua_getfield(L, module, "dist");
     lua_pushboolean(L, mgv_dist_available());

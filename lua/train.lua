@@ -101,7 +101,8 @@ end
 -- last.safetensors), steps_per_epoch (default floor(N/batch)+1),
 -- on_epoch(fn(info)), quiet.
 -- Ctrl-C stops it and returns the result so far with interrupted = true and
--- the best weights restored; any other error is raised.
+-- the best weights restored (several ranks: all after the same step, on
+-- SIGINT or SIGTERM to any of them); any other error is raised.
 function M.train(model, task, opts)
   opts = opts or {}
   if opts.checkpoint ~= nil then
@@ -161,6 +162,10 @@ function M.train(model, task, opts)
   end
   local t0 = M.clock()
   local epoch = start_epoch - 1
+  -- several ranks stop together, after the same step: Ctrl-C or mpirun's
+  -- SIGTERM only notes a request, and the ranks agree on it after each step
+  local together, stopped = M.dist.size() > 1, false
+  if together then M.dist.defer_stop(true) end
   local ok, err, interrupted = M._pcall(function()
     while epoch < epochs do
       epoch = epoch + 1
@@ -170,6 +175,7 @@ function M.train(model, task, opts)
         local st = model:train_step(train, sampler:next(batch))
         for k in pairs(sum) do sum[k] = sum[k] + st[k] end
         bar:update(s, string.format("loss %.3f acc %.2f", sum.loss / s, sum.accuracy / s))
+        if together and M.dist.stop_requested() then stopped = true return end
       end
       bar:close()
       for k in pairs(sum) do sum[k] = sum[k] / steps end
@@ -202,6 +208,8 @@ function M.train(model, task, opts)
       end
     end
   end)
+  if together then M.dist.defer_stop(false) end
+  interrupted = interrupted or stopped
   if not ok and not interrupted then error(err, 0) end
   if pending then best = pending   -- the model holds them
   else M.no_grad(function() for k, p in pairs(params) do p:copy(kept[k]) end end) end
@@ -210,10 +218,12 @@ function M.train(model, task, opts)
   if interrupted then
     M.progress(0):close()   -- erase the bar the interrupt left on the terminal
     r.interrupted = true
-    io.stderr:write(string.format("training interrupted in epoch %d of %d; %s\n", epoch, epochs,
-      best.epoch > 0 and string.format("best epoch %d restored (val macro-F1 %.4f)", best.epoch,
-        best.macro_f1) or "no epoch was validated: the weights from before training restored"))
-    io.stderr:flush()
+    if M.dist.rank() == 0 then
+      io.stderr:write(string.format("training interrupted in epoch %d of %d; %s\n", epoch, epochs,
+        best.epoch > 0 and string.format("best epoch %d restored (val macro-F1 %.4f)", best.epoch,
+          best.macro_f1) or "no epoch was validated: the weights from before training restored"))
+      io.stderr:flush()
+    end
   end
   return r
 end

@@ -6,13 +6,15 @@
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+# MPICH beside Open MPI: the tests run both; Open MPI stays the default
+# (alternatives priority 50 against 40, and the Makefile looks for it first)
 PKGS="build-essential pkg-config
  lua5.4 liblua5.4-dev libreadline-dev libopenblas-dev libpng-dev libjpeg-dev
  libzmq3-dev libjansson-dev libssl-dev uuid-dev
  python3 python3-pexpect python3-zmq python3-jupyter-client
  python3-jupyter-kernel-test jupyter-console python3-nbclient python3-nbformat
  python3-ipykernel tmux jupyter-client luarocks
- openmpi-bin libopenmpi-dev"
+ openmpi-bin libopenmpi-dev mpich libmpich-dev"
 if [ "${1:-}" = "--dev" ]; then PKGS="$PKGS python3-torch python3-numpy python3-sklearn libjpeg-turbo-progs clang libclang-rt-dev"; fi
 missing=""
 for p in $PKGS; do

@@ -150,6 +150,15 @@ int mgv_dist_barrier(void)
     return check(MPI_Barrier(MPI_COMM_WORLD), "barrier");
 }
 
+int mgv_dist_any(int flag)
+{
+    int v = flag != 0;
+    if (mgv_dist_size() == 1) return v;
+    if (check(MPI_Allreduce(MPI_IN_PLACE, &v, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD), "allreduce") < 0)
+        return -1;
+    return v;
+}
+
 int mgv_dist_allgatherv(const float *send, const int64_t *counts, float *recv)
 {
     int p = mgv_dist_size();
@@ -209,7 +218,11 @@ int mgv_dist_sum_start(mgv_dist_sums *s, float *buf, int64_t n)
 int mgv_dist_sum_wait(mgv_dist_sums *s)
 {
     double t0 = now();
-    int rc = s->n ? check(MPI_Waitall(s->n, s->req, MPI_STATUSES_IGNORE), "allreduce") : 0;
+    int rc = 0;
+    /* one by one: MPICH declares MPI_Waitall's statuses as an array, which
+     * GCC then checks against MPI_STATUSES_IGNORE, (MPI_Status *)1 */
+    for (int i = 0; i < s->n; i++)
+        if (check(MPI_Wait(&s->req[i], MPI_STATUS_IGNORE), "allreduce") < 0) rc = -1;
     comm_bytes += (double)s->bytes;
     comm_seconds += s->seconds + now() - t0;
     free(s);
@@ -225,6 +238,7 @@ int mgv_dist_local_size(void) { return 1; }
 int mgv_dist_allreduce(float *buf, int64_t n, mgv_dist_op op) { return 0; }
 int mgv_dist_allreduce_f64(double *buf, int64_t n, mgv_dist_op op) { return 0; }
 int mgv_dist_barrier(void) { return 0; }
+int mgv_dist_any(int flag) { return flag != 0; }
 
 int mgv_dist_broadcast(float *buf, int64_t n, int root)
 {

@@ -28,6 +28,9 @@ int mgv_dist_allreduce(float *buf, int64_t n, mgv_dist_op op);
 int mgv_dist_allreduce_f64(double *buf, int64_t n, mgv_dist_op op);
 int mgv_dist_broadcast(float *buf, int64_t n, int root);
 int mgv_dist_barrier(void);
+/* 1 on every rank when flag is non-zero on any rank, else 0 (one int sent:
+ * cheap enough to agree on a stop request once per step); -1 on failure. */
+int mgv_dist_any(int flag);
 /* Rank r contributes counts[r] floats (send); recv gets them in rank order. */
 int mgv_dist_allgatherv(const float *send, const int64_t *counts, float *recv);
 

@@ -15,16 +15,26 @@ shows NOTE lines). Checks:
   - faults: kill -9 of rank 1 mid-training ends mpirun within KILL_SECONDS
     with a message naming the signal; --resume from the last checkpoint on
     1 rank (a different number) ends with the uninterrupted run's metrics;
-  - examples/mpi_run.lua starts a 2-rank run and follows it to its end.
+  - examples/mpi_run.lua starts a 2-rank run and follows it to its end;
+  - Ctrl-C: SIGINT to the process group of mpirun (in a session of its own,
+    as a terminal sends it) stops both ranks after the same step within
+    STOP_SECONDS: a non-zero status, the JSON written whole with
+    interrupted = true and the epochs printed, one message, no process left;
+    SIGINT to the ranks themselves does the same and mpirun exits 130;
+  - MPICH (mpirun.mpich and build-mpich/mgv, which `make test` builds when
+    MPICH is installed): the equivalence and Ctrl-C checks again; without
+    MPICH a NOTE line says so.
 Standard library only. Prints PASS/FAIL lines for tests/run.sh.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.environ.get("MGV_ROOT") or os.path.abspath(
@@ -39,6 +49,10 @@ T = 600 if SLOW else 180
 LOSS_TOL = 1e-4
 METRIC_TOL = 0.005
 KILL_SECONDS = 10
+# Ctrl-C: Open MPI's mpirun sends SIGCONT, SIGTERM a second later and SIGKILL
+# another second later, and returns when the ranks are gone (2.1 s measured);
+# under the sanitizers the ranks get 5 s (CTRL_C_MPIRUN) to test and write
+STOP_SECONDS = 20 if SLOW else 6
 
 fails = 0
 
@@ -68,6 +82,12 @@ def mpi_ready():
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
           "--mca", "mpi_yield_when_idle", "1", "-x", "MGV_NUM_THREADS=1",
           "-x", "OPENBLAS_NUM_THREADS=1", "-x", "TMPDIR"]
+CTRL_C_MPIRUN = MPIRUN + (["--mca", "odls_base_sigkill_timeout", "5"] if SLOW else [])
+
+# MPICH beside Open MPI: its launcher and a build against it (make MPI_PC=mpich
+# BUILD=build-mpich); hydra passes the whole environment to the ranks
+MPICH_RUN = ["mpirun.mpich"]
+MPICH_MGV = os.environ.get("MGV_MPICH_BIN") or os.path.join(ROOT, "build-mpich", "mgv")
 
 
 def environment(tmp):
@@ -83,9 +103,9 @@ def environment(tmp):
     return env
 
 
-def run(np_, args, tmp, timeout=T):
+def run(np_, args, tmp, timeout=T, launcher=MPIRUN, mgv=MGV):
     env = environment(tmp)
-    cmd = ([MGV] if np_ == 0 else MPIRUN + ["-np", str(np_), MGV]) + args
+    cmd = ([mgv] if np_ == 0 else launcher + ["-np", str(np_), mgv]) + args
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp)
 
 
@@ -172,35 +192,37 @@ def test_api(tmp):
            and one["bad_root"], "mgv.dist without mpirun is one rank", str(one))
 
 
-def test_equivalence(tmp):
+def test_equivalence(tmp, one=None, launcher=MPIRUN, mgv=MGV, tag=""):
+    """Returns the one-process result (computed unless given) for a second launcher."""
     path = os.path.join(tmp, "steps.lua")
     with open(path, "w") as f:
         f.write(STEPS)
     res = {}
-    for np_ in (0, 2, 4):
+    for np_ in ((2, 4) if one else (0, 2, 4)):
         t0 = time.time()
-        r = run(np_, [path, "6", "eval"], tmp)
+        r = run(np_, [path, "6", "eval"], tmp, launcher=launcher, mgv=mgv)
         res[np_] = last_json(r.stdout)
         if r.returncode != 0 or res[np_] is None:
-            report(False, "equivalence run on %d ranks" % max(np_, 1),
+            report(False, "%sequivalence run on %d ranks" % (tag, max(np_, 1)),
                    "rc %d: %s" % (r.returncode, r.stderr[-600:]))
-            return
-        print("  %d rank(s): %.1f s, step losses %s" % (max(np_, 1), time.time() - t0,
+            return None
+        print("  %s%d rank(s): %.1f s, step losses %s" % (tag, max(np_, 1), time.time() - t0,
               " ".join("%.5f" % l[0] for l in res[np_]["losses"])))
-    one = res[0]
+    one = one or res[0]
     for np_ in (2, 4):
         got = res[np_]
         worst = max(abs(a - b) / max(1.0, abs(a))
                     for s1, s2 in zip(one["losses"], got["losses"]) for a, b in zip(s1, s2))
         report(len(got["losses"]) == len(one["losses"]) and worst <= LOSS_TOL,
-               "%d ranks: the losses of every step are one process's (worst rel. diff %.2g)"
-               % (np_, worst), "%s vs %s" % (one["losses"], got["losses"]))
+               "%s%d ranks: the losses of every step are one process's (worst rel. diff %.2g)"
+               % (tag, np_, worst), "%s vs %s" % (one["losses"], got["losses"]))
         report(close(one["macro_f1"], got["macro_f1"], METRIC_TOL) and
                close(one["micro_f1"], got["micro_f1"], METRIC_TOL) and got["n_pred"] == one["n_pred"],
-               "%d ranks: sharded evaluation gives one process's metrics" % np_,
+               "%s%d ranks: sharded evaluation gives one process's metrics" % (tag, np_),
                "%s vs %s" % ((one["macro_f1"], one["micro_f1"]), (got["macro_f1"], got["micro_f1"])))
-        report(got["differ"] == 0, "%d ranks: the replicas' parameters are equal" % np_,
+        report(got["differ"] == 0, "%s%d ranks: the replicas' parameters are equal" % (tag, np_),
                "max difference %g" % got["differ"])
+    return one
 
 
 ZS = [os.path.join(ROOT, "examples", "zeroshot.lua"), "--task", "synth", "--seed", "0",
@@ -294,6 +316,98 @@ def test_follow(tmp):
                r.returncode, r.stdout[-400:], r.stderr[-400:]))
 
 
+def left_running(marker):
+    """Processes whose command line holds marker (a path of this test's)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                if marker.encode() in f.read():
+                    found.append(int(pid))
+        except (OSError, ValueError):
+            pass
+    return found
+
+
+def test_ctrl_c(tmp, launcher=CTRL_C_MPIRUN, mgv=MGV, tag="", to_ranks=False, want_rc=None):
+    """Ctrl-C at a terminal: SIGINT to the launcher's process group, the launcher
+    leading a session of its own (its ranks may be in groups of their own);
+    to_ranks: SIGINT to the ranks alone (the launcher's children)."""
+    js = os.path.join(tmp, "ctrlc.json")
+    how = "SIGINT to the ranks" if to_ranks else "Ctrl-C (SIGINT to the launcher's group)"
+    p = subprocess.Popen(launcher + ["-np", "2", mgv] + ZS + ["--epochs", "1000", "--patience",
+                         "1000", "--json", js], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env=environment(tmp), cwd=tmp, start_new_session=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(p.stdout))
+    reader.start()
+    deadline = time.time() + T
+    while (p.poll() is None and time.time() < deadline
+           and not any(l.startswith("epoch  2") for l in lines)):
+        time.sleep(0.01)
+    if p.poll() is not None or time.time() >= deadline:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        reader.join()
+        report(False, "%s%s: the run reached epoch 2" % (tag, how), "".join(lines)[-600:])
+        return
+    t0 = time.time()
+    if to_ranks:
+        # every rank of the launcher's process tree (hydra has a proxy between)
+        for pid in left_running(js):
+            if pid != p.pid:
+                os.kill(pid, signal.SIGINT)
+    else:
+        os.killpg(p.pid, signal.SIGINT)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+    took = time.time() - t0
+    reader.join()
+    text = "".join(lines)
+    stray = left_running(js)
+    for _ in range(20):   # the launcher may return a moment before its last child is reaped
+        if not stray:
+            break
+        time.sleep(0.05)
+        stray = left_running(js)
+    epochs = len(re.findall(r"^epoch +\d+  loss", text, re.M))
+    got = None
+    if os.path.exists(js):
+        with open(js) as f:
+            got = json.load(f)
+        os.remove(js)
+    report(p.returncode != 0 and (want_rc is None or p.returncode == want_rc) and took <= STOP_SECONDS
+           and not stray, "%s%s: the job exits %d in %.1f s, no process left"
+           % (tag, how, p.returncode, took),
+           "rc %s after %.1f s, left %s: %s" % (p.returncode, took, stray, text[-800:]))
+    report(got is not None and got["interrupted"] is True and got["epochs_run"] == epochs
+           and epochs >= 2 and not os.path.exists(js + ".part")
+           and text.count("training interrupted in epoch %d of 1000" % (epochs + 1)) == 1,
+           "%s%s: both ranks stop after the same step; the JSON says interrupted after %d epochs"
+           % (tag, how, epochs), "json %s, %d epochs printed: %s" % (got, epochs, text[-800:]))
+
+
+def test_mpich(tmp, one):
+    if SLOW:
+        print("NOTE test_mpi.py: MPICH is checked in the plain build only")
+        return
+    if not shutil.which(MPICH_RUN[0]):
+        print("NOTE test_mpi.py: MPICH not checked, mpirun.mpich is not installed "
+              "(apt-get install mpich libmpich-dev)")
+        return
+    if not os.access(MPICH_MGV, os.X_OK):
+        print("NOTE test_mpi.py: MPICH not checked, %s is not built "
+              "(make MPI_PC=mpich BUILD=build-mpich)" % MPICH_MGV)
+        return
+    if one:
+        test_equivalence(tmp, one, MPICH_RUN, MPICH_MGV, "MPICH: ")
+    # hydra forwards Ctrl-C to the ranks as SIGINT and returns their status
+    test_ctrl_c(tmp, MPICH_RUN, MPICH_MGV, "MPICH: ", want_rc=130)
+
+
 def main():
     why = mpi_ready()
     if why:
@@ -302,9 +416,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="mgv-mpi-")
     try:
         test_api(tmp)
-        test_equivalence(tmp)
+        one = test_equivalence(tmp)
         test_zeroshot_kill_resume(tmp)
         test_follow(tmp)
+        test_ctrl_c(tmp)
+        test_ctrl_c(tmp, to_ranks=True, want_rc=130)
+        test_mpich(tmp, one)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 1 if fails else 0
