@@ -255,13 +255,15 @@ static int vmoe_forward(mgv_head *hd, mgv_scope *sc, const mgv_head_batch *b, in
          * materialising sigma, z or large noise; the same as the reference's
          * linear -> reshape -> mu + exp(lv / 2) eps -> sum_k pi_k z_k and
          * gaussian_kl(mu, lv) */
-        MGV_TRY(sc, okl, mgv_vmoe_experts(h, gate, mgv_params_get(ps, "vmoe.mu.weight"),
-                                          mgv_params_get(ps, "vmoe.mu.bias"),
-                                          mgv_params_get(ps, "vmoe.logvar.weight"),
-                                          mgv_params_get(ps, "vmoe.logvar.bias"), eps,
-                                          (sample ? MGV_VMOE_SAMPLE : 0) |
-                                              (want_loss ? 0 : MGV_VMOE_NO_KL),
-                                          &hd->rng));
+        /* given the parts, only those that need it get an input gradient
+         * (not fixed picture features) */
+        MGV_TRY(sc, okl, mgv_vmoe_experts_cat(n, hs, gate, mgv_params_get(ps, "vmoe.mu.weight"),
+                                              mgv_params_get(ps, "vmoe.mu.bias"),
+                                              mgv_params_get(ps, "vmoe.logvar.weight"),
+                                              mgv_params_get(ps, "vmoe.logvar.bias"), eps,
+                                              (sample ? MGV_VMOE_SAMPLE : 0) |
+                                                  (want_loss ? 0 : MGV_VMOE_NO_KL),
+                                              &hd->rng, hd->reuse));
         MGV_TRY(sc, res->O, mgv_slice(okl, -1, 0, d, 1));
         mgv_tensor *klcol = NULL, *ent_tok = NULL;
         if (want_loss) {

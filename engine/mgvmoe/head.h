@@ -79,6 +79,9 @@ typedef struct mgv_head_routing {
 typedef struct mgv_head {
     mgv_head_config cfg;
     mgv_head_routing route;     /* none after init */
+    /* the experts' Y carried between two forwards of one training step
+     * (ops_vmoe.h; set and cleared by the caller, NULL otherwise) */
+    struct mgv_vmoe_reuse *reuse;
     mgv_paramset params;    /* everything the model step updates (not vat.r) */
     mgv_tensor *r;          /* the learned perturbation [1, 2d] (a parameter of its own) */
     mgv_tensor *score_init[2];  /* W1, W2 at initialisation (prior only; no grad) */

@@ -1,5 +1,6 @@
 /* model.c — MG-VMoE end to end (see model.h). */
 #include "mgvmoe/model.h"
+#include "mgvmoe/ops_vmoe.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -750,12 +751,22 @@ int mgv_model_train_step(mgv_model *m, const mgv_dataset *ds, const int *idx, in
                          mgv_step_stats *st)
 {
     memset(st, 0, sizeof *st);
-    if (m->cfg.mg_update == 1 && mgv_model_perturb_step(m, ds, idx, n, &st->r_objective) < 0)
+    /* the fresh forward's rows of the experts' Y whose tokens the taped
+     * forward repeats (the picture's) serve it too: same step, same
+     * parameters; the record lives until the taped forward is done */
+    mgv_vmoe_reuse reuse = {0};
+    m->head.reuse = m->cfg.mg_update == 1 && !m->no_reuse ? &reuse : NULL;
+    if (m->cfg.mg_update == 1 && mgv_model_perturb_step(m, ds, idx, n, &st->r_objective) < 0) {
+        m->head.reuse = NULL;
+        mgv_vmoe_reuse_clear(&reuse);
         return -1;
+    }
     int prev = mgv_set_grad_enabled(1);
     mgv_head_out out;
-    int rc = -1;
-    if (mgv_model_forward(m, ds, idx, n, 1, 1, &out) < 0) {
+    int rc = -1, frc = mgv_model_forward(m, ds, idx, n, 1, 1, &out);
+    m->head.reuse = NULL;
+    mgv_vmoe_reuse_clear(&reuse);
+    if (frc < 0) {
         mgv_set_grad_enabled(prev);
         return -1;
     }

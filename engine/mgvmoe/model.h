@@ -82,6 +82,7 @@ typedef struct mgv_model {
     mgv_optim *opt_r;           /* over head.r */
     mgv_rng rng;
     int64_t steps;
+    int no_reuse;               /* tests: no Y carried between a step's forwards (ops_vmoe.h) */
 } mgv_model;
 
 /* A batch ready for the encoders. */

@@ -150,6 +150,7 @@ enum { NOISE_NONE = 0, NOISE_KEYED = 1, NOISE_GIVEN = 2 };
 typedef struct {
     int64_t T, d, K, Kd;
     float *Y;              /* [T, ldy]: mu | lv (forward), dmu | dlv (after backward) */
+    const int64_t *yrow;   /* token t's row of Y (parts: part by part), or NULL: row t */
     int64_t ldy;           /* 2Kd, or Kd without lv */
     int has_lv;            /* log sigma^2 computed (sampling or KL wanted) */
     const float *pi;       /* [T, K] */
@@ -215,7 +216,7 @@ static MGV_SIMD_BODY void fwd_part_body(void *vc, int64_t b0, int64_t b1, int pa
     }
     int64_t t1 = b1 * ROW_BLOCK < c->T ? b1 * ROW_BLOCK : c->T;
     for (int64_t t = b0 * ROW_BLOCK; t < t1; t++) {
-        float *mu = c->Y + t * c->ldy, *lv = c->has_lv ? mu + Kd : NULL;
+        float *mu = c->Y + (c->yrow ? c->yrow[t] : t) * c->ldy, *lv = c->has_lv ? mu + Kd : NULL;
         float *o = c->out + t * (d + 1);
         const float *ep = NULL;
         if (c->noise == NOISE_GIVEN) ep = c->eps + t * Kd;
@@ -290,7 +291,8 @@ static MGV_SIMD_BODY void bwd_part_body(void *vc, int64_t b0, int64_t b1, int pa
         memset(db, 0, sizeof(float) * (size_t)(2 * Kd));
         int64_t t1 = (blk + 1) * ROW_BLOCK < c->T ? (blk + 1) * ROW_BLOCK : c->T;
         for (int64_t t = blk * ROW_BLOCK; t < t1; t++) {
-            float *mu = c->Y + t * c->ldy, *lv = c->has_lv ? mu + Kd : NULL;
+            float *mu = c->Y + (c->yrow ? c->yrow[t] : t) * c->ldy;
+            float *lv = c->has_lv ? mu + Kd : NULL;
             const float *g = c->gout + t * (d + 1), *ep = NULL;
             if (c->noise == NOISE_GIVEN) ep = c->eps + t * Kd;
             if (c->noise == NOISE_KEYED) {
@@ -320,24 +322,73 @@ static int64_t min_blocks(int64_t Kd)
 
 static mgv_tensor *input(const mgv_node *n, int i) { return n->extra[i]; }
 
+/* Parts [B, N_i, d] are stacked part by part in X and Y (part i from row
+ * B * (N_0 + ... + N_{i-1})), each one product: the same product for a
+ * part's rows whatever the other parts are or whether they are computed
+ * (OpenBLAS's bits for a row depend on the call it is in). Token t = (b, j)
+ * of the concatenation is row yrow[t]. */
+static int64_t *part_rows(int np, mgv_tensor *const *parts)
+{
+    int64_t B = parts[0]->shape[0], N = 0, first = 0;
+    for (int i = 0; i < np; i++) N += parts[i]->shape[1];
+    int64_t *yrow = malloc(sizeof(int64_t) * (size_t)(B * N > 0 ? B * N : 1)), j0 = 0;
+    if (!yrow) return mgv_fail_null("vmoe: out of memory");
+    for (int i = 0; i < np; j0 += parts[i]->shape[1], first += B * parts[i]->shape[1], i++)
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t j = 0; j < parts[i]->shape[1]; j++)
+                yrow[b * N + j0 + j] = first + b * parts[i]->shape[1] + j;
+    return yrow;
+}
+
+/* The input gradient dX = dmu Wmu + dlv Wlv of the parts that require grad,
+ * one product each over its own rows of Y */
+static int parts_backward(int np, mgv_tensor *const *parts, const float *dY, int64_t ldy,
+                          mgv_tensor *Wmu, mgv_tensor *Wlv, int has_lv, int64_t d, int64_t Kd)
+{
+    int need = 0;
+    for (int i = 0; i < np; i++) need |= parts[i]->requires_grad;
+    if (!need) return 0;
+    mgv_tensor *Wm = mgv_contiguous_data(Wmu), *Wl = Wm ? mgv_contiguous_data(Wlv) : NULL;
+    int rc = Wl ? 0 : -1;
+    for (int64_t i = 0, first = 0; i < np && rc == 0; first += mgv_numel(parts[i]) / d, i++) {
+        mgv_tensor *p = parts[i], *dX;
+        if (!p->requires_grad) continue;
+        if (!(dX = mgv_empty(p->ndim, p->shape))) {
+            rc = -1;
+            break;
+        }
+        int64_t rows = mgv_numel(p) / d;
+        const float *src = dY + first * ldy;
+        mgv_sgemm(0, 0, rows, d, Kd, 1.0f, src, ldy, mgv_data(Wm), d, 0.0f, mgv_data(dX), d);
+        if (has_lv)
+            mgv_sgemm(0, 0, rows, d, Kd, 1.0f, src + Kd, ldy, mgv_data(Wl), d, 1.0f, mgv_data(dX), d);
+        rc = mgv_accumulate_grad_fresh(p, dX);
+        mgv_release(dX);
+    }
+    mgv_release(Wm);
+    mgv_release(Wl);
+    return rc;
+}
+
 static int vmoe_backward(mgv_node *n, mgv_tensor *gout)
 {
-    mgv_tensor *h = input(n, 0), *pi = input(n, 1), *Wmu = input(n, 2), *bmu = input(n, 3),
-               *Wlv = input(n, 4), *blv = input(n, 5);
+    int np = (int)n->ints[5];   /* inputs: the token parts, pi, Wmu, bmu, Wlv, blv */
+    mgv_tensor *pi = input(n, np), *Wmu = input(n, np + 1), *bmu = input(n, np + 2),
+               *Wlv = input(n, np + 3), *blv = input(n, np + 4);
     mgv_tensor *Y = n->saved[0], *X = n->saved[1], *P = n->saved[2], *E = n->saved[3];
     int64_t d = n->ints[2], K = n->ints[3], Kd = K * d, T = Y->shape[0], ldy = Y->shape[1];
     int has_lv = (int)n->ints[4];
     mgv_tensor *G = mgv_contiguous_data(gout), *dpi = mgv_empty(pi->ndim, pi->shape);
-    mgv_tensor *Wm = NULL, *Wl = NULL, *dWm = NULL, *dWl = NULL, *dbm = NULL, *dbl = NULL,
-               *dX = NULL;
-    int64_t nb = n_blocks(T);
+    mgv_tensor *dWm = NULL, *dWl = NULL, *dbm = NULL, *dbl = NULL;
+    int64_t nb = n_blocks(T), *yrow = NULL;
     float *dbias = malloc(sizeof(float) * (size_t)(nb ? nb : 1) * (size_t)(2 * Kd));
     int rc = -1;
     if (!G || !dpi || !dbias) {
         if (!dbias) mgv_fail("vmoe: out of memory in backward");
         goto out;
     }
-    vmoe_ctx c = {.T = T, .d = d, .K = K, .Kd = Kd, .Y = mgv_data(Y), .ldy = ldy,
+    if (np > 1 && !(yrow = part_rows(np, n->extra))) goto out;
+    vmoe_ctx c = {.T = T, .d = d, .K = K, .Kd = Kd, .Y = mgv_data(Y), .yrow = yrow, .ldy = ldy,
                   .has_lv = has_lv, .pi = mgv_data(P), .eps = E ? mgv_data(E) : NULL, .noise = (int)n->ints[0],
                   .key = (uint64_t)n->ints[1], .gout = mgv_data(G), .dpi = mgv_data(dpi),
                   .dbias = dbias};
@@ -366,21 +417,12 @@ static int vmoe_backward(mgv_node *n, mgv_tensor *gout)
             for (int64_t j = 0; j < Kd; j++) b[j] += src[Kd + j];
         }
     }
-    if (h->requires_grad) {   /* dX [T, d] = dmu Wmu + dlv Wlv */
-        if (!(Wm = mgv_contiguous_data(Wmu)) || !(Wl = mgv_contiguous_data(Wlv)) ||
-            !(dX = mgv_empty(h->ndim, h->shape)))
-            goto out;
-        mgv_sgemm(0, 0, T, d, Kd, 1.0f, dY, ldy, mgv_data(Wm), d, 0.0f, mgv_data(dX), d);
-        if (has_lv)
-            mgv_sgemm(0, 0, T, d, Kd, 1.0f, dY + Kd, ldy, mgv_data(Wl), d, 1.0f, mgv_data(dX),
-                      d);
-    }
     rc = mgv_accumulate_grad_fresh(pi, dpi);
     if (rc == 0 && dWm) rc = mgv_accumulate_grad_fresh(Wmu, dWm);
     if (rc == 0 && dWl) rc = mgv_accumulate_grad_fresh(Wlv, dWl);
     if (rc == 0 && dbm) rc = mgv_accumulate_grad_fresh(bmu, dbm);
     if (rc == 0 && dbl && has_lv) rc = mgv_accumulate_grad_fresh(blv, dbl);
-    if (rc == 0 && dX) rc = mgv_accumulate_grad_fresh(h, dX);
+    if (rc == 0) rc = parts_backward(np, n->extra, dY, ldy, Wmu, Wlv, has_lv, d, Kd);
 out:
     /* the graph runs backward once: Y (now gradients), the noise and the
      * inputs' copies can go now rather than when the whole graph is freed */
@@ -389,15 +431,13 @@ out:
         n->saved[i] = NULL;
     }
     free(dbias);
+    free(yrow);
     mgv_release(G);
     mgv_release(dpi);
-    mgv_release(Wm);
-    mgv_release(Wl);
     mgv_release(dWm);
     mgv_release(dWl);
     mgv_release(dbm);
     mgv_release(dbl);
-    mgv_release(dX);
     return rc;
 }
 
@@ -443,11 +483,76 @@ static int check_args(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv_tensor
     return 0;
 }
 
+/* The parts [B, N_i, d] stacked part by part (part_rows), shaped as their
+ * concatenation [B, sum N_i, d] along axis 1 */
+static mgv_tensor *concat_parts(int np, mgv_tensor *const *parts)
+{
+    char s1[96], s2[96];
+    int64_t N = 0;
+    for (int i = 0; i < np; i++) {
+        mgv_tensor *p = parts[i];
+        if (!p) return mgv_fail_null("vmoe: tokens, gate, weights and biases are all needed");
+        if (p->ndim != 3 || p->shape[2] < 1 || p->shape[0] != parts[0]->shape[0] ||
+            p->shape[2] != parts[0]->shape[2])
+            return mgv_fail_null("vmoe: token part %s does not fit %s (parts are [B x N_i x d])",
+                                 mgv_shape_str(p, s1, sizeof s1),
+                                 mgv_shape_str(parts[0], s2, sizeof s2));
+        N += p->shape[1];
+    }
+    int64_t B = parts[0]->shape[0], d = parts[0]->shape[2], xs[3] = {B, N, d}, off = 0;
+    mgv_tensor *X = mgv_empty(3, xs);
+    for (int i = 0; X && i < np; off += parts[i]->shape[1], i++) {
+        mgv_tensor *c = mgv_contiguous_data(parts[i]);
+        int64_t row = parts[i]->shape[1] * d;
+        if (!c) {
+            mgv_release(X);
+            return NULL;
+        }
+        memcpy(mgv_data(X) + B * off * d, mgv_data(c), sizeof(float) * (size_t)(B * row));
+        mgv_release(c);
+    }
+    return X;
+}
+
+void mgv_vmoe_reuse_clear(mgv_vmoe_reuse *r)
+{
+    mgv_release(r->Y);
+    mgv_release(r->X);
+    memset(r, 0, sizeof *r);
+}
+
+/* The record's Y when it fits this pass (which then owns it), else NULL */
+static mgv_tensor *take_reused(mgv_vmoe_reuse *r, mgv_tensor *const *W, int np,
+                               const int64_t *rows, int64_t ldy)
+{
+    mgv_tensor *Y = r->Y;
+    int ok = Y && Y->shape[1] == ldy && r->np == np && Y->refcount == 1 &&
+             Y->storage->refcount == 1;
+    for (int i = 0; ok && i < 4; i++) ok = r->W[i] == W[i];
+    for (int i = 0; ok && i < np; i++) ok = r->rows[i] == rows[i];
+    if (!ok) return NULL;
+    r->Y = NULL;
+    return Y;
+}
+
 mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv_tensor *bmu,
                              mgv_tensor *Wlv, mgv_tensor *blv, mgv_tensor *eps, int flags,
                              mgv_rng *rng)
 {
-    if (check_args(h, pi, Wmu, bmu, Wlv, blv, eps) < 0) return NULL;
+    return mgv_vmoe_experts_cat(1, &h, pi, Wmu, bmu, Wlv, blv, eps, flags, rng, NULL);
+}
+
+mgv_tensor *mgv_vmoe_experts_cat(int np, mgv_tensor *const *parts, mgv_tensor *pi,
+                                 mgv_tensor *Wmu, mgv_tensor *bmu, mgv_tensor *Wlv,
+                                 mgv_tensor *blv, mgv_tensor *eps, int flags, mgv_rng *rng,
+                                 mgv_vmoe_reuse *reuse)
+{
+    if (np < 1 || np > MGV_MAX_DIMS) return mgv_fail_null("vmoe: %d token parts", np);
+    mgv_tensor *X = np == 1 ? NULL : concat_parts(np, parts), *h = np == 1 ? parts[0] : X;
+    if ((np > 1 && !X) || check_args(h, pi, Wmu, bmu, Wlv, blv, eps) < 0) {
+        mgv_release(X);
+        return NULL;
+    }
     int64_t d = h->shape[h->ndim - 1], K = pi->shape[pi->ndim - 1], Kd = K * d;
     int64_t T = mgv_numel(h) / d;
     int noise = eps ? NOISE_GIVEN : ((flags & MGV_VMOE_SAMPLE) ? NOISE_KEYED : NOISE_NONE);
@@ -456,39 +561,59 @@ mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv
     int64_t yshape[2] = {T, ldy}, oshape[MGV_MAX_DIMS];
     memcpy(oshape, h->shape, sizeof(int64_t) * (size_t)h->ndim);
     oshape[h->ndim - 1] = d + 1;
-    mgv_tensor *X = mgv_contiguous_data(h), *P = mgv_contiguous_data(pi);
+    if (np == 1) X = mgv_contiguous_data(h);
+    mgv_tensor *P = mgv_contiguous_data(pi);
     mgv_tensor *Wm = mgv_contiguous_data(Wmu), *Wl = mgv_contiguous_data(Wlv);
     mgv_tensor *bm = mgv_contiguous_data(bmu), *bl = mgv_contiguous_data(blv);
     mgv_tensor *E = eps ? mgv_contiguous_data(eps) : NULL;
-    mgv_tensor *Y = mgv_empty(2, yshape), *out = mgv_empty(h->ndim, oshape);
-    mgv_tensor *result = NULL;
-    if (!X || !P || !Wm || !Wl || !bm || !bl || (eps && !E) || !Y || !out) goto done;
-    mgv_tensor *in[6] = {h, pi, Wmu, bmu, Wlv, blv};
-    int grad = mgv_needs_grad(6, in);
+    mgv_tensor *W4[4] = {Wmu, bmu, Wlv, blv}, *RX = NULL;
+    int64_t rows[MGV_MAX_DIMS], *yrow = np > 1 ? part_rows(np, parts) : NULL;
+    for (int i = 0; i < np; i++) rows[i] = np == 1 ? T : mgv_numel(parts[i]) / d;
+    mgv_tensor *Y = reuse ? take_reused(reuse, W4, np, rows, ldy) : NULL;
+    mgv_tensor *out = mgv_empty(h->ndim, oshape), *result = NULL;
+    if (Y) RX = mgv_retain(reuse->X);
+    if (reuse) mgv_vmoe_reuse_clear(reuse);   /* a record serves one pass at most */
+    if (!Y) Y = mgv_empty(2, yshape);
+    if (!X || !P || !Wm || !Wl || !bm || !bl || (eps && !E) || !Y || !out || (np > 1 && !yrow))
+        goto done;
+    mgv_tensor *in[MGV_MAX_DIMS + 5];
+    for (int i = 0; i < np; i++) in[i] = parts[i];
+    in[np] = pi, in[np + 1] = Wmu, in[np + 2] = bmu, in[np + 3] = Wlv, in[np + 4] = blv;
+    int grad = mgv_needs_grad(np + 5, in);
     if (grad && noise == NOISE_KEYED && T * Kd * (int64_t)sizeof(float) <= atomic_load(&keep_noise_bytes)) {
         int64_t es[2] = {T, Kd};   /* small: keep the noise rather than draw it twice */
         if (!(E = mgv_empty(2, es))) goto done;
     }
     float *Yd = mgv_data(Y);
+    const float *Xd = mgv_data(X);
     uint64_t key = noise == NOISE_KEYED ? mgv_rng_next(rng ? rng : mgv_rng_global()) : 0;
-    vmoe_ctx c = {.T = T, .d = d, .K = K, .Kd = Kd, .Y = Yd, .ldy = ldy, .has_lv = has_lv,
-                  .pi = mgv_data(P),
+    vmoe_ctx c = {.T = T, .d = d, .K = K, .Kd = Kd, .Y = Yd, .yrow = yrow, .ldy = ldy,
+                  .has_lv = has_lv, .pi = mgv_data(P),
                   .bmu = mgv_data(bm), .blv = mgv_data(bl), .eps = E ? mgv_data(E) : NULL,
                   .keep = noise == NOISE_KEYED && E ? mgv_data(E) : NULL, .noise = noise,
                   .key = key, .out = mgv_data(out)};
     atomic_init(&c.failed, 0);
-    mgv_parallel_for(T, 1 + 65536 / ldy, bias_rows, &c);
-    mgv_sgemm(0, 1, T, Kd, d, 1.0f, mgv_data(X), d, mgv_data(Wm), d, 1.0f, Yd, ldy);
-    if (has_lv)
-        mgv_sgemm(0, 1, T, Kd, d, 1.0f, mgv_data(X), d, mgv_data(Wl), d, 1.0f, Yd + Kd, ldy);
+    if (!RX) mgv_parallel_for(T, 1 + 65536 / ldy, bias_rows, &c);
+    /* one product per part; a reused Y keeps the parts whose tokens are the record's */
+    for (int64_t i = 0, f = 0; i < np; f += rows[i], i++) {
+        const float *x = Xd + f * d;
+        float *y = Yd + f * ldy;
+        if (RX) {
+            if (!memcmp(x, (float *)mgv_data(RX) + f * d, sizeof(float) * (size_t)(rows[i] * d)))
+                continue;
+            bias_rows(&c, f, f + rows[i], 0);
+        }
+        mgv_sgemm(0, 1, rows[i], Kd, d, 1.0f, x, d, mgv_data(Wm), d, 1.0f, y, ldy);
+        if (has_lv) mgv_sgemm(0, 1, rows[i], Kd, d, 1.0f, x, d, mgv_data(Wl), d, 1.0f, y + Kd, ldy);
+    }
     mgv_parallel_for(n_blocks(T), min_blocks(Kd), fwd_part, &c);
     if (atomic_load(&c.failed)) {
         mgv_fail("vmoe: out of memory");
         goto done;
     }
-    MGV_PROFILE_UNTAPED("vmoe", 6, in);
+    MGV_PROFILE_UNTAPED("vmoe", np + 5, in);
     if (grad) {
-        mgv_node *n = mgv_record(out, "vmoe", vmoe_backward, 6, in);
+        mgv_node *n = mgv_record(out, "vmoe", vmoe_backward, np + 5, in);
         if (!n) goto done;
         n->saved[0] = mgv_retain(Y);
         n->saved[1] = mgv_retain(X);
@@ -499,11 +624,20 @@ mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv
         n->ints[2] = d;
         n->ints[3] = K;
         n->ints[4] = has_lv;
+        n->ints[5] = np;
+    } else if (reuse) {   /* untaped: Y stays as computed, for the next pass */
+        reuse->Y = mgv_retain(Y);
+        reuse->X = mgv_retain(X);
+        for (int i = 0; i < 4; i++) reuse->W[i] = W4[i];
+        reuse->np = np;
+        memcpy(reuse->rows, rows, sizeof rows);
     }
     result = out;
     out = NULL;
 done:
+    free(yrow);
     mgv_release(X);
+    mgv_release(RX);
     mgv_release(P);
     mgv_release(Wm);
     mgv_release(Wl);

@@ -41,6 +41,36 @@ mgv_tensor *mgv_vmoe_experts(mgv_tensor *h, mgv_tensor *pi, mgv_tensor *Wmu, mgv
                              mgv_tensor *Wlv, mgv_tensor *blv, mgv_tensor *eps, int flags,
                              mgv_rng *rng);
 
+/*
+ * Y carried from one pass of the op to the next: a pass with reuse->Y NULL
+ * and no tape keeps its Y and tokens here; the next pass with the same
+ * parameters (the same tensors: the caller scopes the record to one
+ * training step, before any update) and the same layout takes Y over and
+ * computes again only the parts whose tokens differ bit for bit (the noise
+ * is drawn anew; Y does not depend on it): the very products of a pass
+ * without the record, so the same bits. Every pass given a record holding Y
+ * empties it. mgv_vmoe_reuse_clear drops what it holds.
+ */
+typedef struct mgv_vmoe_reuse {
+    mgv_tensor *Y, *X;          /* the recording pass's Y [T, ldy] and tokens [T, d] */
+    const mgv_tensor *W[4];     /* its Wmu, bmu, Wlv, blv */
+    int np;                     /* and its parts' rows */
+    int64_t rows[MGV_MAX_DIMS];
+} mgv_vmoe_reuse;
+void mgv_vmoe_reuse_clear(mgv_vmoe_reuse *r);
+
+/*
+ * The op on the concatenation of n token parts [B, N_i, d] along axis 1
+ * (n = 1: one tensor [..., d], as mgv_vmoe_experts), with pi [B, sum N_i, K]
+ * (and eps) for the concatenation. Only the parts that require grad get an
+ * input gradient, so fixed inputs (cached picture features) cost no
+ * backward product. reuse: NULL, or a record as above.
+ */
+mgv_tensor *mgv_vmoe_experts_cat(int n, mgv_tensor *const *parts, mgv_tensor *pi,
+                                 mgv_tensor *Wmu, mgv_tensor *bmu, mgv_tensor *Wlv,
+                                 mgv_tensor *blv, mgv_tensor *eps, int flags, mgv_rng *rng,
+                                 mgv_vmoe_reuse *reuse);
+
 /* Keyed noise of up to this many bytes (default 64 MiB) is kept from forward
  * for backward; larger noise is drawn again in backward instead of being held.
  * Sets the limit (bytes >= 0) and returns the previous one; -1 just reads it. */

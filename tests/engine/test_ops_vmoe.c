@@ -17,6 +17,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "fixtures.h"
@@ -460,6 +461,187 @@ static void test_vmoe_errors(void)
     for (int i = 0; i < 6; i++) mgv_release(in[i]);
 }
 
+/* the bits of two tensors' values agree */
+static int same_bits(mgv_tensor *a, mgv_tensor *b)
+{
+    if (!a || !b || mgv_numel(a) != mgv_numel(b)) return 0;
+    mgv_tensor *ca = mgv_contiguous_data(a), *cb = mgv_contiguous_data(b);
+    int same = !memcmp(mgv_data(ca), mgv_data(cb), sizeof(float) * (size_t)mgv_numel(a));
+    mgv_release(ca);
+    mgv_release(cb);
+    return same;
+}
+
+/* max |a - b| / max |b| */
+static double max_rel(mgv_tensor *a, mgv_tensor *b)
+{
+    if (!a || !b || mgv_numel(a) != mgv_numel(b)) return INFINITY;
+    double e = 0, m = 1e-30;
+    for (int64_t i = 0; i < mgv_numel(a); i++) {
+        double x = mgv_get_flat(a, i), y = mgv_get_flat(b, i);
+        e = fmax(e, fabs(x - y));
+        m = fmax(m, fabs(y));
+    }
+    return e / m;
+}
+
+/* One pass of the op on [img; txt] along the tokens, as two parts or as their
+ * concatenation, with keyed noise; with grad, a weighted sum's backward puts
+ * the gradients of W[0..3] and of txt in g[0..4] (img never requires grad). */
+static mgv_tensor *parts_pass(int as_parts, mgv_tensor *img, mgv_tensor *txt, mgv_tensor *lg,
+                              mgv_tensor **W, mgv_vmoe_reuse *reuse, mgv_tensor **g)
+{
+    mgv_rng r;
+    mgv_rng_seed(&r, 21);
+    mgv_tensor *pi = mgv_softmax(lg, -1), *parts[2] = {img, txt}, *h = NULL, *y;
+    if (as_parts) {
+        y = mgv_vmoe_experts_cat(2, parts, pi, W[0], W[1], W[2], W[3], NULL, MGV_VMOE_SAMPLE, &r,
+                                 reuse);
+    } else {
+        h = mgv_concat(2, parts, 1);
+        y = mgv_vmoe_experts_cat(1, &h, pi, W[0], W[1], W[2], W[3], NULL, MGV_VMOE_SAMPLE, &r,
+                                 reuse);
+    }
+    if (y && g && mgv_grad_enabled()) {
+        mgv_tensor *wt = gradcheck_input(y->ndim, y->shape, 22, -1, 1), *t = mgv_mul(y, wt);
+        mgv_tensor *loss = mgv_sum_all(t);
+        CHECK(mgv_backward(loss, NULL) == 0);
+        for (int i = 0; i < 4; i++) {
+            g[i] = mgv_clone_data(W[i]->grad);
+            mgv_zero_grad(W[i]);
+        }
+        g[4] = mgv_clone_data(txt->grad);
+        mgv_zero_grad(txt);
+        CHECK(img->requires_grad || !img->grad);
+        mgv_release(loss);
+        mgv_release(t);
+        mgv_release(wt);
+    }
+    mgv_release(h);
+    mgv_release(pi);
+    return y;
+}
+
+static void free_grads(mgv_tensor **g)
+{
+    for (int i = 0; i < 5; i++) {
+        mgv_release(g[i]);
+        g[i] = NULL;
+    }
+}
+
+/* two passes' outputs and gradients have the same bits (and are released) */
+static void check_same(mgv_tensor *y0, mgv_tensor *y1, mgv_tensor **g0, mgv_tensor **g1)
+{
+    CHECK(y0 && y1 && same_bits(y0, y1));
+    for (int i = 0; i < 5; i++) CHECK(same_bits(g0[i], g1[i]));
+    mgv_release(y0);
+    mgv_release(y1);
+    free_grads(g0);
+    free_grads(g1);
+}
+
+/* an untaped pass on [img; txt] that leaves its Y in rec */
+static void record(mgv_tensor *img, mgv_tensor *txt, mgv_tensor *lg, mgv_tensor **W,
+                   mgv_vmoe_reuse *rec)
+{
+    int prev = mgv_set_grad_enabled(0);
+    mgv_tensor *y = parts_pass(1, img, txt, lg, W, rec, NULL);
+    mgv_set_grad_enabled(prev);
+    CHECK(y && rec->Y && rec->X);
+    mgv_release(y);
+}
+
+/* a taped pass given the record rec empties it and has the bits of one without */
+static void check_reused(mgv_tensor *img, mgv_tensor *txt, mgv_tensor *lg, mgv_tensor **W,
+                         mgv_vmoe_reuse *rec)
+{
+    mgv_tensor *g0[5] = {0}, *g1[5] = {0};
+    mgv_tensor *y0 = parts_pass(1, img, txt, lg, W, rec, g0);
+    CHECK(!rec->Y && !rec->X);
+    mgv_tensor *y1 = parts_pass(1, img, txt, lg, W, NULL, g1);
+    check_same(y0, y1, g0, g1);
+}
+
+/* Parts: the op on the parts gives the values of the op on their
+ * concatenation (to rounding: other products), the fixed part gets no
+ * gradient, and the text part's gradient has the same bits whether the
+ * picture's is computed or not. Reuse: a taped
+ * pass that takes Y over from an untaped pass with the same parameters
+ * gives the bits of one that computes Y afresh, whether all rows, some or
+ * none change; a record of other parameters is not used; a pass empties the
+ * record. The products are large enough to be split over two threads. */
+static void test_vmoe_parts_reuse(void)
+{
+    enum { PB = 3, PP = 40, PL = 24, PD = 96, PK = 4 };
+    int prev_threads = mgv_set_num_threads(2);
+    int64_t is[3] = {PB, PP, PD}, ts[3] = {PB, PL, PD}, ps[3] = {PB, PP + PL, PK};
+    int64_t ws[2] = {PK * PD, PD}, bs[1] = {PK * PD};
+    mgv_tensor *img = gradcheck_input(3, is, 11, -1, 1), *txt = gradcheck_input(3, ts, 12, -1, 1);
+    mgv_tensor *txt2 = gradcheck_input(3, ts, 13, -1, 1), *lg = gradcheck_input(3, ps, 14, -2, 2);
+    mgv_tensor *W[4] = {gradcheck_input(2, ws, 15, -0.3f, 0.3f), gradcheck_input(1, bs, 16, -0.2f, 0.2f),
+                        gradcheck_input(2, ws, 17, -0.3f, 0.3f), gradcheck_input(1, bs, 18, -0.2f, 0.2f)};
+    for (int i = 0; i < 4; i++) mgv_set_requires_grad(W[i], 1);
+    mgv_set_requires_grad(txt, 1);
+    mgv_set_requires_grad(txt2, 1);
+    mgv_tensor *g0[5] = {0}, *g1[5] = {0};
+
+    /* other products than the concatenation's: the same values to rounding */
+    mgv_tensor *y0 = parts_pass(0, img, txt, lg, W, NULL, g0);
+    mgv_tensor *y1 = parts_pass(1, img, txt, lg, W, NULL, g1);
+    CHECK(y0 && y1 && max_rel(y0, y1) < 1e-5);
+    for (int i = 0; i < 5; i++) CHECK(max_rel(g0[i], g1[i]) < 1e-5);
+    mgv_release(y0);
+    free_grads(g0);
+    /* the text part's gradient has the same bits when the picture needs one too */
+    mgv_set_requires_grad(img, 1);
+    y0 = parts_pass(1, img, txt, lg, W, NULL, g0);
+    CHECK(img->grad && mgv_numel(img->grad) == mgv_numel(img));
+    mgv_set_requires_grad(img, 0);
+    mgv_release(img->grad);
+    img->grad = NULL;
+    check_same(y0, y1, g0, g1);
+
+    /* reuse: the record of an untaped pass on [img; txt], then a taped pass */
+    mgv_tensor *next[3] = {txt2, txt, NULL};   /* some rows change, none, all (below) */
+    for (int c = 0; c < 3; c++) {
+        mgv_vmoe_reuse rec = {0};
+        mgv_tensor *t = next[c] ? next[c] : txt2, *im = img;
+        mgv_tensor *im2 = next[c] ? NULL : gradcheck_input(3, is, 19, -1, 1);
+        if (im2) im = im2;
+        record(img, txt, lg, W, &rec);
+        check_reused(im, t, lg, W, &rec);
+        mgv_release(im2);
+    }
+    /* other parameters (another tensor, other values): Y is computed afresh */
+    mgv_vmoe_reuse rec = {0};
+    record(img, txt, lg, W, &rec);
+    mgv_tensor *W2[4] = {mgv_clone_data(W[0]), W[1], W[2], W[3]};
+    for (int64_t i = 0; i < mgv_numel(W2[0]); i++) mgv_set_flat(W2[0], i, 1.5f * mgv_get_flat(W2[0], i));
+    mgv_set_requires_grad(W2[0], 1);
+    check_reused(img, txt, lg, W2, &rec);
+    /* a taped pass records nothing */
+    y0 = parts_pass(1, img, txt, lg, W, &rec, g0);
+    CHECK(!rec.Y && !rec.X);
+    mgv_release(y0);
+    free_grads(g0);
+    /* parts that do not fit are a message */
+    int64_t bad_s[3] = {PB + 1, PL, PD};
+    mgv_tensor *bad = gradcheck_input(3, bad_s, 20, -1, 1), *bp[2] = {img, bad};
+    mgv_tensor *pi = mgv_softmax(lg, -1);
+    CHECK(!mgv_vmoe_experts_cat(2, bp, pi, W[0], W[1], W[2], W[3], NULL, 0, NULL, NULL));
+    CHECK_ERROR_HAS("does not fit");
+    mgv_release(pi);
+    mgv_release(bad);
+    mgv_release(W2[0]);
+    for (int i = 0; i < 4; i++) mgv_release(W[i]);
+    mgv_release(img);
+    mgv_release(txt);
+    mgv_release(txt2);
+    mgv_release(lg);
+    mgv_set_num_threads(prev_threads);
+}
+
 int main(void)
 {
     RUN(test_vmoe_matches_plain_ops);
@@ -472,5 +654,6 @@ int main(void)
     RUN(test_parallel_for);
     RUN(test_storage_reuse);
     RUN(test_vmoe_errors);
+    RUN(test_vmoe_parts_reuse);
     return CHECK_DONE();
 }

@@ -110,6 +110,39 @@ static void test_reference_update(void)
     mgv_model_free(&m);
 }
 
+/* The fresh forward's picture rows of the experts' Y serve the taped forward
+ * of the same step (ops_vmoe.h's reuse record): steps with and without it
+ * leave every parameter with the same bits. */
+static void test_reuse_same_bits(void)
+{
+    int idx[8] = {0, 3, 5, 8, 11, 14, 17, 20};
+    mgv_model_config c = tiny_config();
+    c.image_features = 1;
+    int64_t is[3] = {S.data.n, 5, c.hidden}, ms[2] = {S.data.n, 5};
+    mgv_rng r;
+    mgv_rng_seed(&r, 9);
+    S.data.feat.image = mgv_randn(3, is, &r);
+    S.data.feat.image_mask = mgv_ones(2, ms);
+    mgv_model a, b;
+    CHECK(mgv_model_init(&a, &c, S.word_vectors) == 0);
+    CHECK(mgv_model_init(&b, &c, S.word_vectors) == 0);
+    b.no_reuse = 1;
+    for (int step = 0; step < 3; step++) {
+        mgv_step_stats sa, sb;
+        CHECK(mgv_model_train_step(&a, &S.data, idx, 8, &sa) == 0);
+        CHECK(mgv_model_train_step(&b, &S.data, idx, 8, &sb) == 0);
+        CHECK(sa.loss == sb.loss && sa.r_objective == sb.r_objective);
+    }
+    CHECK(a.opt->n == b.opt->n && a.opt->n > 0);
+    for (int i = 0; i < a.opt->n; i++) CHECK(max_diff(a.opt->params[i], b.opt->params[i]) == 0);
+    CHECK(max_diff(a.head.r, b.head.r) == 0 && !a.head.reuse);
+    mgv_model_free(&a);
+    mgv_model_free(&b);
+    mgv_release(S.data.feat.image);
+    mgv_release(S.data.feat.image_mask);
+    S.data.feat.image = S.data.feat.image_mask = NULL;
+}
+
 /* Keras' Dense: Glorot uniform, zero bias (MRE/model.py:73-74, no initializer) */
 static void test_glorot_init(void)
 {
@@ -243,6 +276,7 @@ int main(void)
         return 1;
     }
     RUN(test_reference_update);
+    RUN(test_reuse_same_bits);
     RUN(test_glorot_init);
     RUN(test_label_dropout_per_sample);
     RUN(test_paper_preset);
