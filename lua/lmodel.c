@@ -300,7 +300,9 @@ static int model_forward(lua_State *L)
     int prev = mgv_set_grad_enabled(grads);
     mgv_head_out o;
     u->m.head.route = rt;
+    u->m.head.token_outputs = 1;   /* o_text, o_image are shown */
     int rc = mgv_model_forward(&u->m, &d->ds, idx, n, training, want_loss, &o);
+    u->m.head.token_outputs = 0;
     u->m.head.route = (mgv_head_routing){NULL, NULL};
     if (rc == 0 && grads) {
         mgv_optim_zero_grad(u->m.opt);

@@ -156,22 +156,43 @@ fail:
     return NULL;
 }
 
+/* The real tokens per sample of mask [B, N] -> [B, 1], at least 1: a sample
+ * with no real tokens pools to zeros rather than NaN. */
+static mgv_tensor *token_counts(mgv_scope *sc, mgv_tensor *mask)
+{
+    int ax1 = 1;
+    mgv_tensor *den, *den_safe;
+    MGV_TRY(sc, den, mgv_sum(mask, 1, &ax1, 1));
+    MGV_TRY(sc, den_safe, mgv_clone_data(den));
+    for (int64_t i = 0; i < mgv_numel(den_safe); i++)
+        if (mgv_get_flat(den_safe, i) <= 0) mgv_set_flat(den_safe, i, 1.0f);
+    return den_safe;
+fail:
+    return NULL;
+}
+
 /* Masked mean over tokens: o [B, N, d], mask [B, N] -> [B, d]. */
 static mgv_tensor *pool_tokens(mgv_scope *sc, mgv_tensor *o, mgv_tensor *mask)
 {
-    int ax1 = 1;
-    mgv_tensor *num, *den, *den_safe;
+    mgv_tensor *num, *den;
     /* sum_n mask[b, n] o[b, n, :] as a batched product [B, 1, N] [B, N, d]:
      * no [B, N, d] temporary, and o may be a strided view */
     MGV_TRY(sc, num, mgv_unsqueeze(mask, 1));
     MGV_TRY(sc, num, mgv_matmul(num, o));
     MGV_TRY(sc, num, mgv_squeeze(num, 1));
-    MGV_TRY(sc, den, mgv_sum(mask, 1, &ax1, 1));
-    /* a sample with no real tokens pools to zeros rather than NaN */
-    MGV_TRY(sc, den_safe, mgv_clone_data(den));
-    for (int64_t i = 0; i < mgv_numel(den_safe); i++)
-        if (mgv_get_flat(den_safe, i) <= 0) mgv_set_flat(den_safe, i, 1.0f);
-    return mgv_keep(sc, mgv_div(num, den_safe));
+    if (!(den = token_counts(sc, mask))) return NULL;
+    return mgv_keep(sc, mgv_div(num, den));
+fail:
+    return NULL;
+}
+
+/* Row i of pooled sums [B, R, d] as the masked mean pool_tokens gives. */
+static mgv_tensor *pooled_mean(mgv_scope *sc, mgv_tensor *sums, int i, mgv_tensor *mask)
+{
+    mgv_tensor *num, *den;
+    MGV_TRY(sc, num, mgv_select(sums, 1, i));
+    if (!(den = token_counts(sc, mask))) return NULL;
+    return mgv_keep(sc, mgv_div(num, den));
 fail:
     return NULL;
 }
@@ -180,7 +201,8 @@ fail:
  * the scope). Tokens are stacked in fusion order: a sample's image tokens,
  * then its text tokens. */
 typedef struct {
-    mgv_tensor *O;         /* MoE outputs of all tokens [B, N, d] */
+    mgv_tensor *O;         /* MoE outputs of all tokens [B, N, d]; NULL when pooled */
+    mgv_tensor *H, *pi;    /* without O (pooled): the tokens [B, N, d] and gates [B, N, K] */
     mgv_tensor *M;         /* their mask [B, N] */
     mgv_tensor *mask[2];   /* a modality's mask spread over the N tokens (0 elsewhere) */
     mgv_tensor *o[2];      /* a modality's outputs [B, N_i, d] (views of O) */
@@ -207,7 +229,7 @@ static mgv_tensor *spread_mask(mgv_scope *sc, mgv_tensor *mask, int64_t N, int64
  * as it is. The KL and gate entropy per modality only with want_loss.
  */
 static int vmoe_forward(mgv_head *hd, mgv_scope *sc, const mgv_head_batch *b, int sample,
-                        int want_loss, vmoe_result *res)
+                        int want_loss, int pooled, vmoe_result *res)
 {
     const mgv_head_config *c = &hd->cfg;
     mgv_paramset *ps = &hd->params;
@@ -251,20 +273,25 @@ static int vmoe_forward(mgv_head *hd, mgv_scope *sc, const mgv_head_batch *b, in
             MGV_TRY(sc, gate, mgv_expand(rt->gates, gate->ndim, gate->shape));
             MGV_TRY(sc, gate, mgv_contiguous(gate));
         }
+        res->H = h;
+        res->pi = gate;
         /* the experts fused (ops_vmoe.h): [o, kl] per token, without
          * materialising sigma, z or large noise; the same as the reference's
          * linear -> reshape -> mu + exp(lv / 2) eps -> sum_k pi_k z_k and
          * gaussian_kl(mu, lv) */
         /* given the parts, only those that need it get an input gradient
          * (not fixed picture features) */
-        MGV_TRY(sc, okl, mgv_vmoe_experts_cat(n, hs, gate, mgv_params_get(ps, "vmoe.mu.weight"),
+        /* pooled (evaluation): no per-token outputs; the callers pool
+         * through the experts' weights (pooled_through) */
+        if (pooled) okl = NULL;
+        else MGV_TRY(sc, okl, mgv_vmoe_experts_cat(n, hs, gate, mgv_params_get(ps, "vmoe.mu.weight"),
                                               mgv_params_get(ps, "vmoe.mu.bias"),
                                               mgv_params_get(ps, "vmoe.logvar.weight"),
                                               mgv_params_get(ps, "vmoe.logvar.bias"), eps,
                                               (sample ? MGV_VMOE_SAMPLE : 0) |
                                                   (want_loss ? 0 : MGV_VMOE_NO_KL),
                                               &hd->rng, hd->reuse));
-        MGV_TRY(sc, res->O, mgv_slice(okl, -1, 0, d, 1));
+        if (okl) MGV_TRY(sc, res->O, mgv_slice(okl, -1, 0, d, 1));
         mgv_tensor *klcol = NULL, *ent_tok = NULL;
         if (want_loss) {
             int axl = -1;
@@ -300,7 +327,7 @@ static int vmoe_forward(mgv_head *hd, mgv_scope *sc, const mgv_head_batch *b, in
         }
     }
     off = 0;
-    for (int i = 0; i < n; i++) {   /* views for inspection */
+    for (int i = 0; res->O && i < n; i++) {   /* views for inspection */
         int64_t Ni = hs[i]->shape[1];
         MGV_TRY(sc, res->o[which[i]], mgv_slice(res->O, 1, off, off + Ni, 1));
         off += Ni;
@@ -308,6 +335,74 @@ static int vmoe_forward(mgv_head *hd, mgv_scope *sc, const mgv_head_batch *b, in
     return 0;
 fail:
     return -1;
+}
+
+/*
+ * Evaluation without per-token outputs: with z = mu, o_t = sum_k pi_tk (W_k
+ * h_t + b_k) is linear in h_t, and all that reads o is linear in it, so
+ * the experts' d x d products can follow the pooling over tokens instead of
+ * preceding it: K products per pooled row rather than per token.
+ * pooled_logits: o_t . w for w [1, d], as sum_k pi_tk (h_t . W_k^T w + b_k . w)
+ * -> [B, N]. pooled_through: sum_t w_rt o_t for weights w [B, R, N], as
+ * sum_k W_k (sum_t w_rt pi_tk h_t) + sum_k (sum_t w_rt pi_tk) b_k -> [B, R, d].
+ */
+static int expert_weights(mgv_head *hd, mgv_scope *sc, mgv_tensor **W, mgv_tensor **bias)
+{
+    int64_t K = hd->cfg.experts, d = hd->cfg.d;
+    mgv_paramset *ps = &hd->params;
+    MGV_TRY(sc, *W, mgv_reshape(mgv_params_get(ps, "vmoe.mu.weight"), 3, (int64_t[]){K, d, d}));
+    MGV_TRY(sc, *bias, mgv_reshape(mgv_params_get(ps, "vmoe.mu.bias"), 2, (int64_t[]){K, d}));
+    return 0;
+fail:
+    return -1;
+}
+
+static mgv_tensor *pooled_logits(mgv_head *hd, mgv_scope *sc, const vmoe_result *r,
+                                 mgv_tensor *w)
+{
+    int64_t K = hd->cfg.experts, d = hd->cfg.d;
+    int axl = -1;
+    mgv_tensor *W, *bias, *u, *cb, *t;
+    if (expert_weights(hd, sc, &W, &bias) < 0) return NULL;
+    MGV_TRY(sc, u, mgv_matmul(w, W));                      /* W_k^T w: [K, 1, d] */
+    MGV_TRY(sc, u, mgv_reshape(u, 2, (int64_t[]){K, d}));
+    MGV_TRY(sc, t, mgv_transpose(w, 0, 1));
+    MGV_TRY(sc, cb, mgv_matmul(bias, t));                  /* b_k . w: [K, 1] */
+    MGV_TRY(sc, cb, mgv_reshape(cb, 1, (int64_t[]){K}));
+    MGV_TRY(sc, t, mgv_linear(r->H, u, cb));               /* [B, N, K] */
+    MGV_TRY(sc, t, mgv_mul(t, r->pi));
+    return mgv_keep(sc, mgv_sum(t, 1, &axl, 0));
+fail:
+    return NULL;
+}
+
+static mgv_tensor *pooled_through(mgv_head *hd, mgv_scope *sc, const vmoe_result *r,
+                                  mgv_tensor *w)
+{
+    int64_t K = hd->cfg.experts, d = hd->cfg.d;
+    int64_t B = w->shape[0], R = w->shape[1], N = w->shape[2];
+    int axl = -1, ax0 = 0;
+    mgv_tensor *W, *bias, *q, *a, *y, *t;
+    if (expert_weights(hd, sc, &W, &bias) < 0) return NULL;
+    /* q[b, r, k, t] = w_rt pi_tk */
+    MGV_TRY(sc, q, mgv_unsqueeze(w, 2));
+    MGV_TRY(sc, t, mgv_transpose(r->pi, 1, 2));
+    MGV_TRY(sc, t, mgv_unsqueeze(t, 1));
+    MGV_TRY(sc, q, mgv_mul(q, t));
+    MGV_TRY(sc, q, mgv_reshape(q, 3, (int64_t[]){B, R * K, N}));
+    MGV_TRY(sc, t, mgv_matmul(q, r->H));                   /* [B, R K, d] */
+    MGV_TRY(sc, t, mgv_reshape(t, 3, (int64_t[]){B * R, K, d}));
+    MGV_TRY(sc, t, mgv_transpose(t, 0, 1));
+    MGV_TRY(sc, y, mgv_transpose(W, 1, 2));
+    MGV_TRY(sc, y, mgv_matmul(t, y));                      /* [K, B R, d] */
+    MGV_TRY(sc, y, mgv_sum(y, 1, &ax0, 0));
+    MGV_TRY(sc, a, mgv_sum(q, 1, &axl, 0));
+    MGV_TRY(sc, a, mgv_reshape(a, 2, (int64_t[]){B * R, K}));
+    MGV_TRY(sc, a, mgv_matmul(a, bias));
+    MGV_TRY(sc, y, mgv_add(y, a));
+    return mgv_keep(sc, mgv_reshape(y, 3, (int64_t[]){B, R, d}));
+fail:
+    return NULL;
 }
 
 /* x / (|x| + eps) row by row (the last axis) */
@@ -469,8 +564,12 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     mgv_tensor *t;
 
     int want_loss = b->target != NULL;
+    /* evaluation without a tape pools through the experts (pooled_through)
+     * unless the caller wants the per-token outputs */
+    int pooled = c->use_vmoe && !sample && !want_loss && !h->token_outputs && !b->noise_text &&
+                 !b->noise_image && !mgv_grad_enabled();
     vmoe_result r;
-    if (vmoe_forward(h, sc, b, sample, want_loss, &r) < 0) goto fail;
+    if (vmoe_forward(h, sc, b, sample, want_loss, pooled, &r) < 0) goto fail;
 
     /* fusion: attention over [O_v; O_t] pooled by the entity, padding masked */
     mgv_tensor *O = r.O, *M = r.M;
@@ -481,18 +580,34 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     mgv_tensor *w_e, *w_o, *l_o, *l_e, *pad, *att, *h_mm, *h_x;
     MGV_TRY(sc, w_e, mgv_slice(fw, 1, 0, DE, 1));
     MGV_TRY(sc, w_o, mgv_slice(fw, 1, DE, DE + d, 1));
-    MGV_TRY(sc, l_o, mgv_linear(O, w_o, NULL));
-    MGV_TRY(sc, l_o, mgv_squeeze(l_o, -1));                                        /* [B, N] */
+    if (!O) {
+        if (!(l_o = pooled_logits(h, sc, &r, w_o))) goto fail;
+    } else {
+        MGV_TRY(sc, l_o, mgv_linear(O, w_o, NULL));
+        MGV_TRY(sc, l_o, mgv_squeeze(l_o, -1));                                    /* [B, N] */
+    }
     MGV_TRY(sc, l_e, mgv_linear(b->entity, w_e, mgv_params_get(ps, "fuse.bias"))); /* [B, 1] */
     MGV_TRY(sc, t, mgv_add(l_o, l_e));
     MGV_TRY(sc, pad, mgv_neg(M));
     MGV_TRY(sc, pad, mgv_add_scalar(pad, 1.0f));   /* 1 where padding */
     MGV_TRY(sc, t, mgv_masked_fill(t, pad, -INFINITY));
     MGV_TRY(sc, att, mgv_softmax(t, 1));
-    /* h_mm = sum_n att[b, n] O[b, n, :], a batched product [B, 1, N] [B, N, d] */
-    MGV_TRY(sc, h_mm, mgv_unsqueeze(att, 1));
-    MGV_TRY(sc, h_mm, mgv_matmul(h_mm, O));
-    MGV_TRY(sc, h_mm, mgv_squeeze(h_mm, 1));
+    /* pooled: the attention's and the modalities' sums of o in one pass,
+     * rows [att; text mask; image mask] */
+    mgv_tensor *sums = NULL;
+    if (!O) {
+        mgv_tensor *ws[3];
+        int nw = text_only ? 2 : 3;
+        for (int i = 0; i < nw; i++) MGV_TRY(sc, ws[i], mgv_unsqueeze(i ? r.mask[i - 1] : att, 1));
+        MGV_TRY(sc, sums, mgv_concat(nw, ws, 1));
+        if (!(sums = pooled_through(h, sc, &r, sums))) goto fail;
+        MGV_TRY(sc, h_mm, mgv_select(sums, 1, 0));
+    } else {
+        /* h_mm = sum_n att[b, n] O[b, n, :], a batched product [B, 1, N] [B, N, d] */
+        MGV_TRY(sc, h_mm, mgv_unsqueeze(att, 1));
+        MGV_TRY(sc, h_mm, mgv_matmul(h_mm, O));
+        MGV_TRY(sc, h_mm, mgv_squeeze(h_mm, 1));
+    }
     mgv_tensor *hx_parts[2] = {h_mm, b->entity};
     MGV_TRY(sc, h_x, mgv_concat(2, hx_parts, -1));
 
@@ -568,11 +683,11 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     /* the graph and p are cheap and worth seeing even without a target;
      * pooled over all of O with a modality's spread mask (no views of O
      * on the tape) */
-    mgv_tensor *t_pool = pool_tokens(sc, O, r.mask[0]);
+    mgv_tensor *t_pool = O ? pool_tokens(sc, O, r.mask[0]) : pooled_mean(sc, sums, 1, r.mask[0]);
     if (!t_pool) goto fail;
     mgv_tensor *v_pool = NULL, *g = NULL, *G = NULL, *logp = NULL;
     if (!text_only) {
-        v_pool = pool_tokens(sc, O, r.mask[1]);
+        v_pool = O ? pool_tokens(sc, O, r.mask[1]) : pooled_mean(sc, sums, 2, r.mask[1]);
         if (!v_pool) goto fail;
         mgv_tensor *gv[2] = {v_pool, t_pool};
         MGV_TRY(sc, g, mgv_concat(2, gv, -1));

@@ -82,6 +82,11 @@ typedef struct mgv_head {
     /* the experts' Y carried between two forwards of one training step
      * (ops_vmoe.h; set and cleared by the caller, NULL otherwise) */
     struct mgv_vmoe_reuse *reuse;
+    /* 1: evaluation computes the per-token MoE outputs (out->o_text,
+     * o_image) for inspection; 0 (after init): an evaluation forward without
+     * tape, noise or losses pools through the experts instead and leaves
+     * them NULL (the same scores, graph and node vectors up to rounding) */
+    int token_outputs;
     mgv_paramset params;    /* everything the model step updates (not vat.r) */
     mgv_tensor *r;          /* the learned perturbation [1, 2d] (a parameter of its own) */
     mgv_tensor *score_init[2];  /* W1, W2 at initialisation (prior only; no grad) */
@@ -105,7 +110,7 @@ typedef struct mgv_head_out {
     mgv_tensor *kl_text, *kl_image, *ent_text, *ent_image;
     mgv_tensor *gate_text, *gate_image;       /* [B, L, K], [B, P, K] */
     mgv_tensor *usage_text, *usage_image;     /* expert usage per sample: mean gate over real tokens [B, K] */
-    mgv_tensor *o_text, *o_image;             /* MoE outputs [B, N, d] */
+    mgv_tensor *o_text, *o_image;             /* MoE outputs [B, N, d] (see token_outputs) */
     mgv_tensor *attention;                    /* [B, P + L] (image tokens first) */
     mgv_tensor *graph;                        /* G [B, B] */
     mgv_tensor *p, *p_tilde;                  /* [B, 2] probabilities */
