@@ -498,7 +498,7 @@ static int check_batch(const mgv_head *h, const mgv_head_batch *b)
 {
     char s1[96], s2[96];
     const mgv_head_config *c = &h->cfg;
-    if (!b->text || !b->text_mask || !b->entity || !b->labels)
+    if (!b->text || !b->text_mask || !b->entity || (!b->labels && !b->nodes_only))
         return mgv_fail("head: batch needs text, text_mask, entity and labels");
     if (b->text->ndim != 3 || b->text->shape[2] != c->d)
         return mgv_fail("head: text tokens %s, expected [B x L x %d]",
@@ -524,6 +524,7 @@ static int check_batch(const mgv_head *h, const mgv_head_batch *b)
     if (b->entity->ndim != 2 || b->entity->shape[0] != B || b->entity->shape[1] != c->entity_dim)
         return mgv_fail("head: entity feature %s, expected [%lld x %d]",
                         mgv_shape_str(b->entity, s1, sizeof s1), (long long)B, c->entity_dim);
+    if (b->nodes_only) return 0;
     if (b->labels->ndim != 2 || b->labels->shape[1] != c->label_dim || b->labels->shape[0] < 1)
         return mgv_fail("head: label embeddings %s, expected [C x %d]",
                         mgv_shape_str(b->labels, s1, sizeof s1), c->label_dim);
@@ -563,16 +564,19 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     int64_t B = b->text->shape[0], d = c->d;
     mgv_tensor *t;
 
-    int want_loss = b->target != NULL;
+    int want_loss = b->target != NULL && !b->nodes_only;
     /* evaluation without a tape pools through the experts (pooled_through)
      * unless the caller wants the per-token outputs */
     int pooled = c->use_vmoe && !sample && !want_loss && !h->token_outputs && !b->noise_text &&
-                 !b->noise_image && !mgv_grad_enabled();
+                 !b->noise_image && !b->nodes_only && !mgv_grad_enabled();
     vmoe_result r;
+    mgv_tensor *sums = NULL, *scores = NULL;
     if (vmoe_forward(h, sc, b, sample, want_loss, pooled, &r) < 0) goto fail;
+    mgv_tensor *O = r.O;
+    if (b->nodes_only) goto nodes;
 
     /* fusion: attention over [O_v; O_t] pooled by the entity, padding masked */
-    mgv_tensor *O = r.O, *M = r.M;
+    mgv_tensor *M = r.M;
     /* the reference's logit [h_e; o_n] W^T + b, split as o_n W_o^T + (h_e W_e^T + b):
      * the entity part once per sample, without the [B, N, DE + d] input */
     mgv_tensor *fw = mgv_params_get(ps, "fuse.weight");
@@ -594,7 +598,6 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     MGV_TRY(sc, att, mgv_softmax(t, 1));
     /* pooled: the attention's and the modalities' sums of o in one pass,
      * rows [att; text mask; image mask] */
-    mgv_tensor *sums = NULL;
     if (!O) {
         mgv_tensor *ws[3];
         int nw = text_only ? 2 : 3;
@@ -613,7 +616,7 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
 
     /* zero-shot bilinear scores (or the prior's scaled cosine) */
     float p_drop = training ? c->dropout : 0.0f;
-    mgv_tensor *x_in, *l_in, *ex, *el, *scores;
+    mgv_tensor *x_in, *l_in, *ex, *el;
     /* per sample: every sample sees its own copy of the labels [B, C, DL]
      * under its own mask (MRE/model.py:83, :89), so the label side and the
      * scores are batched */
@@ -683,6 +686,7 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
     /* the graph and p are cheap and worth seeing even without a target;
      * pooled over all of O with a modality's spread mask (no views of O
      * on the tape) */
+nodes:;
     mgv_tensor *t_pool = O ? pool_tokens(sc, O, r.mask[0]) : pooled_mean(sc, sums, 1, r.mask[0]);
     if (!t_pool) goto fail;
     mgv_tensor *v_pool = NULL, *g = NULL, *G = NULL, *logp = NULL;
@@ -701,7 +705,7 @@ int mgv_head_forward(mgv_head *h, const mgv_head_batch *b, int training, mgv_hea
         if (!out->p) goto fail;
     }
 
-    if (!b->target) {
+    if (!want_loss) {
         mgv_scope_close(sc);
         return 0;
     }

@@ -101,6 +101,9 @@ typedef struct mgv_head_batch {
     const int64_t *target;            /* B gold label indices in [0, C), or NULL */
     mgv_tensor *prior, *prior_labels; /* g_x [B, Dg], g_l [C, Dgl] (cfg.prior_dim > 0) */
     mgv_tensor *noise_text, *noise_image;  /* optional fixed eps [B, N, K, d] (tests) */
+    /* 1: the VIB-MoE and the node vectors g alone (MG-VAT's perturbation
+     * step): no fusion, scores or losses; labels and target may be NULL */
+    int nodes_only;
 } mgv_head_batch;
 
 typedef struct mgv_head_out {

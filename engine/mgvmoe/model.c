@@ -398,7 +398,7 @@ static mgv_tensor *feature_rows(mgv_tensor *t, const int *idx, int n, const char
 
 /* the forward pass on precomputed text (and image) features */
 static int forward_features(mgv_model *m, const mgv_dataset *ds, const int *idx, int n,
-                            int training, int want_loss, mgv_head_out *out)
+                            int training, int want_loss, int nodes_only, mgv_head_out *out)
 {
     const mgv_features *f = &ds->feat;
     int rc = -1;
@@ -431,7 +431,7 @@ static int forward_features(mgv_model *m, const mgv_dataset *ds, const int *idx,
     }
     mgv_head_batch hb = {.text = H, .text_mask = tm, .image = img, .image_mask = im,
                          .entity = ent, .labels = f->labels,
-                         .target = want_loss ? target : NULL};
+                         .target = want_loss ? target : NULL, .nodes_only = nodes_only};
     const char *outer = mgv_profile_scope("head");
     rc = mgv_head_forward(&m->head, &hb, training, out);
     mgv_profile_scope(outer);
@@ -629,17 +629,20 @@ static int backward_reduced(mgv_model *m, mgv_tensor *loss)
 
 /* The forward pass through the encoders. labels: the classes' embeddings
  * when the caller already has them (they do not change across the batches
- * of an evaluation), or NULL to encode them here. */
+ * of an evaluation), or NULL to encode them here. nodes_only: only what
+ * MG-VAT's node vectors need (head.h): no label embeddings. */
 static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, int n, int training,
-                         int want_loss, mgv_tensor *given_labels, mgv_head_out *out)
+                         int want_loss, mgv_tensor *given_labels, int nodes_only,
+                         mgv_head_out *out)
 {
     memset(out, 0, sizeof *out);
-    if (m->cfg.text_features) return forward_features(m, ds, idx, n, training, want_loss, out);
+    if (m->cfg.text_features)
+        return forward_features(m, ds, idx, n, training, want_loss, nodes_only, out);
     mgv_batch b;
     if (mgv_model_collate(m, ds, idx, n, &b) < 0) return -1;
     int rc = -1, ns = m->cfg.n_spans;
     mgv_scope sc = MGV_SCOPE("model");
-    mgv_tensor *H, *ent, *labels, *img = NULL, *image_mask = b.image_mask, *parts[3];
+    mgv_tensor *H, *ent, *labels = NULL, *img = NULL, *image_mask = b.image_mask, *parts[3];
     mgv_tensor *gx = NULL, *gl = NULL;
     /* profile scopes: the text encoder, the label vectors, the head */
     const char *outer = mgv_profile_scope("text");
@@ -661,7 +664,9 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     for (int s = 0; s < ns; s++) MGV_TRY(&sc, parts[1 + s], gather_positions(H, b.marker, ns, s));
     MGV_TRY(&sc, ent, mgv_concat(1 + ns, parts, -1));
     mgv_profile_scope("labels");
-    if (dist && mgv_dist_rank() > 0 && !given_labels) {
+    if (nodes_only) {
+        /* the node vectors need no labels */
+    } else if (dist && mgv_dist_rank() > 0 && !given_labels) {
         int prev = mgv_set_grad_enabled(0);   /* rank 0 carries their gradient */
         labels = mgv_keep(&sc, mgv_model_label_embeddings(m, ds, training));
         mgv_set_grad_enabled(prev);
@@ -684,14 +689,14 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
             MGV_TRY(&sc, img, mgv_patch_encoder_forward(&m->vision, b.images, NULL, NULL));
         }
     }
-    if (m->head.cfg.prior_dim > 0) {
+    if (m->head.cfg.prior_dim > 0 && !nodes_only) {
         MGV_TRY(&sc, gx, prior_features(m, ds, idx, n));
         MGV_TRY(&sc, gl, prior_label_features(m, ds));
     }
     mgv_head_batch hb = {.text = H, .text_mask = b.text_mask, .image = img,
                          .image_mask = image_mask, .entity = ent, .labels = labels,
                          .target = want_loss ? b.target : NULL, .prior = gx,
-                         .prior_labels = gl};
+                         .prior_labels = gl, .nodes_only = nodes_only};
     rc = mgv_head_forward(&m->head, &hb, training, out);
 fail:
     mgv_profile_scope(outer);
@@ -703,7 +708,7 @@ fail:
 int mgv_model_forward(mgv_model *m, const mgv_dataset *ds, const int *idx, int n, int training,
                       int want_loss, mgv_head_out *out)
 {
-    return forward_batch(m, ds, idx, n, training, want_loss, NULL, out);
+    return forward_batch(m, ds, idx, n, training, want_loss, NULL, 0, out);
 }
 
 /* the class with the highest score in each row of scores [n, C] */
@@ -736,10 +741,12 @@ int mgv_model_perturb_step(mgv_model *m, const mgv_dataset *ds, const int *idx, 
     if (objective) *objective = 0;
     if (!learned_r(m)) return 0;
     /* MRE/framework.py:127-129: a fresh forward with training=True, the
-     * gradient of -L_mg + |r| with respect to r alone */
+     * gradient of -L_mg + |r| with respect to r alone; of that forward
+     * only the node vectors g are read, so it stops at them (no label
+     * names through the text encoder, no fusion or scores) */
     int prev = mgv_set_grad_enabled(0);
     mgv_head_out out;
-    int rc = mgv_model_forward(m, ds, idx, n, 1, 0, &out);
+    int rc = forward_batch(m, ds, idx, n, 1, 0, NULL, 1, &out);
     mgv_set_grad_enabled(prev);
     if (rc < 0) return -1;
     rc = out.g ? mgv_head_perturb_step(&m->head, out.g, m->opt_r, objective) : 0;
@@ -831,7 +838,7 @@ int mgv_model_predict_range(mgv_model *m, const mgv_dataset *ds, int first, int 
         int n = count - done < batch_size ? count - done : batch_size;
         for (int i = 0; i < n; i++) idx[i] = first + done + i;
         mgv_head_out out;
-        if (forward_batch(m, ds, idx, n, 0, 0, labels, &out) < 0) {
+        if (forward_batch(m, ds, idx, n, 0, 0, labels, 0, &out) < 0) {
             rc = -1;
             break;
         }

@@ -161,6 +161,32 @@ static void test_eval_is_deterministic(void)
     mgv_head_free(&h);
 }
 
+/* MG-VAT's fresh forward stops at the node vectors: the same g, bit for
+ * bit, as a whole training forward from the same state, without labels */
+static void test_nodes_only(void)
+{
+    mgv_head h1, h2;
+    setup_head(&h1);
+    setup_head(&h2);
+    mgv_head_batch b = eval_batch();
+    mgv_head_out full, nodes;
+    CHECK(mgv_head_forward(&h1, &b, 1, &full) == 0);
+    b.labels = NULL;
+    b.nodes_only = 1;
+    CHECK(mgv_head_forward(&h2, &b, 1, &nodes) == 0);
+    CHECK(nodes.g && !nodes.scores && full.g && full.scores);
+    CHECK(nodes.g && full.g && mgv_numel(nodes.g) == mgv_numel(full.g));
+    for (int64_t i = 0; nodes.g && full.g && i < mgv_numel(full.g); i++)
+        CHECK(mgv_get_flat(nodes.g, i) == mgv_get_flat(full.g, i));
+    mgv_head_out_clear(&full);
+    mgv_head_out_clear(&nodes);
+    b.nodes_only = 0;   /* without nodes_only the labels are needed */
+    CHECK(mgv_head_forward(&h2, &b, 1, &nodes) < 0);
+    CHECK_ERROR_HAS("labels");
+    mgv_head_free(&h1);
+    mgv_head_free(&h2);
+}
+
 static void test_bad_batches(void)
 {
     mgv_head h;
@@ -191,6 +217,7 @@ int main(void)
     }
     RUN(test_golden_losses_and_grads);
     RUN(test_eval_is_deterministic);
+    RUN(test_nodes_only);
     RUN(test_bad_batches);
     mgv_st_free(gold);
     return CHECK_DONE();
