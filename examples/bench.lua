@@ -189,18 +189,23 @@ local function paper_bert()
   local batches = { {}, {} }
   for s = 1, Bp do batches[1][s], batches[2][s] = s, Bp + s end
 
-  -- FLOPs of the GEMMs of one step: BERT on the B x 128 sentence tokens and
-  -- the C x 16 label tokens, once without tape (the fresh forward that steps
-  -- r) and once taped (forward, and backward: input and weight gradients);
-  -- the VIB-MoE on T = B (L + P) tokens, fresh and taped forward, the weight
-  -- gradient, and the input gradient of the text tokens (BERT is trained).
-  local tok = Bp * Lp + C * 16
+  -- FLOPs of the GEMMs one step runs: the fresh forward that steps r (no
+  -- tape) takes BERT over the B x 128 sentence tokens and the VIB-MoE over
+  -- all T = B (L + P) tokens; the taped forward takes BERT over the
+  -- sentences and the C x 16 label tokens, and the VIB-MoE over the text
+  -- tokens only (the picture rows are the fresh forward's: same weights,
+  -- same fixed features); backward: BERT's input and weight gradients, the
+  -- VIB-MoE's weight gradient over all tokens and its input gradient over
+  -- the text tokens (the picture features are not trained).
   local per_tok = 2 * LAYERS * (4 * H * H + 2 * H * INTER)
-  local attn = 2 * LAYERS * 2 * (Bp * Lp * Lp * H + C * 16 * 16 * H)
-  local bert_fwd = tok * per_tok + attn
+  local function bert(n, len) return n * len * per_tok + 2 * LAYERS * 2 * n * len * len * H end
+  local sent, labels = bert(Bp, Lp), bert(C, 16)
   local T = Bp * (Lp + Pp)
   local vmoe_fwd = 2 * T * H * (Kp + 2 * Kp * H)
-  local flops = 4 * bert_fwd + 3 * vmoe_fwd + vmoe_fwd * (Bp * Lp) / T
+  local text_share = (Bp * Lp) / T
+  local flops = sent + 3 * (sent + labels) + 2 * vmoe_fwd + 2 * vmoe_fwd * text_share
+  local dist = mgv.dist.size() > 1
+  if dist and mgv.dist.rank() > 0 then print = function() end end   -- rank 0 reports
 
   for s = 1, o.warmup do model:train_step(ds, batches[(s - 1) % 2 + 1]) end
   local times, last = {}, nil
@@ -211,6 +216,7 @@ local function paper_bert()
   end
   local med = median(times)
   local train_rss = vmhwm_mb()
+  local comm = mgv.dist.stats()
   local eval_s = math.huge
   for _ = 1, math.max(1, o["eval-batches"]) do
     local t0 = mgv.clock()
@@ -233,6 +239,12 @@ local function paper_bert()
   print(string.format("config: paper-bert B=%d L=%d P=%d d=%d K=%d C=%d params=%d threads=%d steps=%d",
                       Bp, Lp, Pp, H, Kp, C, n_params, o.threads, o.steps))
   print("simd_path=" .. mgv.simd())
+  if dist then   -- the collectives of the timed steps (and the warm-up's: per step overall)
+    local n = o.warmup + o.steps
+    print(string.format("ranks=%d", mgv.dist.size()))
+    print(string.format("comm_bytes_per_step=%.0f", comm.bytes / n))
+    print(string.format("comm_ms_per_step=%.2f", comm.seconds / n * 1e3))
+  end
   print(string.format("ms_per_step=%.2f", med * 1e3))
   print(string.format("ms_min=%.2f", math.min(table.unpack(times)) * 1e3))
   print(string.format("ms_max=%.2f", math.max(table.unpack(times)) * 1e3))
