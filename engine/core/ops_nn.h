@@ -9,6 +9,10 @@
 
 /* Normalises over the last axis; gamma and beta ([d]) may be NULL. */
 mgv_tensor *mgv_layer_norm(mgv_tensor *x, mgv_tensor *gamma, mgv_tensor *beta, float eps);
+/* The rows rows of d values of x normalised into y (y may be x); gamma g and
+ * beta b may be NULL; stats, when not NULL, gets (mean, rstd) per row. */
+void mgv_layer_norm_rows(const float *x, float *y, float *stats, int64_t rows, int64_t d,
+                         const float *g, const float *b, float eps);
 /* Inverted dropout: zeroes with probability p and scales by 1/(1-p) when
  * training; x itself (retained) otherwise. rng NULL = the global generator. */
 mgv_tensor *mgv_dropout(mgv_tensor *x, float p, int training, mgv_rng *rng);

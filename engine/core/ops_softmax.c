@@ -31,27 +31,65 @@ static void split_axis(const mgv_tensor *t, int ax, int64_t *outer, int64_t *n, 
     *inner = mgv_shape_numel(t->ndim - ax - 1, t->shape + ax + 1);
 }
 
-/* One slice with unit stride (the usual last-axis case). */
-static void softmax_row(const float *x, float *y, int64_t n, int logv)
+/* Log-softmax of one slice with unit stride (the usual last-axis case). */
+static void log_softmax_row(const float *x, float *y, int64_t n)
 {
     float mx = -INFINITY;
     for (int64_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
     if (mx == -INFINITY) mx = 0;   /* all masked: every exp below is 0 */
     float s = 0;
-    if (logv) {
-        for (int64_t j = 0; j < n; j++) s += expf(x[j] - mx);
-        /* (x - mx) - log s, not x - (mx + log s): keeps precision for large x */
-        float ls = s > 0 ? logf(s) : 0;   /* all masked: y = x = -inf */
-        for (int64_t j = 0; j < n; j++) y[j] = (x[j] - mx) - ls;
-    } else {
+    for (int64_t j = 0; j < n; j++) s += expf(x[j] - mx);
+    /* (x - mx) - log s, not x - (mx + log s): keeps precision for large x */
+    float ls = s > 0 ? logf(s) : 0;   /* all masked: y = x = -inf */
+    for (int64_t j = 0; j < n; j++) y[j] = (x[j] - mx) - ls;
+}
+
+/* Softmax (not log) of rows unit-stride rows and its gradient, on the
+ * vectorisable exp of fastmath.h (within float rounding of expf; exp of
+ * anything below -87, -inf included, is 0). Rows start at fixed places, so
+ * the sums do not depend on the thread count. */
+#pragma GCC push_options
+#pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
+                     "associative-math", "fp-contract=fast")
+#include "core/fastmath.h"   /* after the pragma: see fastmath.h */
+#include "core/simd.h"
+
+static MGV_SIMD_BODY void softmax_rows_body(const float *x, float *y, int64_t rows, int64_t n)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        float mx = -INFINITY;
+        for (int64_t j = 0; j < n; j++) mx = xr[j] > mx ? xr[j] : mx;
+        if (mx == -INFINITY) mx = 0;   /* all masked: every exp below is 0 */
+        float s = 0;
         for (int64_t j = 0; j < n; j++) {
-            y[j] = expf(x[j] - mx);
-            s += y[j];
+            float a = xr[j] - mx;
+            float e = a < -87.0f ? 0.0f : mgv_fast_exp(a);
+            yr[j] = e;
+            s += e;
         }
         float inv = s > 0 ? 1.0f / s : 0.0f;
-        for (int64_t j = 0; j < n; j++) y[j] *= inv;
+        for (int64_t j = 0; j < n; j++) yr[j] *= inv;
     }
 }
+MGV_SIMD_FN(static, softmax_rows, (const float *x, float *y, int64_t rows, int64_t n),
+            (x, y, rows, n))
+
+static MGV_SIMD_BODY void softmax_grad_rows_body(const float *y, const float *g, float *dx,
+                                                 int64_t rows, int64_t n)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * n, *gr = g + r * n;
+        float *dr = dx + r * n, dot = 0;
+        for (int64_t j = 0; j < n; j++) dot += gr[j] * yr[j];
+        for (int64_t j = 0; j < n; j++) dr[j] = yr[j] * (gr[j] - dot);
+    }
+}
+MGV_SIMD_FN(static, softmax_grad_rows,
+            (const float *y, const float *g, float *dx, int64_t rows, int64_t n),
+            (y, g, dx, rows, n))
+#pragma GCC pop_options
 
 /* inner > 1: the slices are the columns of an [n, inner] block; walking the
  * block row by row keeps memory access sequential. buf holds 2 * inner. */
@@ -85,26 +123,20 @@ static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, in
     }
 }
 
-/* Gradient of one unit-stride slice. */
-static void softmax_row_backward(const float *y, const float *g, float *dx, int64_t n, int logv)
+/* Log-softmax gradient of one unit-stride slice. */
+static void log_softmax_row_backward(const float *y, const float *g, float *dx, int64_t n)
 {
-    if (logv) {
-        float sg = 0;
-        int live = 0;
-        for (int64_t j = 0; j < n; j++) {
-            sg += g[j];
-            live |= y[j] != -INFINITY;
-        }
-        if (!live) {
-            for (int64_t j = 0; j < n; j++) dx[j] = 0;
-            return;
-        }
-        for (int64_t j = 0; j < n; j++) dx[j] = g[j] - expf(y[j]) * sg;
-    } else {
-        float dot = 0;
-        for (int64_t j = 0; j < n; j++) dot += g[j] * y[j];
-        for (int64_t j = 0; j < n; j++) dx[j] = y[j] * (g[j] - dot);
+    float sg = 0;
+    int live = 0;
+    for (int64_t j = 0; j < n; j++) {
+        sg += g[j];
+        live |= y[j] != -INFINITY;
     }
+    if (!live) {
+        for (int64_t j = 0; j < n; j++) dx[j] = 0;
+        return;
+    }
+    for (int64_t j = 0; j < n; j++) dx[j] = g[j] - expf(y[j]) * sg;
 }
 
 static void softmax_block_backward(const float *y, const float *g, float *dx, int64_t n,
@@ -140,15 +172,23 @@ static void forward_rows(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const rows_job *j = ctx;
     (void)part;
-    for (int64_t r = r0; r < r1; r++) softmax_row(j->x + r * j->n, j->out + r * j->n, j->n, j->logv);
+    if (!j->logv) {
+        softmax_rows(j->x + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r++) log_softmax_row(j->x + r * j->n, j->out + r * j->n, j->n);
 }
 
 static void backward_rows(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const rows_job *j = ctx;
     (void)part;
+    if (!j->logv) {
+        softmax_grad_rows(j->x + r0 * j->n, j->g + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++)
-        softmax_row_backward(j->x + r * j->n, j->g + r * j->n, j->out + r * j->n, j->n, j->logv);
+        log_softmax_row_backward(j->x + r * j->n, j->g + r * j->n, j->out + r * j->n, j->n);
 }
 
 static int softmax_backward(mgv_node *node, mgv_tensor *gout)
