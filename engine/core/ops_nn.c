@@ -313,14 +313,22 @@ static void dropout_part(void *ctx, int64_t b, int64_t e, int part)
     }
 }
 
-/* y = x times the mask of (key, base) for p, over n elements. */
-static void dropout_apply(const float *x, float *y, int64_t n, float p, uint64_t key,
-                          uint64_t base)
+void mgv_dropout_apply(const float *x, float *y, int64_t n, float p, uint64_t key, uint64_t base)
 {
     double t = ldexp((double)p, 32);
     dropout_job j = {x, y, key, base, t < 4294967295.0 ? (uint32_t)(t + 0.5) : 0xffffffffU,
                      1.0f / (1.0f - p)};
     mgv_parallel_for(n, 32768, dropout_part, &j);
+}
+
+uint64_t mgv_dropout_key(mgv_rng *rng, const mgv_tensor *x, uint64_t *base)
+{
+    /* a rank's rows of a global batch: their counters in the whole batch's mask */
+    int64_t n = mgv_numel(x);
+    int64_t per_row = rng->shard_rows > 0 && x->ndim > 0 && x->shape[0] == rng->shard_rows
+                          ? n / rng->shard_rows : 0;
+    *base = (uint64_t)(per_row * rng->shard_before);
+    return mgv_rng_next(rng);
 }
 
 static int dropout_backward(mgv_node *node, mgv_tensor *gout)
@@ -329,8 +337,8 @@ static int dropout_backward(mgv_node *node, mgv_tensor *gout)
     mgv_tensor *dx = g ? mgv_empty(gout->ndim, gout->shape) : NULL;
     int rc = -1;
     if (dx) {
-        dropout_apply(mgv_data(g), mgv_data(dx), mgv_numel(dx), (float)node->reals[0],
-                      (uint64_t)node->ints[0], (uint64_t)node->ints[1]);
+        mgv_dropout_apply(mgv_data(g), mgv_data(dx), mgv_numel(dx), (float)node->reals[0],
+                          (uint64_t)node->ints[0], (uint64_t)node->ints[1]);
         rc = mgv_accumulate_grad_fresh(node->inputs[0], dx);
     }
     mgv_release(g);
@@ -350,12 +358,8 @@ mgv_tensor *mgv_dropout(mgv_tensor *x, float p, int training, mgv_rng *rng)
         mgv_release(xc);
         return NULL;
     }
-    int64_t n = mgv_numel(x);
-    /* a rank's rows of a global batch: their counters in the whole batch's mask */
-    int64_t per_row = rng->shard_rows > 0 && x->ndim > 0 && x->shape[0] == rng->shard_rows
-                          ? n / rng->shard_rows : 0;
-    uint64_t key = mgv_rng_next(rng), base = (uint64_t)(per_row * rng->shard_before);
-    dropout_apply(mgv_data(xc), mgv_data(y), n, p, key, base);
+    uint64_t base, key = mgv_dropout_key(rng, x, &base);
+    mgv_dropout_apply(mgv_data(xc), mgv_data(y), mgv_numel(x), p, key, base);
     mgv_release(xc);
     MGV_PROFILE_UNTAPED("dropout", 1, &x);
     if (mgv_needs_grad(1, &x)) {

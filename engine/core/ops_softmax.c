@@ -17,6 +17,7 @@
  */
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/ops_nn.h"
 #include "core/ops_softmax.h"
 #include "core/parallel.h"
 
@@ -45,7 +46,8 @@ static void log_softmax_row(const float *x, float *y, int64_t n)
 }
 
 /* Softmax (not log) of rows unit-stride rows and its gradient, on the
- * vectorisable exp of fastmath.h (within float rounding of expf; exp of
+ * vectorisable exp of fastmath.h, keys with pad[j] != 0 left out when pad
+ * is not NULL (within float rounding of expf; exp of
  * anything below -87, -inf included, is 0). Rows start at fixed places, so
  * the sums do not depend on the thread count. */
 #pragma GCC push_options
@@ -54,17 +56,24 @@ static void log_softmax_row(const float *x, float *y, int64_t n)
 #include "core/fastmath.h"   /* after the pragma: see fastmath.h */
 #include "core/simd.h"
 
-static MGV_SIMD_BODY void softmax_rows_body(const float *x, float *y, int64_t rows, int64_t n)
+static MGV_SIMD_BODY void softmax_rows_body(const float *x, float *y, int64_t rows, int64_t n,
+                                            const float *pad)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
         float mx = -INFINITY;
-        for (int64_t j = 0; j < n; j++) mx = xr[j] > mx ? xr[j] : mx;
+        if (pad)
+            for (int64_t j = 0; j < n; j++) {
+                float v = pad[j] != 0 ? -INFINITY : xr[j];
+                mx = v > mx ? v : mx;
+            }
+        else
+            for (int64_t j = 0; j < n; j++) mx = xr[j] > mx ? xr[j] : mx;
         if (mx == -INFINITY) mx = 0;   /* all masked: every exp below is 0 */
         float s = 0;
         for (int64_t j = 0; j < n; j++) {
-            float a = xr[j] - mx;
+            float a = (pad && pad[j] != 0 ? -INFINITY : xr[j]) - mx;
             float e = a < -87.0f ? 0.0f : mgv_fast_exp(a);
             yr[j] = e;
             s += e;
@@ -73,8 +82,9 @@ static MGV_SIMD_BODY void softmax_rows_body(const float *x, float *y, int64_t ro
         for (int64_t j = 0; j < n; j++) yr[j] *= inv;
     }
 }
-MGV_SIMD_FN(static, softmax_rows, (const float *x, float *y, int64_t rows, int64_t n),
-            (x, y, rows, n))
+MGV_SIMD_FN(static, softmax_rows,
+            (const float *x, float *y, int64_t rows, int64_t n, const float *pad),
+            (x, y, rows, n, pad))
 
 static MGV_SIMD_BODY void softmax_grad_rows_body(const float *y, const float *g, float *dx,
                                                  int64_t rows, int64_t n)
@@ -173,7 +183,7 @@ static void forward_rows(void *ctx, int64_t r0, int64_t r1, int part)
     const rows_job *j = ctx;
     (void)part;
     if (!j->logv) {
-        softmax_rows(j->x + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n);
+        softmax_rows(j->x + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n, NULL);
         return;
     }
     for (int64_t r = r0; r < r1; r++) log_softmax_row(j->x + r * j->n, j->out + r * j->n, j->n);
@@ -278,4 +288,123 @@ mgv_tensor *mgv_softmax(mgv_tensor *x, int axis) { return softmax_impl("softmax"
 mgv_tensor *mgv_log_softmax(mgv_tensor *x, int axis)
 {
     return softmax_impl("log_softmax", x, axis, 1);
+}
+
+/* ---- masked softmax with dropout (attention weights) ---------------------- */
+/*
+ * One op for masked_fill(x, pad, -inf), softmax over the last axis and
+ * dropout, the same generator draws and numbers (up to float rounding), in
+ * one pass per row while it is in cache. saved[0] is the softmax y; the dropout mask is
+ * drawn again in backward from ints[0] = key, ints[1] = base, reals[0] = p
+ * (p 0: none): dx = y (gd - sum(gd y)) with gd = g times the mask.
+ */
+typedef struct {
+    const float *x, *pad, *g, *y;   /* backward: g, y */
+    float *out, *prob;              /* forward: out (dropped), prob (y) */
+    float *scratch;                 /* backward: a row per part */
+    int64_t n, rows_per_pad;        /* row length; rows sharing one pad row */
+    float p;
+    uint64_t key, base;
+} msd_job;
+
+static void msd_forward_part(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const msd_job *j = ctx;
+    (void)part;
+    int64_t n = j->n;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = j->x + r * n;
+        float *yr = j->prob + r * n;
+        softmax_rows(xr, yr, 1, n, j->pad ? j->pad + (r / j->rows_per_pad) * n : NULL);
+        if (j->p > 0)
+            mgv_dropout_apply(yr, j->out + r * n, n, j->p, j->key, j->base + (uint64_t)(r * n));
+    }
+}
+
+static void msd_backward_part(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const msd_job *j = ctx;
+    int64_t n = j->n;
+    float *gd = j->scratch + (int64_t)part * n;   /* g times the mask, one row */
+    for (int64_t r = r0; r < r1; r++) {
+        const float *gr = j->g + r * n;
+        if (j->p > 0) {
+            mgv_dropout_apply(gr, gd, n, j->p, j->key, j->base + (uint64_t)(r * n));
+            gr = gd;
+        }
+        softmax_grad_rows(j->y + r * n, gr, j->out + r * n, 1, n);
+    }
+}
+
+static int msd_backward(mgv_node *node, mgv_tensor *gout)
+{
+    mgv_tensor *y = node->saved[0];
+    int64_t n = y->shape[y->ndim - 1], rows = n ? mgv_numel(y) / n : 0;
+    int64_t min_part = ROWS_MIN_ELEMS / (n + 1) + 1;
+    int64_t sshape[2] = {mgv_parallel_parts(rows, min_part), n};
+    mgv_tensor *g = mgv_contiguous_data(gout);
+    mgv_tensor *dx = g ? mgv_empty(y->ndim, y->shape) : NULL;
+    mgv_tensor *scratch = dx ? mgv_empty(2, sshape) : NULL;
+    int rc = -1;
+    if (scratch) {
+        msd_job j = {NULL, NULL, mgv_data(g), mgv_data(y), mgv_data(dx), NULL, mgv_data(scratch),
+                     n, 1, (float)node->reals[0], (uint64_t)node->ints[0],
+                     (uint64_t)node->ints[1]};
+        mgv_parallel_for(rows, min_part, msd_backward_part, &j);
+        rc = mgv_accumulate_grad_fresh(node->inputs[0], dx);
+    }
+    mgv_release(g);
+    mgv_release(dx);
+    mgv_release(scratch);
+    return rc;
+}
+
+mgv_tensor *mgv_masked_softmax_dropout(mgv_tensor *x, mgv_tensor *pad, float p, int training,
+                                       mgv_rng *rng)
+{
+    char sx[96], sp[96];
+    if (!(p >= 0 && p < 1))
+        return mgv_fail_null("masked_softmax_dropout: p = %g must be in [0, 1)", (double)p);
+    if (x->ndim < 1)
+        return mgv_fail_null("masked_softmax_dropout: input %s needs at least one dimension",
+                             mgv_shape_str(x, sx, sizeof sx));
+    int64_t n = x->shape[x->ndim - 1], rows = n ? mgv_numel(x) / n : 0;
+    int64_t lead = x->ndim > 1 ? x->shape[0] : 1;
+    if (pad && (pad->ndim != x->ndim || pad->shape[0] != lead || pad->shape[pad->ndim - 1] != n ||
+                mgv_numel(pad) != lead * n))
+        return mgv_fail_null("masked_softmax_dropout: pad %s is not one row of %lld keys per "
+                             "sample of input %s",
+                             mgv_shape_str(pad, sp, sizeof sp), (long long)n,
+                             mgv_shape_str(x, sx, sizeof sx));
+    if (!training) p = 0;
+    if (!rng) rng = mgv_rng_global();
+    mgv_tensor *xc = mgv_contiguous_data(x), *pc = pad ? mgv_contiguous_data(pad) : NULL;
+    mgv_tensor *y = xc && (!pad || pc) ? mgv_empty(x->ndim, x->shape) : NULL;
+    mgv_tensor *out = y && p > 0 ? mgv_empty(x->ndim, x->shape) : mgv_retain(y);
+    if (!out) {
+        mgv_release(xc);
+        mgv_release(pc);
+        mgv_release(y);
+        return NULL;
+    }
+    uint64_t base = 0, key = p > 0 ? mgv_dropout_key(rng, x, &base) : 0;
+    msd_job j = {mgv_data(xc), pc ? mgv_data(pc) : NULL, NULL, NULL, mgv_data(out), mgv_data(y),
+                 NULL, n, lead ? rows / lead : 1, p, key, base};
+    mgv_parallel_for(rows, ROWS_MIN_ELEMS / (n + 1) + 1, msd_forward_part, &j);
+    mgv_release(xc);
+    mgv_release(pc);
+    MGV_PROFILE_UNTAPED("masked_softmax_dropout", 1, &x);
+    if (mgv_needs_grad(1, &x)) {
+        mgv_node *node = mgv_record(out, "masked_softmax_dropout", msd_backward, 1, &x);
+        if (!node || !(node->saved[0] = mgv_detach(y))) {
+            mgv_release(y);
+            mgv_release(out);
+            return NULL;
+        }
+        node->ints[0] = (int64_t)key;
+        node->ints[1] = (int64_t)base;
+        node->reals[0] = p;
+    }
+    mgv_release(y);
+    return out;
 }

@@ -200,10 +200,8 @@ static mgv_tensor *attention(const mgv_transformer_layer *ly, mgv_tensor *h, mgv
     MGV_TRY(sc, v, mgv_permute(t, to_heads));
 
     MGV_TRY(sc, s, mgv_matmul(q, k));                                 /* [B, nh, L, L] */
-    if (pad) MGV_TRY(sc, s, mgv_masked_fill(s, pad, -INFINITY));
-    MGV_TRY(sc, p, mgv_softmax(s, -1));
-    if (training && c->attention_dropout > 0)
-        MGV_TRY(sc, p, mgv_dropout(p, c->attention_dropout, training, rng));
+    /* masked_fill(-inf), softmax and dropout in one pass */
+    MGV_TRY(sc, p, mgv_masked_softmax_dropout(s, pad, c->attention_dropout, training, rng));
     MGV_TRY(sc, ctx, mgv_matmul(p, v));                               /* [B, nh, L, dh] */
     MGV_TRY(sc, ctx, mgv_permute(ctx, to_heads));
     MGV_TRY(sc, ctx, mgv_reshape(ctx, 3, merged));
