@@ -1,6 +1,6 @@
 /*
  * fastmath.h — vectorisable float math shared by the hot row loops
- * (ops_vmoe.c, transformer.c's inference path).
+ * (ops_vmoe.c, ops_elementwise.c, transformer.c's inference path).
  *
  * Include it after the file's `#pragma GCC optimize(...)` so the inline
  * functions are compiled with the same options as their callers (GCC does
@@ -33,6 +33,40 @@ static inline float mgv_fast_exp(float x)
     fbits s;
     s.i = (ni + 127) << 23;
     return p * s.f;
+}
+
+/* erfc(z) = t e^(p(t) - z^2), t = 1 / (1 + z/2), z >= 0: the Chebyshev fit
+ * of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere); returns p. */
+static inline float mgv_erfcc_poly(float t)
+{
+    return -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
+           t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
+           t * (-0.82215223f + t * 0.17087277f))))))));
+}
+
+/* x Phi(x) = x (2 - erfc(x / sqrt 2)) / 2, with erfc from the Chebyshev
+ * fit of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere), so
+ * the negative tail keeps its relative precision. */
+static inline float mgv_fast_gelu(float x)
+{
+    float z = (x < 0 ? -x : x) * 0.70710678118654752f;
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = mgv_erfcc_poly(t);
+    float a = p - z * z;
+    float c = a < -87.0f ? 0.0f : t * mgv_fast_exp(a);   /* erfc(|x| / sqrt 2); 0 in the tail */
+    return 0.5f * x * (x < 0 ? c : 2.0f - c);
+}
+
+/* d/dx x Phi(x) = Phi(x) + x phi(x), Phi from the same erfc fit. */
+static inline float mgv_fast_gelu_grad(float x)
+{
+    float z = (x < 0 ? -x : x) * 0.70710678118654752f;
+    float t = 1.0f / (1.0f + 0.5f * z);
+    float p = mgv_erfcc_poly(t);
+    float e = mgv_fast_exp(-z * z);   /* e^(-x^2 / 2) */
+    float c = t * mgv_fast_exp(p) * e;
+    float cdf = 0.5f * (x < 0 ? c : 2.0f - c);
+    return cdf + x * 0.39894228040143267794f * e;
 }
 
 #endif

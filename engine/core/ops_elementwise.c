@@ -104,6 +104,21 @@ static void binary_row(int op, int64_t n, const float *a, int64_t sa, const floa
     }
 }
 
+/* The flat case over the engine's threads (exact per element: any split
+ * gives the same numbers). */
+typedef struct {
+    int op;
+    const float *a, *b;
+    float *o;
+} binary_job;
+
+static void binary_part(void *ctx, int64_t b, int64_t e, int part)
+{
+    const binary_job *j = ctx;
+    (void)part;
+    binary_row(j->op, e - b, j->a + b, 1, j->b + b, 1, j->o + b);
+}
+
 static mgv_tensor *binary_forward(int op, mgv_tensor *a, mgv_tensor *b)
 {
     int nd;
@@ -115,7 +130,8 @@ static mgv_tensor *binary_forward(int op, mgv_tensor *a, mgv_tensor *b)
     float *o = mgv_data(y);
     if (n == 0) return y;
     if (mgv_is_contiguous(a) && mgv_is_contiguous(b) && mgv_same_shape(a, b)) {
-        binary_row(op, n, mgv_data(a), 1, mgv_data(b), 1, o);
+        binary_job j = {op, mgv_data(a), mgv_data(b), o};
+        mgv_parallel_for(n, 65536, binary_part, &j);
         return y;
     }
     /* general path: odometer over the outer axes, strided rows along the last */
@@ -220,8 +236,6 @@ enum {
 static const char *const unary_names[] = {"neg",  "exp",  "log",   "sqrt",       "tanh", "relu",
                                           "gelu", "sigmoid", "scale", "add_scalar", "pow_scalar"};
 
-#define INV_SQRT2 0.70710678118654752440f
-#define INV_SQRT_2PI 0.39894228040143267794f
 
 /* Ops whose derivative is cheapest from the output y rather than x. */
 static int unary_saves_output(int op)
@@ -237,6 +251,28 @@ static float sigmoidf(float x)
     return e / (1.0f + e);
 }
 
+/* GELU and its derivative on vectorisable exp and erfc (fastmath.h): within
+ * a few float roundings of erff and expf. */
+#pragma GCC push_options
+#pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
+                     "fp-contract=fast")
+#include "core/fastmath.h"   /* after the pragma: see fastmath.h */
+#include "core/simd.h"
+
+static MGV_SIMD_BODY void gelu_map_body(int64_t n, const float *x, float *y)
+{
+    for (int64_t i = 0; i < n; i++) y[i] = mgv_fast_gelu(x[i]);
+}
+MGV_SIMD_FN(static, gelu_map, (int64_t n, const float *x, float *y), (n, x, y))
+
+static MGV_SIMD_BODY void gelu_grad_map_body(int64_t n, const float *g, const float *x, float *gx)
+{
+    for (int64_t i = 0; i < n; i++) gx[i] = g[i] * mgv_fast_gelu_grad(x[i]);
+}
+MGV_SIMD_FN(static, gelu_grad_map, (int64_t n, const float *g, const float *x, float *gx),
+            (n, g, x, gx))
+#pragma GCC pop_options
+
 static void unary_kernel(int op, float p, int64_t n, const float *x, float *y)
 {
     switch (op) {
@@ -246,9 +282,7 @@ static void unary_kernel(int op, float p, int64_t n, const float *x, float *y)
     case UN_SQRT: for (int64_t i = 0; i < n; i++) y[i] = sqrtf(x[i]); break;
     case UN_TANH: for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]); break;
     case UN_RELU: for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
-    case UN_GELU:
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * 0.5f * (1.0f + erff(x[i] * INV_SQRT2));
-        break;
+    case UN_GELU: gelu_map(n, x, y); break;
     case UN_SIGMOID: for (int64_t i = 0; i < n; i++) y[i] = sigmoidf(x[i]); break;
     case UN_SCALE: for (int64_t i = 0; i < n; i++) y[i] = p * x[i]; break;
     case UN_ADD_SCALAR: for (int64_t i = 0; i < n; i++) y[i] = x[i] + p; break;
@@ -273,15 +307,7 @@ static void unary_grad_kernel(int op, float p, int64_t n, const float *g, const 
     case UN_SQRT: for (int64_t i = 0; i < n; i++) gx[i] = g[i] * 0.5f / y[i]; break;
     case UN_TANH: for (int64_t i = 0; i < n; i++) gx[i] = g[i] * (1.0f - y[i] * y[i]); break;
     case UN_RELU: for (int64_t i = 0; i < n; i++) gx[i] = x[i] > 0 ? g[i] : 0.0f; break;
-    case UN_GELU:
-        /* d/dx x*Phi(x) = Phi(x) + x*phi(x) */
-        for (int64_t i = 0; i < n; i++) {
-            float v = x[i];
-            float cdf = 0.5f * (1.0f + erff(v * INV_SQRT2));
-            float pdf = INV_SQRT_2PI * expf(-0.5f * v * v);
-            gx[i] = g[i] * (cdf + v * pdf);
-        }
-        break;
+    case UN_GELU: gelu_grad_map(n, g, x, gx); break;
     case UN_SIGMOID: for (int64_t i = 0; i < n; i++) gx[i] = g[i] * y[i] * (1.0f - y[i]); break;
     case UN_SCALE: for (int64_t i = 0; i < n; i++) gx[i] = g[i] * p; break;
     case UN_ADD_SCALAR: for (int64_t i = 0; i < n; i++) gx[i] = g[i]; break;
@@ -296,24 +322,36 @@ static void unary_grad_kernel(int op, float p, int64_t n, const float *g, const 
     }
 }
 
-/* A unary map (forward: g NULL) or its gradient over a range of elements. */
-#define UNARY_MIN_PART 16384
+/* A unary map (forward: g NULL) or its gradient over a range of elements.
+ * Parts are whole blocks of UNARY_BLOCK elements from the start, so each
+ * element takes the same path through a vectorised loop (main body or
+ * remainder) for any thread count. */
+#define UNARY_BLOCK 4096
+#define UNARY_MIN_BLOCKS 4
 typedef struct {
     int op;
     float p;
     const float *g, *x, *y;
     float *out;
+    int64_t n;
 } unary_job;
 
 static void unary_part(void *ctx, int64_t b, int64_t e, int part)
 {
     const unary_job *j = ctx;
     (void)part;
+    b *= UNARY_BLOCK;
+    e = e * UNARY_BLOCK < j->n ? e * UNARY_BLOCK : j->n;
     if (!j->g)
         unary_kernel(j->op, j->p, e - b, j->x + b, j->out + b);
     else
         unary_grad_kernel(j->op, j->p, e - b, j->g + b, j->x ? j->x + b : NULL,
                           j->y ? j->y + b : NULL, j->out + b);
+}
+
+static void unary_run(unary_job *j)
+{
+    mgv_parallel_for((j->n + UNARY_BLOCK - 1) / UNARY_BLOCK, UNARY_MIN_BLOCKS, unary_part, j);
 }
 
 /* node: inputs[0] = x, saved[0] = detached output (when the op needs it),
@@ -334,8 +372,8 @@ static int unary_backward(mgv_node *node, mgv_tensor *g)
         if (!(xc = mgv_contiguous_data(x))) goto fail;
     }
     unary_job j = {op, p, mgv_data(gc), xc ? mgv_data(xc) : NULL, yc ? mgv_data(yc) : NULL,
-                   mgv_data(gx)};
-    mgv_parallel_for(mgv_numel(x), UNARY_MIN_PART, unary_part, &j);
+                   mgv_data(gx), mgv_numel(x)};
+    unary_run(&j);
     mgv_release(gc);
     mgv_release(xc);
     mgv_release(yc);
@@ -357,8 +395,8 @@ static mgv_tensor *unary_op(int op, mgv_tensor *x, float p)
         mgv_release(xc);
         return NULL;
     }
-    unary_job j = {op, p, NULL, mgv_data(xc), NULL, mgv_data(y)};
-    mgv_parallel_for(mgv_numel(x), UNARY_MIN_PART, unary_part, &j);
+    unary_job j = {op, p, NULL, mgv_data(xc), NULL, mgv_data(y), mgv_numel(x)};
+    unary_run(&j);
     mgv_release(xc);
     MGV_PROFILE_UNTAPED(unary_names[op], 1, &x);
     if (mgv_needs_grad(1, &x)) {

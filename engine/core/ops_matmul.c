@@ -387,6 +387,31 @@ static int linear_check(mgv_tensor *x, mgv_tensor *W, mgv_tensor *bias)
     return 0;
 }
 
+/* Column sums d[j] += sum over rows of g[r, j], split over the threads by
+ * columns: each column is summed in row order, whatever the split. */
+typedef struct {
+    const float *g;
+    float *d;
+    int64_t rows, cols;
+} colsum_job;
+
+static void colsum_part(void *ctx, int64_t c0, int64_t c1, int part)
+{
+    const colsum_job *j = ctx;
+    (void)part;
+    for (int64_t r = 0; r < j->rows; r++) {
+        const float *row = j->g + r * j->cols;
+        for (int64_t c = c0; c < c1; c++) j->d[c] += row[c];
+    }
+}
+
+/* Columns per part: at least ~64K elements of work, and whole cache lines. */
+static int64_t colsum_min_part(int64_t rows)
+{
+    int64_t m = 65536 / (rows ? rows : 1);
+    return m < 16 ? 16 : m;
+}
+
 static int linear_backward(mgv_node *node, mgv_tensor *gout)
 {
     mgv_tensor *x = node->inputs[0], *W = node->inputs[1], *bias = node->inputs[2];
@@ -410,11 +435,8 @@ static int linear_backward(mgv_node *node, mgv_tensor *gout)
     }
     if (bias && bias->requires_grad) {   /* db = column sums of dY */
         if (!(gb = mgv_zeros(1, bias->shape))) goto out;
-        float *d = mgv_data(gb);
-        for (int64_t r = 0; r < R; r++) {
-            const float *row = gy + r * outf;
-            for (int64_t j = 0; j < outf; j++) d[j] += row[j];
-        }
+        colsum_job cj = {gy, mgv_data(gb), R, outf};
+        mgv_parallel_for(outf, colsum_min_part(R), colsum_part, &cj);
     }
     rc = 0;
     if (gx) rc = mgv_accumulate_grad_fresh(x, gx);
@@ -428,6 +450,21 @@ out:
     mgv_release(gw);
     mgv_release(gb);
     return rc;
+}
+
+/* Rows of Y set to the bias, split over the threads. */
+typedef struct {
+    const float *bias;
+    float *Y;
+    int64_t cols;
+} fill_rows_job;
+
+static void fill_rows_part(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const fill_rows_job *j = ctx;
+    (void)part;
+    for (int64_t r = r0; r < r1; r++)
+        memcpy(j->Y + r * j->cols, j->bias, sizeof(float) * (size_t)j->cols);
 }
 
 mgv_tensor *mgv_linear(mgv_tensor *x, mgv_tensor *W, mgv_tensor *bias)
@@ -460,8 +497,8 @@ mgv_tensor *mgv_linear(mgv_tensor *x, mgv_tensor *W, mgv_tensor *bias)
             mgv_release(y);
             return NULL;
         }
-        const float *bd = mgv_data(bc);
-        for (int64_t r = 0; r < R; r++) memcpy(Y + r * outf, bd, sizeof(float) * (size_t)outf);
+        fill_rows_job fj = {mgv_data(bc), Y, outf};
+        mgv_parallel_for(R, 65536 / (outf ? outf : 1) + 1, fill_rows_part, &fj);
         mgv_release(bc);
         beta = 1.0f;
     }

@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/ops_elementwise.h"
 #include "core/ops_nn.h"
+#include "core/parallel.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -50,58 +51,159 @@ static mgv_tensor *expand_data(mgv_tensor *t, int ndim, const int64_t *shape)
  * dxhat = g gamma:  dx = rstd (dxhat - mean(dxhat) - xhat mean(dxhat xhat)),
  * dgamma = sum over rows of g xhat, dbeta = sum over rows of g.
  * saved[0] holds [rows, 2] = (mean, rstd).
+ *
+ * Rows are split over the engine's threads. dgamma and dbeta are summed per
+ * block of LN_BLOCK rows and the blocks then added in order, so they do not
+ * depend on the thread count.
  */
+#define LN_BLOCK 32
+
+#pragma GCC push_options
+#pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
+                     "associative-math", "fp-contract=fast")
+#include "core/simd.h"
+
+static MGV_SIMD_BODY void mgv_layer_norm_rows_body(const float *x, float *y, float *stats,
+                                               int64_t rows, int64_t d, const float *g,
+                                               const float *b, float eps)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *v = x + r * d;
+        float *out = y + r * d;
+        float s = 0;
+        for (int64_t j = 0; j < d; j++) s += v[j];
+        float mean = s / (float)d, q = 0;
+        for (int64_t j = 0; j < d; j++) q += (v[j] - mean) * (v[j] - mean);
+        float rstd = 1.0f / sqrtf(q / (float)d + eps);
+        if (stats) {
+            stats[2 * r] = mean;
+            stats[2 * r + 1] = rstd;
+        }
+        if (g && b)
+            for (int64_t j = 0; j < d; j++) out[j] = (v[j] - mean) * rstd * g[j] + b[j];
+        else
+            for (int64_t j = 0; j < d; j++) {
+                float t = (v[j] - mean) * rstd;
+                if (g) t *= g[j];
+                if (b) t += b[j];
+                out[j] = t;
+            }
+    }
+}
+MGV_SIMD_FN(, mgv_layer_norm_rows,
+            (const float *x, float *y, float *stats, int64_t rows, int64_t d, const float *g,
+             const float *b, float eps),
+            (x, y, stats, rows, d, g, b, eps))
+
+/* dx of rows rows (dx NULL: none), and the block's sums of g xhat (dg) and
+ * g (db) when not NULL. */
+static MGV_SIMD_BODY void layer_norm_grad_rows_body(const float *x, const float *gy,
+                                                    const float *st, int64_t rows, int64_t d,
+                                                    const float *gm, float *dx, float *dg,
+                                                    float *db)
+{
+    if (dg)
+        for (int64_t j = 0; j < d; j++) dg[j] = 0;
+    if (db)
+        for (int64_t j = 0; j < d; j++) db[j] = 0;
+    float inv_d = 1.0f / (float)d;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * d, *gr = gy + r * d;
+        float mean = st[2 * r], rstd = st[2 * r + 1];
+        if (dg)
+            for (int64_t j = 0; j < d; j++) dg[j] += gr[j] * ((xr[j] - mean) * rstd);
+        if (db)
+            for (int64_t j = 0; j < d; j++) db[j] += gr[j];
+        if (!dx) continue;
+        float s1 = 0, s2 = 0;
+        for (int64_t j = 0; j < d; j++) {
+            float dxh = gm ? gr[j] * gm[j] : gr[j];
+            s1 += dxh;
+            s2 += dxh * ((xr[j] - mean) * rstd);
+        }
+        s1 *= inv_d;
+        s2 *= inv_d;
+        float *dr = dx + r * d;
+        for (int64_t j = 0; j < d; j++) {
+            float dxh = gm ? gr[j] * gm[j] : gr[j];
+            dr[j] = rstd * (dxh - s1 - (xr[j] - mean) * rstd * s2);
+        }
+    }
+}
+MGV_SIMD_FN(static, layer_norm_grad_rows,
+            (const float *x, const float *gy, const float *st, int64_t rows, int64_t d,
+             const float *gm, float *dx, float *dg, float *db),
+            (x, gy, st, rows, d, gm, dx, dg, db))
+#pragma GCC pop_options
+
+typedef struct {
+    const float *x, *gy, *st, *gm, *bt;
+    float *y, *dx, *dg, *db;   /* dg, db: [blocks, d] partial sums */
+    int64_t rows, d;
+    float eps;
+} ln_job;
+
+static void ln_forward_part(void *ctx, int64_t b0, int64_t b1, int part)
+{
+    const ln_job *j = ctx;
+    (void)part;
+    int64_t r0 = b0 * LN_BLOCK, r1 = b1 * LN_BLOCK < j->rows ? b1 * LN_BLOCK : j->rows;
+    mgv_layer_norm_rows(j->x + r0 * j->d, j->y + r0 * j->d, (float *)j->st + 2 * r0, r1 - r0,
+                        j->d, j->gm, j->bt, j->eps);
+}
+
+static void ln_backward_part(void *ctx, int64_t b0, int64_t b1, int part)
+{
+    const ln_job *j = ctx;
+    (void)part;
+    for (int64_t k = b0; k < b1; k++) {
+        int64_t r0 = k * LN_BLOCK, r1 = r0 + LN_BLOCK < j->rows ? r0 + LN_BLOCK : j->rows;
+        layer_norm_grad_rows(j->x + r0 * j->d, j->gy + r0 * j->d, j->st + 2 * r0, r1 - r0, j->d,
+                             j->gm, j->dx ? j->dx + r0 * j->d : NULL,
+                             j->dg ? j->dg + k * j->d : NULL, j->db ? j->db + k * j->d : NULL);
+    }
+}
+
+/* The sum over blocks of [blocks, d] partial sums, in block order. */
+static mgv_tensor *sum_blocks(const float *part, int64_t blocks, const int64_t *shape)
+{
+    mgv_tensor *t = mgv_zeros(1, shape);
+    if (!t) return NULL;
+    float *o = mgv_data(t);
+    for (int64_t k = 0; k < blocks; k++)
+        for (int64_t j = 0; j < shape[0]; j++) o[j] += part[k * shape[0] + j];
+    return t;
+}
 
 static int layer_norm_backward(mgv_node *node, mgv_tensor *gout)
 {
     mgv_tensor *x = node->inputs[0], *gamma = node->inputs[1], *beta = node->inputs[2];
     mgv_tensor *stats = node->saved[0];
     int64_t d = x->shape[x->ndim - 1], rows = d ? mgv_numel(x) / d : 0;
+    int64_t blocks = (rows + LN_BLOCK - 1) / LN_BLOCK;
+    int want_g = gamma && gamma->requires_grad, want_b = beta && beta->requires_grad;
     mgv_tensor *xc = mgv_contiguous_data(x), *g = mgv_contiguous_data(gout);
     mgv_tensor *gc = gamma ? mgv_contiguous_data(gamma) : NULL;
     mgv_tensor *dx = NULL, *dgamma = NULL, *dbeta = NULL;
-    float *dxhat = malloc(sizeof(float) * (size_t)(d ? d : 1));
+    float *partial = malloc(sizeof(float) * (size_t)(2 * blocks * d + 1));
     int rc = -1;
-    if (!xc || !g || (gamma && !gc) || !dxhat) {
-        if (!dxhat) mgv_fail("layer_norm: out of memory");
+    if (!xc || !g || (gamma && !gc) || !partial) {
+        if (!partial) mgv_fail("layer_norm: out of memory");
         goto out;
     }
     if (x->requires_grad && !(dx = mgv_empty(x->ndim, x->shape))) goto out;
-    if (gamma && gamma->requires_grad && !(dgamma = mgv_zeros(1, gamma->shape))) goto out;
-    if (beta && beta->requires_grad && !(dbeta = mgv_zeros(1, beta->shape))) goto out;
-    const float *xd = mgv_data(xc), *gd = mgv_data(g), *st = mgv_data(stats);
-    const float *gm = gc ? mgv_data(gc) : NULL;
-    float inv_d = d ? 1.0f / (float)d : 0.0f;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = xd + r * d, *gr = gd + r * d;
-        float mean = st[2 * r], rstd = st[2 * r + 1];
-        if (dgamma) {
-            float *dg = mgv_data(dgamma);
-            for (int64_t j = 0; j < d; j++) dg[j] += gr[j] * (xr[j] - mean) * rstd;
-        }
-        if (dbeta) {
-            float *db = mgv_data(dbeta);
-            for (int64_t j = 0; j < d; j++) db[j] += gr[j];
-        }
-        if (!dx) continue;
-        float s1 = 0, s2 = 0;
-        for (int64_t j = 0; j < d; j++) {
-            dxhat[j] = gm ? gr[j] * gm[j] : gr[j];
-            s1 += dxhat[j];
-            s2 += dxhat[j] * (xr[j] - mean) * rstd;
-        }
-        s1 *= inv_d;
-        s2 *= inv_d;
-        float *dr = (float *)mgv_data(dx) + r * d;
-        for (int64_t j = 0; j < d; j++)
-            dr[j] = rstd * (dxhat[j] - s1 - (xr[j] - mean) * rstd * s2);
-    }
+    ln_job j = {mgv_data(xc), mgv_data(g), mgv_data(stats), gc ? mgv_data(gc) : NULL, NULL,
+                NULL, dx ? mgv_data(dx) : NULL, want_g ? partial : NULL,
+                want_b ? partial + blocks * d : NULL, rows, d, 0};
+    if (d > 0) mgv_parallel_for(blocks, 1, ln_backward_part, &j);
+    if (want_g && !(dgamma = sum_blocks(partial, blocks, gamma->shape))) goto out;
+    if (want_b && !(dbeta = sum_blocks(partial + blocks * d, blocks, beta->shape))) goto out;
     rc = 0;
-    if (dx) rc = mgv_accumulate_grad(x, dx);
-    if (rc == 0 && dgamma) rc = mgv_accumulate_grad(gamma, dgamma);
-    if (rc == 0 && dbeta) rc = mgv_accumulate_grad(beta, dbeta);
+    if (dx) rc = mgv_accumulate_grad_fresh(x, dx);
+    if (rc == 0 && dgamma) rc = mgv_accumulate_grad_fresh(gamma, dgamma);
+    if (rc == 0 && dbeta) rc = mgv_accumulate_grad_fresh(beta, dbeta);
 out:
-    free(dxhat);
+    free(partial);
     mgv_release(xc);
     mgv_release(g);
     mgv_release(gc);
@@ -133,28 +235,9 @@ mgv_tensor *mgv_layer_norm(mgv_tensor *x, mgv_tensor *gamma, mgv_tensor *beta, f
     mgv_tensor *bc = beta ? mgv_contiguous_data(beta) : NULL;
     mgv_tensor *y = mgv_empty(x->ndim, x->shape), *stats = mgv_empty(2, sshape);
     if (!xc || (gamma && !gc) || (beta && !bc) || !y || !stats) goto fail;
-    const float *xd = mgv_data(xc);
-    const float *gm = gc ? mgv_data(gc) : NULL, *bt = bc ? mgv_data(bc) : NULL;
-    float *yd = mgv_data(y), *st = mgv_data(stats);
-    float inv_d = d ? 1.0f / (float)d : 0.0f;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = xd + r * d;
-        float *yr = yd + r * d;
-        float mean = 0, var = 0;
-        for (int64_t j = 0; j < d; j++) mean += xr[j];
-        mean *= inv_d;
-        for (int64_t j = 0; j < d; j++) var += (xr[j] - mean) * (xr[j] - mean);
-        var *= inv_d;
-        float rstd = 1.0f / sqrtf(var + eps);
-        st[2 * r] = mean;
-        st[2 * r + 1] = rstd;
-        for (int64_t j = 0; j < d; j++) {
-            float v = (xr[j] - mean) * rstd;
-            if (gm) v *= gm[j];
-            if (bt) v += bt[j];
-            yr[j] = v;
-        }
-    }
+    ln_job j = {mgv_data(xc), NULL, mgv_data(stats), gc ? mgv_data(gc) : NULL,
+                bc ? mgv_data(bc) : NULL, mgv_data(y), NULL, NULL, NULL, rows, d, eps};
+    if (d > 0) mgv_parallel_for((rows + LN_BLOCK - 1) / LN_BLOCK, 1, ln_forward_part, &j);
     mgv_release(xc);
     mgv_release(gc);
     mgv_release(bc);
@@ -182,7 +265,71 @@ fail:
 }
 
 /* ---- dropout ------------------------------------------------------------- */
-/* saved[0] is the mask: 0 for dropped elements, 1/(1-p) for kept ones. */
+/*
+ * Element i of a call's mask is dropped when mgv_rng_keyed32 of counter
+ * base + i under the call's key (one draw of the generator) is below
+ * p 2^32. Nothing is stored: backward draws the same mask again from
+ * ints[0] = key, ints[1] = base, reals[0] = p. The draws do not depend on
+ * how the elements are split over threads.
+ */
+
+#pragma GCC push_options
+#pragma GCC optimize("O3")
+
+/* y[j] = x[j] * (0 or scale) for the n counters from lo (high half in k1). */
+static MGV_SIMD_BODY void dropout_row_body(const float *x, float *y, int64_t n, uint32_t k0,
+                                           uint32_t k1, uint32_t lo, uint32_t t, float scale)
+{
+    for (int64_t j = 0; j < n; j++)
+        y[j] = x[j] * (mgv_rng_keyed32(k0, k1, lo + (uint32_t)j) < t ? 0.0f : scale);
+}
+MGV_SIMD_FN(static, dropout_row,
+            (const float *x, float *y, int64_t n, uint32_t k0, uint32_t k1, uint32_t lo,
+             uint32_t t, float scale),
+            (x, y, n, k0, k1, lo, t, scale))
+#pragma GCC pop_options
+
+typedef struct {
+    const float *x;
+    float *y;
+    uint64_t key, base;
+    uint32_t t;
+    float scale;
+} dropout_job;
+
+static void dropout_part(void *ctx, int64_t b, int64_t e, int part)
+{
+    const dropout_job *j = ctx;
+    (void)part;
+    while (b < e) {   /* pieces within which the counter's high half is constant */
+        uint64_t c = j->base + (uint64_t)b;
+        uint32_t lo = (uint32_t)c;
+        int64_t n = e - b, room = (int64_t)(((uint64_t)1 << 32) - lo);
+        if (n > room) n = room;
+        dropout_row(j->x + b, j->y + b, n, (uint32_t)j->key,
+                    mgv_rng_keyed_hi((uint32_t)(j->key >> 32), (uint32_t)(c >> 32)), lo, j->t,
+                    j->scale);
+        b += n;
+    }
+}
+
+void mgv_dropout_apply(const float *x, float *y, int64_t n, float p, uint64_t key, uint64_t base)
+{
+    double t = ldexp((double)p, 32);
+    dropout_job j = {x, y, key, base, t < 4294967295.0 ? (uint32_t)(t + 0.5) : 0xffffffffU,
+                     1.0f / (1.0f - p)};
+    mgv_parallel_for(n, 32768, dropout_part, &j);
+}
+
+uint64_t mgv_dropout_key(mgv_rng *rng, const mgv_tensor *x, uint64_t *base)
+{
+    /* a rank's rows of a global batch: their counters in the whole batch's mask */
+    int64_t n = mgv_numel(x);
+    int64_t per_row = rng->shard_rows > 0 && x->ndim > 0 && x->shape[0] == rng->shard_rows
+                          ? n / rng->shard_rows : 0;
+    *base = (uint64_t)(per_row * rng->shard_before);
+    return mgv_rng_next(rng);
+}
 
 static int dropout_backward(mgv_node *node, mgv_tensor *gout)
 {
@@ -190,11 +337,9 @@ static int dropout_backward(mgv_node *node, mgv_tensor *gout)
     mgv_tensor *dx = g ? mgv_empty(gout->ndim, gout->shape) : NULL;
     int rc = -1;
     if (dx) {
-        const float *gd = mgv_data(g), *md = mgv_data(node->saved[0]);
-        float *dd = mgv_data(dx);
-        int64_t n = mgv_numel(dx);
-        for (int64_t i = 0; i < n; i++) dd[i] = gd[i] * md[i];
-        rc = mgv_accumulate_grad(node->inputs[0], dx);
+        mgv_dropout_apply(mgv_data(g), mgv_data(dx), mgv_numel(dx), (float)node->reals[0],
+                          (uint64_t)node->ints[0], (uint64_t)node->ints[1]);
+        rc = mgv_accumulate_grad_fresh(node->inputs[0], dx);
     }
     mgv_release(g);
     mgv_release(dx);
@@ -208,39 +353,24 @@ mgv_tensor *mgv_dropout(mgv_tensor *x, float p, int training, mgv_rng *rng)
     if (!training || p == 0) return mgv_retain(x);
     if (!rng) rng = mgv_rng_global();
     mgv_tensor *xc = mgv_contiguous_data(x);
-    mgv_tensor *y = mgv_empty(x->ndim, x->shape), *mask = mgv_empty(x->ndim, x->shape);
-    if (!xc || !y || !mask) {
+    mgv_tensor *y = xc ? mgv_empty(x->ndim, x->shape) : NULL;
+    if (!y) {
         mgv_release(xc);
-        mgv_release(y);
-        mgv_release(mask);
         return NULL;
     }
-    const float *xd = mgv_data(xc);
-    float *yd = mgv_data(y), *md = mgv_data(mask);
-    float scale = 1.0f / (1.0f - p);
-    int64_t n = mgv_numel(x);
-    /* a rank's rows of a global batch: the draws of the other ranks' rows skipped */
-    int64_t per_row = rng->shard_rows > 0 && x->ndim > 0 && x->shape[0] == rng->shard_rows
-                          ? n / rng->shard_rows : 0;
-    mgv_rng_skip(rng, per_row * rng->shard_before);
-    for (int64_t i = 0; i < n; i++) {
-        md[i] = mgv_rng_uniform(rng) < p ? 0.0f : scale;
-        yd[i] = xd[i] * md[i];
-    }
-    mgv_rng_skip(rng, per_row * rng->shard_after);
+    uint64_t base, key = mgv_dropout_key(rng, x, &base);
+    mgv_dropout_apply(mgv_data(xc), mgv_data(y), mgv_numel(x), p, key, base);
     mgv_release(xc);
     MGV_PROFILE_UNTAPED("dropout", 1, &x);
     if (mgv_needs_grad(1, &x)) {
         mgv_node *node = mgv_record(y, "dropout", dropout_backward, 1, &x);
         if (!node) {
-            mgv_release(mask);
             mgv_release(y);
             return NULL;
         }
-        node->saved[0] = mask;
+        node->ints[0] = (int64_t)key;
+        node->ints[1] = (int64_t)base;
         node->reals[0] = p;
-    } else {
-        mgv_release(mask);
     }
     return y;
 }
@@ -332,26 +462,61 @@ mgv_tensor *mgv_masked_fill(mgv_tensor *x, mgv_tensor *mask, float value)
 /* ---- embedding ----------------------------------------------------------- */
 /* ctx holds a copy of the indices; ints[0] is their count. */
 
+static int cmp_pos(const void *a, const void *b, void *ctx);
+
+/* The gradient rows of index[] summed per distinct row in position order
+ * (as adding into a zeroed table would), then added once into grad: only
+ * the rows used are touched, not the whole table. */
+static int embedding_backward_sparse(mgv_tensor *grad, const int64_t *index, int64_t n,
+                                     int64_t d, const float *gd)
+{
+    int64_t *pos = malloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    float *acc = malloc(sizeof(float) * (size_t)(d ? d : 1));
+    if (!pos || !acc) {
+        free(pos);
+        free(acc);
+        return mgv_fail("embedding: out of memory");
+    }
+    for (int64_t i = 0; i < n; i++) pos[i] = i;
+    qsort_r(pos, (size_t)n, sizeof *pos, cmp_pos, (void *)index);
+    float *dd = mgv_data(grad);
+    for (int64_t a = 0, b; a < n; a = b) {
+        memcpy(acc, gd + pos[a] * d, sizeof(float) * (size_t)d);
+        for (b = a + 1; b < n && index[pos[b]] == index[pos[a]]; b++)
+            for (int64_t j = 0; j < d; j++) acc[j] += gd[pos[b] * d + j];
+        float *row = dd + index[pos[a]] * d;
+        for (int64_t j = 0; j < d; j++) row[j] += acc[j];
+    }
+    free(pos);
+    free(acc);
+    return 0;
+}
+
+/* Positions by index, ties in position order (so sums keep their order). */
+static int cmp_pos(const void *a, const void *b, void *ctx)
+{
+    const int64_t *index = ctx, i = *(const int64_t *)a, j = *(const int64_t *)b;
+    if (index[i] != index[j]) return index[i] < index[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
 static int embedding_backward(mgv_node *node, mgv_tensor *gout)
 {
     mgv_tensor *w = node->inputs[0];
     const int64_t *index = node->ctx;
     int64_t n = node->ints[0], d = w->shape[1];
     mgv_tensor *g = mgv_contiguous_data(gout);
-    mgv_tensor *dw = g ? mgv_zeros(2, w->shape) : NULL;
-    int rc = -1;
-    if (dw) {
-        const float *gd = mgv_data(g);
-        float *dd = mgv_data(dw);
-        for (int64_t i = 0; i < n; i++) {   /* repeated indices add up */
-            float *row = dd + index[i] * d;
-            const float *gr = gd + i * d;
-            for (int64_t j = 0; j < d; j++) row[j] += gr[j];
-        }
-        rc = mgv_accumulate_grad(w, dw);
+    if (!g) return -1;
+    int rc;
+    if (w->grad && mgv_is_contiguous(w->grad) && mgv_same_shape(w->grad, w)) {
+        rc = embedding_backward_sparse(w->grad, index, n, d, mgv_data(g));
+    } else {   /* the first gradient: a zeroed table with the rows in */
+        mgv_tensor *dw = mgv_zeros(2, w->shape);
+        rc = dw ? embedding_backward_sparse(dw, index, n, d, mgv_data(g)) : -1;
+        if (rc == 0) rc = mgv_accumulate_grad_fresh(w, dw);
+        mgv_release(dw);
     }
     mgv_release(g);
-    mgv_release(dw);
     return rc;
 }
 

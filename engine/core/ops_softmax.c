@@ -17,6 +17,7 @@
  */
 #include "core/autograd.h"
 #include "core/error.h"
+#include "core/ops_nn.h"
 #include "core/ops_softmax.h"
 #include "core/parallel.h"
 
@@ -31,27 +32,74 @@ static void split_axis(const mgv_tensor *t, int ax, int64_t *outer, int64_t *n, 
     *inner = mgv_shape_numel(t->ndim - ax - 1, t->shape + ax + 1);
 }
 
-/* One slice with unit stride (the usual last-axis case). */
-static void softmax_row(const float *x, float *y, int64_t n, int logv)
+/* Log-softmax of one slice with unit stride (the usual last-axis case). */
+static void log_softmax_row(const float *x, float *y, int64_t n)
 {
     float mx = -INFINITY;
     for (int64_t j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
     if (mx == -INFINITY) mx = 0;   /* all masked: every exp below is 0 */
     float s = 0;
-    if (logv) {
-        for (int64_t j = 0; j < n; j++) s += expf(x[j] - mx);
-        /* (x - mx) - log s, not x - (mx + log s): keeps precision for large x */
-        float ls = s > 0 ? logf(s) : 0;   /* all masked: y = x = -inf */
-        for (int64_t j = 0; j < n; j++) y[j] = (x[j] - mx) - ls;
-    } else {
+    for (int64_t j = 0; j < n; j++) s += expf(x[j] - mx);
+    /* (x - mx) - log s, not x - (mx + log s): keeps precision for large x */
+    float ls = s > 0 ? logf(s) : 0;   /* all masked: y = x = -inf */
+    for (int64_t j = 0; j < n; j++) y[j] = (x[j] - mx) - ls;
+}
+
+/* Softmax (not log) of rows unit-stride rows and its gradient, on the
+ * vectorisable exp of fastmath.h, keys with pad[j] != 0 left out when pad
+ * is not NULL (within float rounding of expf; exp of
+ * anything below -87, -inf included, is 0). Rows start at fixed places, so
+ * the sums do not depend on the thread count. */
+#pragma GCC push_options
+#pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
+                     "associative-math", "fp-contract=fast")
+#include "core/fastmath.h"   /* after the pragma: see fastmath.h */
+#include "core/simd.h"
+
+static MGV_SIMD_BODY void softmax_rows_body(const float *x, float *y, int64_t rows, int64_t n,
+                                            const float *pad)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * n;
+        float *yr = y + r * n;
+        float mx = -INFINITY;
+        if (pad)
+            for (int64_t j = 0; j < n; j++) {
+                float v = pad[j] != 0 ? -INFINITY : xr[j];
+                mx = v > mx ? v : mx;
+            }
+        else
+            for (int64_t j = 0; j < n; j++) mx = xr[j] > mx ? xr[j] : mx;
+        if (mx == -INFINITY) mx = 0;   /* all masked: every exp below is 0 */
+        float s = 0;
         for (int64_t j = 0; j < n; j++) {
-            y[j] = expf(x[j] - mx);
-            s += y[j];
+            float a = (pad && pad[j] != 0 ? -INFINITY : xr[j]) - mx;
+            float e = a < -87.0f ? 0.0f : mgv_fast_exp(a);
+            yr[j] = e;
+            s += e;
         }
         float inv = s > 0 ? 1.0f / s : 0.0f;
-        for (int64_t j = 0; j < n; j++) y[j] *= inv;
+        for (int64_t j = 0; j < n; j++) yr[j] *= inv;
     }
 }
+MGV_SIMD_FN(static, softmax_rows,
+            (const float *x, float *y, int64_t rows, int64_t n, const float *pad),
+            (x, y, rows, n, pad))
+
+static MGV_SIMD_BODY void softmax_grad_rows_body(const float *y, const float *g, float *dx,
+                                                 int64_t rows, int64_t n)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *yr = y + r * n, *gr = g + r * n;
+        float *dr = dx + r * n, dot = 0;
+        for (int64_t j = 0; j < n; j++) dot += gr[j] * yr[j];
+        for (int64_t j = 0; j < n; j++) dr[j] = yr[j] * (gr[j] - dot);
+    }
+}
+MGV_SIMD_FN(static, softmax_grad_rows,
+            (const float *y, const float *g, float *dx, int64_t rows, int64_t n),
+            (y, g, dx, rows, n))
+#pragma GCC pop_options
 
 /* inner > 1: the slices are the columns of an [n, inner] block; walking the
  * block row by row keeps memory access sequential. buf holds 2 * inner. */
@@ -85,26 +133,20 @@ static void softmax_block(const float *x, float *y, int64_t n, int64_t inner, in
     }
 }
 
-/* Gradient of one unit-stride slice. */
-static void softmax_row_backward(const float *y, const float *g, float *dx, int64_t n, int logv)
+/* Log-softmax gradient of one unit-stride slice. */
+static void log_softmax_row_backward(const float *y, const float *g, float *dx, int64_t n)
 {
-    if (logv) {
-        float sg = 0;
-        int live = 0;
-        for (int64_t j = 0; j < n; j++) {
-            sg += g[j];
-            live |= y[j] != -INFINITY;
-        }
-        if (!live) {
-            for (int64_t j = 0; j < n; j++) dx[j] = 0;
-            return;
-        }
-        for (int64_t j = 0; j < n; j++) dx[j] = g[j] - expf(y[j]) * sg;
-    } else {
-        float dot = 0;
-        for (int64_t j = 0; j < n; j++) dot += g[j] * y[j];
-        for (int64_t j = 0; j < n; j++) dx[j] = y[j] * (g[j] - dot);
+    float sg = 0;
+    int live = 0;
+    for (int64_t j = 0; j < n; j++) {
+        sg += g[j];
+        live |= y[j] != -INFINITY;
     }
+    if (!live) {
+        for (int64_t j = 0; j < n; j++) dx[j] = 0;
+        return;
+    }
+    for (int64_t j = 0; j < n; j++) dx[j] = g[j] - expf(y[j]) * sg;
 }
 
 static void softmax_block_backward(const float *y, const float *g, float *dx, int64_t n,
@@ -140,15 +182,23 @@ static void forward_rows(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const rows_job *j = ctx;
     (void)part;
-    for (int64_t r = r0; r < r1; r++) softmax_row(j->x + r * j->n, j->out + r * j->n, j->n, j->logv);
+    if (!j->logv) {
+        softmax_rows(j->x + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n, NULL);
+        return;
+    }
+    for (int64_t r = r0; r < r1; r++) log_softmax_row(j->x + r * j->n, j->out + r * j->n, j->n);
 }
 
 static void backward_rows(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const rows_job *j = ctx;
     (void)part;
+    if (!j->logv) {
+        softmax_grad_rows(j->x + r0 * j->n, j->g + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n);
+        return;
+    }
     for (int64_t r = r0; r < r1; r++)
-        softmax_row_backward(j->x + r * j->n, j->g + r * j->n, j->out + r * j->n, j->n, j->logv);
+        log_softmax_row_backward(j->x + r * j->n, j->g + r * j->n, j->out + r * j->n, j->n);
 }
 
 static int softmax_backward(mgv_node *node, mgv_tensor *gout)
@@ -238,4 +288,123 @@ mgv_tensor *mgv_softmax(mgv_tensor *x, int axis) { return softmax_impl("softmax"
 mgv_tensor *mgv_log_softmax(mgv_tensor *x, int axis)
 {
     return softmax_impl("log_softmax", x, axis, 1);
+}
+
+/* ---- masked softmax with dropout (attention weights) ---------------------- */
+/*
+ * One op for masked_fill(x, pad, -inf), softmax over the last axis and
+ * dropout, the same generator draws and numbers (up to float rounding), in
+ * one pass per row while it is in cache. saved[0] is the softmax y; the dropout mask is
+ * drawn again in backward from ints[0] = key, ints[1] = base, reals[0] = p
+ * (p 0: none): dx = y (gd - sum(gd y)) with gd = g times the mask.
+ */
+typedef struct {
+    const float *x, *pad, *g, *y;   /* backward: g, y */
+    float *out, *prob;              /* forward: out (dropped), prob (y) */
+    float *scratch;                 /* backward: a row per part */
+    int64_t n, rows_per_pad;        /* row length; rows sharing one pad row */
+    float p;
+    uint64_t key, base;
+} msd_job;
+
+static void msd_forward_part(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const msd_job *j = ctx;
+    (void)part;
+    int64_t n = j->n;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *xr = j->x + r * n;
+        float *yr = j->prob + r * n;
+        softmax_rows(xr, yr, 1, n, j->pad ? j->pad + (r / j->rows_per_pad) * n : NULL);
+        if (j->p > 0)
+            mgv_dropout_apply(yr, j->out + r * n, n, j->p, j->key, j->base + (uint64_t)(r * n));
+    }
+}
+
+static void msd_backward_part(void *ctx, int64_t r0, int64_t r1, int part)
+{
+    const msd_job *j = ctx;
+    int64_t n = j->n;
+    float *gd = j->scratch + (int64_t)part * n;   /* g times the mask, one row */
+    for (int64_t r = r0; r < r1; r++) {
+        const float *gr = j->g + r * n;
+        if (j->p > 0) {
+            mgv_dropout_apply(gr, gd, n, j->p, j->key, j->base + (uint64_t)(r * n));
+            gr = gd;
+        }
+        softmax_grad_rows(j->y + r * n, gr, j->out + r * n, 1, n);
+    }
+}
+
+static int msd_backward(mgv_node *node, mgv_tensor *gout)
+{
+    mgv_tensor *y = node->saved[0];
+    int64_t n = y->shape[y->ndim - 1], rows = n ? mgv_numel(y) / n : 0;
+    int64_t min_part = ROWS_MIN_ELEMS / (n + 1) + 1;
+    int64_t sshape[2] = {mgv_parallel_parts(rows, min_part), n};
+    mgv_tensor *g = mgv_contiguous_data(gout);
+    mgv_tensor *dx = g ? mgv_empty(y->ndim, y->shape) : NULL;
+    mgv_tensor *scratch = dx ? mgv_empty(2, sshape) : NULL;
+    int rc = -1;
+    if (scratch) {
+        msd_job j = {NULL, NULL, mgv_data(g), mgv_data(y), mgv_data(dx), NULL, mgv_data(scratch),
+                     n, 1, (float)node->reals[0], (uint64_t)node->ints[0],
+                     (uint64_t)node->ints[1]};
+        mgv_parallel_for(rows, min_part, msd_backward_part, &j);
+        rc = mgv_accumulate_grad_fresh(node->inputs[0], dx);
+    }
+    mgv_release(g);
+    mgv_release(dx);
+    mgv_release(scratch);
+    return rc;
+}
+
+mgv_tensor *mgv_masked_softmax_dropout(mgv_tensor *x, mgv_tensor *pad, float p, int training,
+                                       mgv_rng *rng)
+{
+    char sx[96], sp[96];
+    if (!(p >= 0 && p < 1))
+        return mgv_fail_null("masked_softmax_dropout: p = %g must be in [0, 1)", (double)p);
+    if (x->ndim < 1)
+        return mgv_fail_null("masked_softmax_dropout: input %s needs at least one dimension",
+                             mgv_shape_str(x, sx, sizeof sx));
+    int64_t n = x->shape[x->ndim - 1], rows = n ? mgv_numel(x) / n : 0;
+    int64_t lead = x->ndim > 1 ? x->shape[0] : 1;
+    if (pad && (pad->ndim != x->ndim || pad->shape[0] != lead || pad->shape[pad->ndim - 1] != n ||
+                mgv_numel(pad) != lead * n))
+        return mgv_fail_null("masked_softmax_dropout: pad %s is not one row of %lld keys per "
+                             "sample of input %s",
+                             mgv_shape_str(pad, sp, sizeof sp), (long long)n,
+                             mgv_shape_str(x, sx, sizeof sx));
+    if (!training) p = 0;
+    if (!rng) rng = mgv_rng_global();
+    mgv_tensor *xc = mgv_contiguous_data(x), *pc = pad ? mgv_contiguous_data(pad) : NULL;
+    mgv_tensor *y = xc && (!pad || pc) ? mgv_empty(x->ndim, x->shape) : NULL;
+    mgv_tensor *out = y && p > 0 ? mgv_empty(x->ndim, x->shape) : mgv_retain(y);
+    if (!out) {
+        mgv_release(xc);
+        mgv_release(pc);
+        mgv_release(y);
+        return NULL;
+    }
+    uint64_t base = 0, key = p > 0 ? mgv_dropout_key(rng, x, &base) : 0;
+    msd_job j = {mgv_data(xc), pc ? mgv_data(pc) : NULL, NULL, NULL, mgv_data(out), mgv_data(y),
+                 NULL, n, lead ? rows / lead : 1, p, key, base};
+    mgv_parallel_for(rows, ROWS_MIN_ELEMS / (n + 1) + 1, msd_forward_part, &j);
+    mgv_release(xc);
+    mgv_release(pc);
+    MGV_PROFILE_UNTAPED("masked_softmax_dropout", 1, &x);
+    if (mgv_needs_grad(1, &x)) {
+        mgv_node *node = mgv_record(out, "masked_softmax_dropout", msd_backward, 1, &x);
+        if (!node || !(node->saved[0] = mgv_detach(y))) {
+            mgv_release(y);
+            mgv_release(out);
+            return NULL;
+        }
+        node->ints[0] = (int64_t)key;
+        node->ints[1] = (int64_t)base;
+        node->reals[0] = p;
+    }
+    mgv_release(y);
+    return out;
 }

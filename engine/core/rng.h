@@ -32,6 +32,34 @@ void mgv_rng_set_shard(mgv_rng *r, int64_t before, int64_t rows, int64_t after);
 /* Advances r by n draws of mgv_rng_next. */
 void mgv_rng_skip(mgv_rng *r, int64_t n);
 
+/*
+ * Keyed counter-based draws (dropout masks): a 32-bit hash of a counter
+ * under a 64-bit key, two rounds of an invertible mixer (lowbias32) with a
+ * key half injected before each. Element i of a mask is draw i whatever
+ * order or thread computes it, so masks are drawn in parallel, by SIMD
+ * lanes, and again in backward instead of being stored. k1 takes the high
+ * half of the counter (mgv_rng_keyed_hi), lo the low half.
+ */
+static inline uint32_t mgv_rng_keyed32(uint32_t k0, uint32_t k1, uint32_t lo)
+{
+    uint32_t x = lo ^ k0;
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    x += k1;
+    x ^= x >> 16;
+    x *= 0x7feb352dU;
+    x ^= x >> 15;
+    x *= 0x846ca68bU;
+    x ^= x >> 16;
+    return x;
+}
+
+/* The k1 of counters whose high half is hi under the key's high half k1. */
+static inline uint32_t mgv_rng_keyed_hi(uint32_t k1, uint32_t hi) { return k1 + hi * 0x9e3779b9U; }
+
 /* The process-wide generator used when a caller passes NULL. */
 mgv_rng *mgv_rng_global(void);
 

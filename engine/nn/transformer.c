@@ -200,10 +200,8 @@ static mgv_tensor *attention(const mgv_transformer_layer *ly, mgv_tensor *h, mgv
     MGV_TRY(sc, v, mgv_permute(t, to_heads));
 
     MGV_TRY(sc, s, mgv_matmul(q, k));                                 /* [B, nh, L, L] */
-    if (pad) MGV_TRY(sc, s, mgv_masked_fill(s, pad, -INFINITY));
-    MGV_TRY(sc, p, mgv_softmax(s, -1));
-    if (training && c->attention_dropout > 0)
-        MGV_TRY(sc, p, mgv_dropout(p, c->attention_dropout, training, rng));
+    /* masked_fill(-inf), softmax and dropout in one pass */
+    MGV_TRY(sc, p, mgv_masked_softmax_dropout(s, pad, c->attention_dropout, training, rng));
     MGV_TRY(sc, ctx, mgv_matmul(p, v));                               /* [B, nh, L, dh] */
     MGV_TRY(sc, ctx, mgv_permute(ctx, to_heads));
     MGV_TRY(sc, ctx, mgv_reshape(ctx, 3, merged));
@@ -260,43 +258,14 @@ static mgv_tensor *maybe_dropout(mgv_tensor *x, float p, int training, mgv_rng *
 #include "core/fastmath.h"   /* after the pragma: see fastmath.h */
 #include "core/simd.h"
 
-/* x Phi(x) = x (2 - erfc(x / sqrt 2)) / 2, with erfc from the Chebyshev
- * fit of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere), so
- * the negative tail keeps its relative precision. */
-static inline float fgelu(float x)
-{
-    float z = (x < 0 ? -x : x) * 0.70710678118654752f;
-    float t = 1.0f / (1.0f + 0.5f * z);
-    float p = -1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f +
-              t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f +
-              t * (-0.82215223f + t * 0.17087277f))))))));
-    float c = t * mgv_fast_exp(p - z * z);   /* erfc(|x| / sqrt 2) */
-    return 0.5f * x * (x < 0 ? c : 2.0f - c);
-}
-
 static MGV_SIMD_BODY void gelu_rows_body(float *y, int64_t rows, int64_t n, int64_t ld)
 {
     for (int64_t r = 0; r < rows; r++) {
         float *v = y + r * ld;
-        for (int64_t j = 0; j < n; j++) v[j] = fgelu(v[j]);
+        for (int64_t j = 0; j < n; j++) v[j] = mgv_fast_gelu(v[j]);
     }
 }
 MGV_SIMD_FN(static, gelu_rows, (float *y, int64_t rows, int64_t n, int64_t ld), (y, rows, n, ld))
-
-/* out = LayerNorm(v) over d values (out may be v); two passes for the variance. */
-static MGV_SIMD_BODY void ln_row_body(const float *v, float *out, int64_t d, const float *g,
-                                      const float *b, float eps)
-{
-    float s = 0;
-    for (int64_t j = 0; j < d; j++) s += v[j];
-    float mean = s / (float)d, q = 0;
-    for (int64_t j = 0; j < d; j++) q += (v[j] - mean) * (v[j] - mean);
-    float rstd = 1.0f / sqrtf(q / (float)d + eps);
-    for (int64_t j = 0; j < d; j++) out[j] = (v[j] - mean) * rstd * g[j] + b[j];
-}
-MGV_SIMD_FN(static, ln_row,
-            (const float *v, float *out, int64_t d, const float *g, const float *b, float eps),
-            (v, out, d, g, b, eps))
 
 static MGV_SIMD_BODY void add_row_body(float *y, const float *res, int64_t d)
 {
@@ -404,8 +373,9 @@ static void fast_linear_part(void *ctx, int64_t r0, int64_t r1, int part)
     for (int64_t r = r0; r < r1; r++) {
         float *y = o->Y + r * o->ldy;
         add_row(y, j->res + r * d, d);
-        if (j->epi == EPI_ADD_LN) ln_row(y, y, d, j->g, j->b, j->eps);
-        else if (j->epi == EPI_ADD_AND_LN) ln_row(y, j->ln_out + r * d, d, j->g, j->b, j->eps);
+        if (j->epi == EPI_ADD_LN) mgv_layer_norm_rows(y, y, NULL, 1, d, j->g, j->b, j->eps);
+        else if (j->epi == EPI_ADD_AND_LN)
+            mgv_layer_norm_rows(y, j->ln_out + r * d, NULL, 1, d, j->g, j->b, j->eps);
     }
 }
 
@@ -431,7 +401,8 @@ static void fast_ln_part(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const fast_ln_job *j = ctx;
     (void)part;
-    for (int64_t r = r0; r < r1; r++) ln_row(j->x + r * j->d, j->y + r * j->d, j->d, j->g, j->b, j->eps);
+    mgv_layer_norm_rows(j->x + r0 * j->d, j->y + r0 * j->d, NULL, r1 - r0, j->d, j->g, j->b,
+                        j->eps);
 }
 
 typedef struct {

@@ -12,6 +12,7 @@
 #include "check.h"
 #include "gradcheck.h"
 #include "mgv.h"
+#include "core/parallel.h"
 
 static mgv_tensor *rnd(int ndim, const int64_t *shape, uint64_t seed)
 {
@@ -145,6 +146,57 @@ static void test_dropout_determinism_and_identity(void)
     CHECK_ERROR_HAS("dropout: p = 1 must be in [0, 1)");
     CHECK(mgv_dropout(x, -0.1f, 0, NULL) == NULL);
     CHECK_ERROR_HAS("must be in [0, 1)");
+    mgv_release(x);
+}
+
+/* Masks are keyed draws per element: the same on 1 and 2 threads; no
+ * visible pattern between neighbours or between consecutive calls; a
+ * rank's rows of a sharded batch get the rows of the whole batch's mask. */
+static void test_dropout_keyed_draws(void)
+{
+    int64_t s[2] = {400, 2500};
+    mgv_tensor *x = mgv_ones(2, s);
+    int nt = mgv_get_num_threads();
+    mgv_tensor *y[3];
+    for (int t = 0; t < 2; t++) {
+        mgv_rng r;
+        mgv_rng_seed(&r, 3);
+        mgv_set_num_threads(t ? 2 : 1);
+        y[t] = mgv_dropout(x, 0.5f, 1, &r);
+        if (t) y[2] = mgv_dropout(x, 0.5f, 1, &r);   /* the next call's mask */
+    }
+    mgv_set_num_threads(nt);
+    CHECK(y[0] && y[1] && y[2]);
+    int64_t n = s[0] * s[1], same = 0, both_next = 0, both_call = 0;
+    for (int64_t i = 0; y[0] && y[1] && y[2] && i < n; i++) {
+        int a = mgv_get_flat(y[1], i) == 0;
+        same += mgv_get_flat(y[0], i) == mgv_get_flat(y[1], i);
+        both_next += i + 1 < n && a && mgv_get_flat(y[1], i + 1) == 0;
+        both_call += a && mgv_get_flat(y[2], i) == 0;
+    }
+    CHECK(same == n);
+    /* p^2 = 0.25 of the pairs, std ~ 0.0003 */
+    CHECK_NEAR((double)both_next / n, 0.25, 0.003);
+    CHECK_NEAR((double)both_call / n, 0.25, 0.003);
+    for (int i = 0; i < 3; i++) mgv_release(y[i]);
+    /* rows [2, 5) of a batch of 6 */
+    int64_t whole[2] = {6, 50}, part[2] = {3, 50};
+    mgv_tensor *xw = mgv_ones(2, whole), *xp = mgv_ones(2, part);
+    mgv_rng rw, rp;
+    mgv_rng_seed(&rw, 11);
+    mgv_rng_seed(&rp, 11);
+    mgv_rng_set_shard(&rp, 2, 3, 1);
+    mgv_tensor *yw = mgv_dropout(xw, 0.4f, 1, &rw), *yp = mgv_dropout(xp, 0.4f, 1, &rp);
+    CHECK(yw && yp);
+    int bad = 0;
+    for (int64_t i = 0; yw && yp && i < 150; i++)
+        bad += mgv_get_flat(yp, i) != mgv_get_flat(yw, 100 + i);
+    CHECK(bad == 0);
+    CHECK(mgv_rng_next(&rw) == mgv_rng_next(&rp));   /* both streams moved alike */
+    mgv_release(yw);
+    mgv_release(yp);
+    mgv_release(xw);
+    mgv_release(xp);
     mgv_release(x);
 }
 
@@ -446,6 +498,7 @@ int main(void)
     RUN(test_layer_norm_grad);
     RUN(test_dropout_statistics);
     RUN(test_dropout_determinism_and_identity);
+    RUN(test_dropout_keyed_draws);
     RUN(test_dropout_grad);
     RUN(test_masked_fill_values);
     RUN(test_masked_fill_grad);

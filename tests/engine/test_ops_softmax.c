@@ -2,7 +2,8 @@
  * test_ops_softmax.c — softmax and log_softmax: hand-computed values, an
  * independent double-precision reference along every axis, stability for
  * large logits, -inf masking (partial and fully masked slices), errors, and
- * finite-difference gradients on axes 0, 1 and -1.
+ * finite-difference gradients on axes 0, 1 and -1; the fused masked softmax
+ * with dropout against the ops it replaces.
  *
  * Gradient tolerance: default atol 2e-3, rtol 1e-2 with h = 1e-2 (inputs in
  * [-2, 2], so the second derivatives are O(1) and the central-difference
@@ -265,6 +266,66 @@ static void test_softmax_rows_threaded(void)
     }
 }
 
+/* masked_softmax_dropout against the three ops it fuses (masked_fill -inf,
+ * softmax, dropout) with generators in the same state: the same dropped
+ * entries, outputs and input gradients within float rounding (the masked
+ * loop may vectorise differently), with a padded key, a fully padded
+ * sample, on 1 and 2 threads, and without dropout (p 0, or evaluation). */
+static void test_masked_softmax_dropout(void)
+{
+    int64_t xs[4] = {3, 2, 40, 40}, ps[4] = {3, 1, 1, 40};
+    mgv_tensor *x0 = gradcheck_input(4, xs, 301, -3, 3), *g = gradcheck_input(4, xs, 302, -1, 1);
+    mgv_tensor *pad = mgv_zeros(4, ps);
+    mgv_set_flat(pad, 7, 1.0f);                                  /* sample 0: key 7 */
+    for (int64_t j = 0; j < 40; j++) mgv_set_flat(pad, 80 + j, 1.0f);   /* sample 2: all */
+    const float probs[3] = {0.3f, 0.0f, 0.3f};
+    const int train[3] = {1, 1, 0};
+    int nt = mgv_get_num_threads();
+    for (int c = 0; c < 3 * 2; c++) {
+        float p = probs[c / 2];
+        mgv_set_num_threads(c % 2 ? 2 : 1);
+        mgv_tensor *x1 = mgv_clone_data(x0), *x2 = mgv_clone_data(x0);
+        mgv_set_requires_grad(x1, 1);
+        mgv_set_requires_grad(x2, 1);
+        mgv_rng r1, r2;
+        mgv_rng_seed(&r1, 17);
+        mgv_rng_seed(&r2, 17);
+        mgv_tensor *f = mgv_masked_softmax_dropout(x1, pad, p, train[c / 2], &r1);
+        mgv_tensor *m = mgv_masked_fill(x2, pad, -INFINITY);
+        mgv_tensor *sm = m ? mgv_softmax(m, -1) : NULL;
+        mgv_tensor *u = sm ? mgv_dropout(sm, p, train[c / 2], &r2) : NULL;
+        CHECK(f && u && mgv_backward(f, g) == 0 && mgv_backward(u, g) == 0);
+        int bad = 0, zeros = 0;
+        for (int64_t i = 0; f && u && x1->grad && x2->grad && i < mgv_numel(x0); i++) {
+            float a = mgv_get_flat(f, i), b = mgv_get_flat(u, i);
+            float ga = mgv_get_flat(x1->grad, i), gb = mgv_get_flat(x2->grad, i);
+            /* y (g - sum g y) cancels: gradients within 1e-6 of g's scale (1) */
+            bad += (a == 0) != (b == 0) || fabsf(a - b) > 1e-6f * fabsf(b) ||
+                   fabsf(ga - gb) > 1e-6f;
+            zeros += a == 0;
+        }
+        CHECK(bad == 0);
+        /* padded entries (1 key x 80 rows, 1600 of sample 2) and, with dropout, ~30% more */
+        int64_t padded = 80 + 80 * 40;
+        CHECK(p > 0 && train[c / 2] ? zeros > padded + 1000 : zeros == padded);
+        CHECK(mgv_rng_next(&r1) == mgv_rng_next(&r2));   /* the same draws taken */
+        mgv_tensor *tmp[] = {x1, x2, f, m, sm, u};
+        for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) mgv_release(tmp[i]);
+    }
+    mgv_set_num_threads(nt);
+    /* errors: a pad that is not one row per sample, a bad p */
+    int64_t bs[4] = {3, 1, 40, 40};
+    mgv_tensor *bad_pad = mgv_zeros(4, bs);
+    CHECK(mgv_masked_softmax_dropout(x0, bad_pad, 0.1f, 1, NULL) == NULL);
+    CHECK_ERROR_HAS("is not one row of 40 keys per sample");
+    CHECK(mgv_masked_softmax_dropout(x0, NULL, 1.0f, 1, NULL) == NULL);
+    CHECK_ERROR_HAS("p = 1 must be in [0, 1)");
+    mgv_release(bad_pad);
+    mgv_release(pad);
+    mgv_release(x0);
+    mgv_release(g);
+}
+
 int main(void)
 {
     RUN(test_softmax_hand_values);
@@ -273,5 +334,6 @@ int main(void)
     RUN(test_softmax_errors);
     RUN(test_softmax_grad);
     RUN(test_softmax_rows_threaded);
+    RUN(test_masked_softmax_dropout);
     return CHECK_DONE();
 }
