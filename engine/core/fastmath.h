@@ -18,10 +18,12 @@ typedef union {
 } fbits;
 
 /* e^x to about 2e-7 relative; x clamped to [-87, 88] (below -87 the result
- * is ~1e-38, not 0: callers multiply masked entries by 0) */
-static inline float mgv_fast_exp(float x)
+ * is ~1e-38, not 0: callers multiply masked entries by 0). NaN in, NaN out;
+ * the computation runs on -87 meanwhile, since converting NaN to an integer
+ * is undefined. */
+static inline float mgv_fast_exp(float in)
 {
-    x = x < -87.0f ? -87.0f : x;
+    float x = in > -87.0f ? in : -87.0f;
     x = x > 88.0f ? 88.0f : x;
     /* n = round(x / ln 2): the argument of the conversion is positive, so
      * truncation is floor (no float rounding tricks: sums may be reassociated) */
@@ -32,7 +34,7 @@ static inline float mgv_fast_exp(float x)
               r * (0.00833333377f + r * 0.00138888892f)))));
     fbits s;
     s.i = (ni + 127) << 23;
-    return p * s.f;
+    return in == in ? p * s.f : in;
 }
 
 /* erfc(z) = t e^(p(t) - z^2), t = 1 / (1 + z/2), z >= 0: the Chebyshev fit

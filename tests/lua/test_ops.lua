@@ -253,4 +253,17 @@ H.test("mgv.simd names the path forced by MGV_SIMD and its OpenBLAS core", funct
   H.eq(out, "generic\tPrescott\n")
 end)
 
+H.test("NaN passes through gelu, its gradient and softmax", function()
+  local nan = 0 / 0
+  local x = mgv.tensor{ nan, 1.0, -2.0 }
+  x.requires_grad = true
+  local y = mgv.gelu(x)
+  H.check(y[1] ~= y[1], "gelu(NaN) is " .. tostring(y[1]))
+  H.near(y[2], 0.8413447, 1e-6)
+  y:sum():backward()
+  H.check(x.grad[1] ~= x.grad[1], "gelu'(NaN) is " .. tostring(x.grad[1]))
+  local s = mgv.softmax(mgv.tensor{ { nan, 0.0, 1.0 } }, -1)
+  H.check(s[1][1] ~= s[1][1], "softmax of a row with NaN gives " .. tostring(s[1][1]))
+end)
+
 H.done()
