@@ -6,7 +6,10 @@
 $MGV_KERNEL_BIN, installed into a temporary JUPYTER_PATH) with nbclient, in
 examples/, and writes it back with its outputs, so that it reads on a
 repository page. The MNRE section of routing.ipynb runs when $MGV_DATA (else
-data/) holds MNRE and GloVe, and says so when it does not.
+data/) holds MNRE and GloVe, and says so when it does not. --execute runs it
+with $MGV_DATA set to an empty directory: MNRE's text is fetched at set-up
+(scripts/get-data.sh) and never committed, and a route prints a sentence's
+tokens, so the committed outputs show the section's note instead.
 """
 import json
 import os
@@ -185,6 +188,7 @@ def execute(paths):
         subprocess.run([kernel, "install", "--prefix", tmp, "--name", "mgv"],
                        check=True, stdout=subprocess.DEVNULL)
         os.environ["JUPYTER_PATH"] = os.path.join(tmp, "share", "jupyter")
+        os.environ["MGV_DATA"] = os.path.join(tmp, "no-data")   # no MNRE text in the outputs
         for var, sub in [("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"),
                          ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")]:
             os.environ[var] = os.path.join(tmp, sub)
