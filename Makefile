@@ -17,7 +17,8 @@ LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lreadline -ljpeg -lcrypto -lm -pt
 # MPI (data-parallel ranks, engine/core/dist.h): on when Open MPI's or MPICH's
 # pkg-config file is present, Open MPI first; `make MPI=0` builds one-rank only;
 # `make MPI_PC=mpich BUILD=build-mpich` builds against MPICH beside the default
-MPI_PC  := $(firstword $(foreach p,ompi-c mpich,$(shell pkg-config --exists $(p) && echo $(p))))
+MPI_PCS := $(foreach p,ompi-c mpich,$(shell pkg-config --exists $(p) && echo $(p)))
+MPI_PC  := $(firstword $(MPI_PCS))
 MPI     ?= $(if $(MPI_PC),1,0)
 ifeq ($(MPI),1)
 ifeq ($(MPI_PC),)
@@ -169,7 +170,7 @@ install-lua: $(LUA_MOD)
 # with MPICH installed beside Open MPI, the tests also run build-mpich/mgv
 # under mpirun.mpich (tests/e2e/test_mpi.py)
 MPICH_TOO = $(if $(filter 1,$(MPI)),$(if $(filter-out mpich,$(MPI_PC)),$(if $(filter 1,$(SANITIZE)),,\
-              $(shell pkg-config --exists mpich && echo mpich-build))))
+              $(if $(filter mpich,$(MPI_PCS)),mpich-build))))
 .PHONY: mpich-build
 mpich-build:
 	@$(MAKE) --no-print-directory MPI_PC=mpich BUILD=build-mpich build-mpich/mgv

@@ -112,11 +112,16 @@ function lib.config(model, x)
            vmoe_weight = mc.vmoe_weight, lr = mc.lr }
 end
 
---- lib.targets(ds, idx) -> the gold classes of instances idx
-function lib.targets(ds, idx)
-  local y, t = ds:labels(), {}
+-- the entries idx of the class list y
+local function pick(y, idx)
+  local t = {}
   for i, k in ipairs(idx) do t[i] = y[k] end
   return t
+end
+
+--- lib.targets(ds, idx) -> the gold classes of instances idx
+function lib.targets(ds, idx)
+  return pick(ds:labels(), idx)
 end
 
 --- lib.evaluate(head, model, ds [, batch = 64]) -> mgv.metrics of the Lua head on ds
@@ -146,12 +151,13 @@ function lib.train(head, model, task, o)
   local opt = mgv.optim.adam(params, { lr = o.lr or 1e-3 })
   local batch = o.batch or 16
   local steps = #task.train // batch + 1
+  local y = task.train:labels()   -- read once, not copied every step
   for epoch = 1, o.epochs or 3 do
     local sum = 0
     for _ = 1, steps do
       local idx = sampler:next(batch)
       local x = model:forward(task.train, idx, { inputs = true, loss = false }).inputs
-      local out = head:forward(x, lib.targets(task.train, idx))
+      local out = head:forward(x, pick(y, idx))
       opt:zero_grad()
       out.loss:backward()
       opt:step()
@@ -181,13 +187,22 @@ function lib.args(usage)
   return a
 end
 
+--- lib.main(usage [, class, nodes]): a script's run: its --epochs/--seed, the
+-- synthetic set, a fresh model's frozen encoders, then lib.train of a head of
+-- class (default Head) whose r spans nodes node vectors (default 2)
+function lib.main(usage, class, nodes)
+  local a = lib.args(usage)
+  mgv.seed(a.seed)
+  local task = mgv.data.synth{ seed = a.seed }
+  local model = mgv.model{ words = task.words, seed = a.seed }   -- frozen encoders
+  local first = model:forward(task.train, { 1 }, { inputs = true, loss = false }).inputs
+  local c = lib.config(model, first)
+  c.nodes = nodes
+  return lib.train(lib.head(c, class), model, task, a)
+end
+
 lib.Head = Head
 if ... == "library" then return lib end
 
 -- ---- training -----------------------------------------------------------------
-local a = lib.args("bin/mgv examples/custom_moe.lua")
-mgv.seed(a.seed)
-local task = mgv.data.synth{ seed = a.seed }
-local model = mgv.model{ words = task.words, seed = a.seed }   -- frozen encoders
-local first = model:forward(task.train, { 1 }, { inputs = true, loss = false }).inputs
-lib.train(lib.head(lib.config(model, first)), model, task, a)
+lib.main("bin/mgv examples/custom_moe.lua")

@@ -26,11 +26,5 @@ function TextHead:forward(x, target)
   return out
 end
 
-local a = lib.args("bin/mgv examples/text_vat.lua")
-mgv.seed(a.seed)
-local task = mgv.data.synth{ seed = a.seed }
-local model = mgv.model{ words = task.words, seed = a.seed }   -- frozen encoders
-local first = model:forward(task.train, { 1 }, { inputs = true, loss = false }).inputs
-local c = lib.config(model, first)
-c.nodes = 1   -- r lives in the text nodes' space [1 x d]
-lib.train(lib.head(c, TextHead), model, task, a)
+-- r lives in the text nodes' space [1 x d]
+lib.main("bin/mgv examples/text_vat.lua", TextHead, 1)

@@ -49,20 +49,20 @@ ap.add_argument("--hidden", type=int, default=256)
 ap.add_argument("--experts", type=int, default=8)
 ap.add_argument("--classes", type=int, default=10)
 ap.add_argument("--proj", type=int, default=256)
-ap.add_argument("--steps", type=int, default=20)
-ap.add_argument("--warmup", type=int, default=3)
+ap.add_argument("--steps", type=int)          # 20, or 3 with --paper-bert
+ap.add_argument("--warmup", type=int)         # 3, or 1 with --paper-bert
 ap.add_argument("--threads", type=int, default=2)
-ap.add_argument("--eval-batches", type=int, default=4)
+ap.add_argument("--eval-batches", type=int)   # 4, or 1 with --paper-bert
 ap.add_argument("--seed", type=int, default=0)
 ap.add_argument("--paper-bert", action="store_true")
 a = ap.parse_args()
-if a.paper_bert:   # the paper's shapes; its own step counts unless given
+if a.paper_bert:   # the paper's shapes
     a.batch, a.text_len, a.image_len, a.hidden, a.experts, a.classes, a.proj = \
         16, 128, 577, 768, 8, 8, 256
-    given = set(x.split("=")[0] for x in sys.argv[1:])
-    for k, v in (("steps", 3), ("warmup", 1), ("eval_batches", 1)):
-        if "--" + k.replace("_", "-") not in given:
-            setattr(a, k, v)
+# step counts: the paper's or the small config's unless given
+for k, paper, small in (("steps", 3, 20), ("warmup", 1, 3), ("eval_batches", 1, 4)):
+    if getattr(a, k) is None:
+        setattr(a, k, paper if a.paper_bert else small)
 
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -162,6 +162,33 @@ def graph_logp(g, G):
     return torch.log_softmax(torch.stack([pos, neg], -1), -1)
 
 
+# ---- timing and the key=value report, shared by both configurations ----------
+def time_steps(step, batches):
+    """a.warmup untimed steps, then a.steps timed ones, alternating the two
+    batches: (step times in s, the last loss, peak RSS in MB)"""
+    for s in range(a.warmup):
+        step(batches[s % 2])
+    times = []
+    for s in range(a.steps):
+        t0 = time.perf_counter()
+        loss = step(batches[s % 2])
+        times.append(time.perf_counter() - t0)
+    return times, loss, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def report(config, times, loss, peak_mb, eval_rate, rate_fmt):
+    """the lines bench.lua prints too; rate_fmt formats both samples/s"""
+    med = statistics.median(times)
+    print(config)
+    print("ms_per_step=%.2f" % (med * 1e3))
+    print("ms_min=%.2f" % (min(times) * 1e3))
+    print("ms_max=%.2f" % (max(times) * 1e3))
+    print(("samples_per_s=" + rate_fmt) % (B / med))
+    print("peak_rss_mb=%.1f" % peak_mb)
+    print(("eval_samples_per_s=" + rate_fmt) % eval_rate)
+    print("loss=%.4f" % loss)
+
+
 # ---- --paper-bert: BERT-base fine-tuned with the head ---------------------------
 VOCAB, NL, NH, INTER = 28996, 12, 12, 3072
 
@@ -256,15 +283,7 @@ def paper_bert():
         return loss.item()
 
     batches = [torch.arange(0, B), torch.arange(B, 2 * B)]
-    for s in range(a.warmup):
-        step(batches[s % 2])
-    times = []
-    for s in range(a.steps):
-        t0 = time.perf_counter()
-        loss = step(batches[s % 2])
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    times, loss, peak_mb = time_steps(step, batches)
     bert.eval()
     eval_s = float("inf")
     with torch.no_grad():
@@ -276,15 +295,9 @@ def paper_bert():
                 scores.argmax(1)
             eval_s = min(eval_s, time.perf_counter() - t0)
     n_params = sum(p.numel() for p in list(bert.parameters()) + list(hd.parameters())) + r.numel()
-    print("config: paper-bert B=%d L=%d P=%d d=%d K=%d C=%d params=%d threads=%d steps=%d torch=%s"
-          % (B, L, P, d, K, C, n_params, torch.get_num_threads(), a.steps, torch.__version__))
-    print("ms_per_step=%.2f" % (med * 1e3))
-    print("ms_min=%.2f" % (min(times) * 1e3))
-    print("ms_max=%.2f" % (max(times) * 1e3))
-    print("samples_per_s=%.2f" % (B / med))
-    print("peak_rss_mb=%.1f" % peak_mb)
-    print("eval_samples_per_s=%.2f" % (2 * B / eval_s))
-    print("loss=%.4f" % loss)
+    report("config: paper-bert B=%d L=%d P=%d d=%d K=%d C=%d params=%d threads=%d steps=%d torch=%s"
+           % (B, L, P, d, K, C, n_params, torch.get_num_threads(), a.steps, torch.__version__),
+           times, loss, peak_mb, 2 * B / eval_s, "%.2f")
 
 
 if a.paper_bert:
@@ -320,15 +333,7 @@ def train_step(idx):
     return loss.item()
 
 
-for s in range(a.warmup):
-    train_step(batches[s % 2])
-times = []
-for s in range(a.steps):
-    t0 = time.perf_counter()
-    loss = train_step(batches[s % 2])
-    times.append(time.perf_counter() - t0)
-med = statistics.median(times)
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+times, loss, peak_mb = time_steps(train_step, batches)
 
 eval_s = float("inf")
 with torch.no_grad():
@@ -341,12 +346,6 @@ with torch.no_grad():
                 scores.argmax(1)
         eval_s = min(eval_s, time.perf_counter() - t0)
 
-print("config: B=%d L=%d P=%d d=%d K=%d C=%d proj=%d threads=%d steps=%d torch=%s"
-      % (B, L, P, d, K, C, PROJ, torch.get_num_threads(), a.steps, torch.__version__))
-print("ms_per_step=%.2f" % (med * 1e3))
-print("ms_min=%.2f" % (min(times) * 1e3))
-print("ms_max=%.2f" % (max(times) * 1e3))
-print("samples_per_s=%.1f" % (B / med))
-print("peak_rss_mb=%.1f" % peak_mb)
-print("eval_samples_per_s=%.1f" % (a.eval_batches * N / eval_s))
-print("loss=%.4f" % loss)
+report("config: B=%d L=%d P=%d d=%d K=%d C=%d proj=%d threads=%d steps=%d torch=%s"
+       % (B, L, P, d, K, C, PROJ, torch.get_num_threads(), a.steps, torch.__version__),
+       times, loss, peak_mb, a.eval_batches * N / eval_s, "%.1f")

@@ -14,28 +14,37 @@ local function stats(t)
   for _, v in ipairs(t) do q = q + (v - m) ^ 2 end
   return m, n > 1 and math.sqrt(q / (n - 1)) or 0 / 0
 end
+-- the finished runs of the named settings, one listing of DIR read once:
+-- runs[name] = { {seed, json}, ... } in ls order (the order the means add in)
+local wanted, runs = {}, {}
+for _, n in ipairs(names) do wanted[n] = true end
+local p = io.popen('ls "' .. dir .. '"')
+for file in p:lines() do
+  local name, seed = file:match("^(.-)%-(%d+)%.json$")
+  if name and wanted[name] then
+    local f = assert(io.open(dir .. "/" .. file))
+    local j = mgv.json.decode(f:read("a"))
+    f:close()
+    if not j.interrupted then
+      runs[name] = runs[name] or {}
+      runs[name][#runs[name] + 1] = { seed = tonumber(seed), j = j }
+    end
+  end
+end
+p:close()
 local rows, best = {}, nil
 for _, name in ipairs(names) do
   local r = { name = name, val = {}, test = {}, secs = {}, epochs = {}, seeds = {} }
-  local p = io.popen('ls "' .. dir .. '"')
-  for file in p:lines() do
-    local seed = file:match("^(.-)%-(%d+)%.json$") == name and tonumber(file:match("%-(%d+)%.json$"))
-    if seed then
-      local f = assert(io.open(dir .. "/" .. file))
-      local j = mgv.json.decode(f:read("a"))
-      f:close()
-      if not j.interrupted then
-        r.seeds[#r.seeds + 1] = seed
-        r.by_seed = r.by_seed or {}
-        r.by_seed[seed] = j.val_macro_f1
-        r.val[#r.val + 1], r.test[#r.test + 1] = j.val_macro_f1, j.macro_f1
-        r.secs[#r.secs + 1], r.epochs[#r.epochs + 1] = j.seconds, j.best_epoch
-        r.cpu = r.cpu or {}
-        r.cpu[#r.cpu + 1] = j.cpu_seconds
-      end
-    end
+  for _, run in ipairs(runs[name] or {}) do
+    local seed, j = run.seed, run.j
+    r.seeds[#r.seeds + 1] = seed
+    r.by_seed = r.by_seed or {}
+    r.by_seed[seed] = j.val_macro_f1
+    r.val[#r.val + 1], r.test[#r.test + 1] = j.val_macro_f1, j.macro_f1
+    r.secs[#r.secs + 1], r.epochs[#r.epochs + 1] = j.seconds, j.best_epoch
+    r.cpu = r.cpu or {}
+    r.cpu[#r.cpu + 1] = j.cpu_seconds
   end
-  p:close()
   if #r.val > 0 then
     r.vm, r.vs = stats(r.val)
     rows[#rows + 1] = r

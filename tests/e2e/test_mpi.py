@@ -332,7 +332,8 @@ def left_running(marker):
 def test_ctrl_c(tmp, launcher=CTRL_C_MPIRUN, mgv=MGV, tag="", to_ranks=False, want_rc=None):
     """Ctrl-C at a terminal: SIGINT to the launcher's process group, the launcher
     leading a session of its own (its ranks may be in groups of their own);
-    to_ranks: SIGINT to the ranks alone (the launcher's children)."""
+    to_ranks: SIGINT to the ranks alone (the launcher's children); want_rc: a
+    tuple of the launcher's accepted statuses (None: any but 0)."""
     js = os.path.join(tmp, "ctrlc.json")
     how = "SIGINT to the ranks" if to_ranks else "Ctrl-C (SIGINT to the launcher's group)"
     p = subprocess.Popen(launcher + ["-np", "2", mgv] + ZS + ["--epochs", "1000", "--patience",
@@ -379,13 +380,10 @@ def test_ctrl_c(tmp, launcher=CTRL_C_MPIRUN, mgv=MGV, tag="", to_ranks=False, wa
         with open(js) as f:
             got = json.load(f)
         os.remove(js)
-    if want_rc is not None and not isinstance(want_rc, tuple):
-        want_rc = (want_rc,)
     if want_rc and 0 in want_rc and p.returncode == 0:
         print("NOTE test_mpi.py: %s%s: the launcher returned 0 (its own status when "
               "interrupted; the ranks exit 130)" % (tag, how))
-    report((p.returncode != 0 or (want_rc and 0 in want_rc))
-           and (want_rc is None or p.returncode in want_rc) and took <= STOP_SECONDS
+    report((p.returncode in want_rc if want_rc else p.returncode != 0) and took <= STOP_SECONDS
            and not stray, "%s%s: the job exits %d in %.1f s, no process left"
            % (tag, how, p.returncode, took),
            "rc %s after %.1f s, left %s: %s" % (p.returncode, took, stray, text[-800:]))
@@ -415,7 +413,7 @@ def test_mpich(tmp, one):
     # its own cleanup of the interrupted job wins the race (8 of 20 runs
     # here): then it returns 0. SIGINT to the ranks alone: always 130.
     test_ctrl_c(tmp, MPICH_RUN, MPICH_MGV, "MPICH: ", want_rc=(130, 0))
-    test_ctrl_c(tmp, MPICH_RUN, MPICH_MGV, "MPICH: ", to_ranks=True, want_rc=130)
+    test_ctrl_c(tmp, MPICH_RUN, MPICH_MGV, "MPICH: ", to_ranks=True, want_rc=(130,))
 
 
 def main():
@@ -430,7 +428,7 @@ def main():
         test_zeroshot_kill_resume(tmp)
         test_follow(tmp)
         test_ctrl_c(tmp)
-        test_ctrl_c(tmp, to_ranks=True, want_rc=130)
+        test_ctrl_c(tmp, to_ranks=True, want_rc=(130,))
         test_mpich(tmp, one)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,16 +16,29 @@
 #include "core/tensor.h"
 
 /* max |a - b| over all elements (infinity when a or b is missing or the
- * sizes differ). */
+ * sizes differ; NaN when one is NaN: no later element replaces it, as the
+ * comparisons with a NaN are false). */
 static inline double max_abs_diff(const mgv_tensor *a, const mgv_tensor *b)
 {
     if (!a || !b || mgv_numel(a) != mgv_numel(b)) return INFINITY;
     double worst = 0;
     for (int64_t i = 0; i < mgv_numel(a); i++) {
         double d = fabs((double)mgv_get_flat(a, i) - mgv_get_flat(b, i));
-        if (!(d <= worst)) worst = d;
+        if (d > worst || isnan(d)) worst = d;
     }
     return worst;
+}
+
+/* max |t| over all elements (0 when t is missing; NaN when one is NaN, as
+ * max_abs_diff). */
+static inline double max_abs(const mgv_tensor *t)
+{
+    double m = 0;
+    for (int64_t i = 0; t && i < mgv_numel(t); i++) {
+        double v = fabs((double)mgv_get_flat(t, i));
+        if (v > m || isnan(v)) m = v;
+    }
+    return m;
 }
 
 /* Writes text to dir/name (silently nothing when it cannot be opened: the

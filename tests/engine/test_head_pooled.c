@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "fixtures.h"
 #include "mgv.h"
 #include "mgvmoe/head.h"
 
@@ -24,15 +25,7 @@ static int close_to(const char *what, mgv_tensor *a, mgv_tensor *b)
         printf("  %s: missing or size mismatch\n", what);
         return 0;
     }
-    double worst = 0, scale = 0;
-    for (int64_t i = 0; i < mgv_numel(b); i++) {
-        double y = fabs(mgv_get_flat(b, i));
-        if (y > scale) scale = y;
-    }
-    for (int64_t i = 0; i < mgv_numel(a); i++) {
-        double e = fabs(mgv_get_flat(a, i) - mgv_get_flat(b, i));
-        if (!(e <= worst)) worst = e;
-    }
+    double worst = max_abs_diff(a, b), scale = max_abs(b);
     if (!(scale > 0) || !(worst <= TOL * scale)) {
         printf("  %s: worst error %.3g of largest %.3g\n", what, worst, scale);
         return 0;

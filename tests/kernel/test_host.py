@@ -12,7 +12,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -31,14 +30,6 @@ def result(outs):
 def stream(outs, name="stdout"):
     return "".join(m["content"]["text"] for m in outs
                    if m["msg_type"] == "stream" and m["content"]["name"] == name)
-
-
-def reply_to(kc, msg_id):
-    end = time.time() + H.scaled(20)
-    while True:
-        m = kc.get_shell_msg(timeout=max(0.01, end - time.time()))
-        if m["parent_header"].get("msg_id") == msg_id:
-            return m["content"]
 
 
 class HostTests(unittest.TestCase):
@@ -141,14 +132,14 @@ class HostTests(unittest.TestCase):
     def test_completion(self):
         for code, want in [("model:tr", "model:train_step"), ("x = task.test:cl", "task.test:classes"),
                            ("mgv.ze", "mgv.zeros")]:
-            c = reply_to(self.kc, self.kc.complete(code))
+            c = H.shell_reply(self.kc, self.kc.complete(code), H.scaled(20))["content"]
             self.assertIn(want, c["matches"], code)
             self.assertEqual(c["cursor_end"] - c["cursor_start"], len(code.split(" ")[-1]))
         d = tempfile.mkdtemp()
         open(os.path.join(d, "probe_data.json"), "w").close()
         os.mkdir(os.path.join(d, "probe_dir"))
         code = 'f = io.open("%s/probe_' % d
-        c = reply_to(self.kc, self.kc.complete(code))
+        c = H.shell_reply(self.kc, self.kc.complete(code), H.scaled(20))["content"]
         self.assertEqual(c["matches"], [d + "/probe_data.json", d + "/probe_dir/"])
         self.assertEqual(c["cursor_start"], code.index('"') + 1)
         kinds = [t["type"] for t in c["metadata"]["_jupyter_types_experimental"]]
