@@ -238,14 +238,22 @@ local function png_of(v)
   return nil
 end
 
---- H.present(...) -> text [, html, png]: how the REPL and the notebook show
--- a chunk's results (nothing for no results). The text is the inspector's
--- (mgv._show_results); a single tensor, model, data set or routing result
--- also gives an HTML table, a value with a png() method its picture.
+--- H.present_text(...) -> text: how the REPL shows a chunk's results
+-- (nothing for no results): the inspector's text (mgv._show_results) alone,
+-- without the HTML and picture a terminal would not show.
+function H.present_text(...)
+  if select("#", ...) == 0 then return nil end
+  return M._show_results(...)
+end
+
+--- H.present(...) -> text [, html, png]: how the notebook shows a chunk's
+-- results: H.present_text's text; a single tensor, model, data set or
+-- routing result also gives an HTML table, a value with a png() method its
+-- picture.
 function H.present(...)
   local n = select("#", ...)
   if n == 0 then return nil end
-  local text = M._show_results(...)
+  local text = H.present_text(...)
   if n > 1 then return text end
   local v = ...
   local png = png_of(v)
@@ -283,7 +291,7 @@ end
 
 -- In bin/mgv display and update_display print the text form.
 local function print_display(obj)
-  local text = H.present(obj)
+  local text = H.present_text(obj)
   io.stdout:write(text, "\n")
   io.stdout:flush()
 end

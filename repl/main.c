@@ -248,7 +248,7 @@ static void show_results(lua_State *L, int n)
     if (n == 0) return;
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
     int base = lua_gettop(L) - n + 1;
-    if (lhost_push(L, "present")) {
+    if (lhost_push(L, "present_text")) {
         lua_insert(L, base);
         int status = docall(L, n, 1);
         if (status == LUA_OK) {
