@@ -99,7 +99,7 @@ function H.compile(code, name)
   local silent = body:sub(-1) == ";"
   if silent then body = body:sub(1, -2) end
   if code:find("function", 1, true) then inputs[name:gsub("^[=@]", "")] = code end
-  local f = load("return " .. body, name, "t")
+  local f, rerr = load("return " .. body, name, "t")
   if f then return "run", f, not silent end
   local cut = last_split(body)
   if cut then
@@ -112,7 +112,6 @@ function H.compile(code, name)
   local err
   f, err = load(body, name, "t")
   if f then return "run", f, not silent end
-  local _, rerr = load("return " .. body, name, "t")
   return "error", err, eof(err) or eof(rerr)
 end
 
