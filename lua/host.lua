@@ -460,7 +460,7 @@ function H.help_text(src)
   src = src:match("^%s*(.-)%s*$")
   if src == "" then return M.doc() end
   local name, plain = name_of(src)
-  if not (name and plain) then return M.doc(src) or M._search_help(src) end
+  if not (name and plain) then return M._search_help(src) end
   local v = lookup(name)
   local doc = v ~= nil and M.doc(v)
   -- a function of the user's is not the method of the same name
