@@ -63,6 +63,13 @@ local function last_split(code)
 end
 H.last_split = last_split
 
+-- load(s, name) for text, in env when one is given (load's env must be
+-- absent, not nil, for the globals).
+local function load_in(s, name, env)
+  if env then return load(s, name, "t", env) end
+  return load(s, name, "t")
+end
+
 local function eof(err)
   return type(err) == "string" and err:sub(-5) == "<eof>"
 end
@@ -74,43 +81,48 @@ local inputs = {}
 
 local magic
 
---- H.compile(code, chunkname) -> kind, ...
+--- H.compile(code, chunkname [, opts]) -> kind, ...
 --   "run", f, show      f runs the chunk; show: whether to show its results
 --   "help", text        ?name, name?, ??name (nothing is called)
 --   "error", msg, incomplete
 --   "none"              blank input
-function H.compile(code, name)
+-- opts.env: the chunk's _ENV (default the globals); opts.check: only whether
+-- the input is complete (the kernel's is_complete), so "help" comes without
+-- its text and the input is not kept for ??name.
+function H.compile(code, name, opts)
   if type(code) ~= "string" then error("compile: a string expected, got " .. type(code), 2) end
   name = name or "=stdin"
+  local env, check = opts and opts.env, opts and opts.check
   local body = code:match("^(.-)%s*$")
   local lead = body:match("^%s*(.*)$")
   if lead == "" then return "none" end
   if lead:sub(1, 1) == "?" then
+    if check then return "help" end
     local q, rest = lead:match("^(%?+)%s*(.-)$")
     return "help", (#q > 1 and H.source_text or H.help_text)(rest)
   end
   local post = lead:match("^([%w_.:]+)%?$")
-  if post then return "help", H.help_text(post) end
+  if post then return "help", not check and H.help_text(post) or nil end
   if lead:sub(1, 1) == "%" then
-    local ok, f = pcall(magic, lead, name)
+    local ok, f = pcall(magic, lead, name, opts)
     if not ok then return "error", tostring(f), false end
     return "run", f, true
   end
   local silent = body:sub(-1) == ";"
   if silent then body = body:sub(1, -2) end
-  if code:find("function", 1, true) then inputs[name:gsub("^[=@]", "")] = code end
-  local f, rerr = load("return " .. body, name, "t")
+  if not check and code:find("function", 1, true) then inputs[name:gsub("^[=@]", "")] = code end
+  local f, rerr = load_in("return " .. body, name, env)
   if f then return "run", f, not silent end
   local cut = last_split(body)
   if cut then
     local head, tail = body:sub(1, cut), body:sub(cut + 1)
     if tail:find("%S") and load("return " .. tail, "=tail", "t") and load(head, "=head", "t") then
-      f = load(head .. " return " .. tail, name, "t")
+      f = load_in(head .. " return " .. tail, name, env)
       if f then return "run", f, not silent end
     end
   end
   local err
-  f, err = load(body, name, "t")
+  f, err = load_in(body, name, env)
   if f then return "run", f, not silent end
   return "error", err, eof(err) or eof(rerr)
 end
@@ -585,9 +597,9 @@ local function who()
 end
 
 -- The statement of %time / %timeit compiled like a typed chunk.
-local function compile_stmt(stmt, name, what)
+local function compile_stmt(stmt, name, what, opts)
   if not stmt:find("%S") then error("%" .. what .. ": a statement expected (%" .. what .. " STMT)", 0) end
-  local kind, f, show = H.compile(stmt, name)
+  local kind, f, show = H.compile(stmt, name, opts)
   if kind == "run" then return f, show end
   if kind == "error" then error(f, 0) end
   error("%" .. what .. ": a statement expected, not help", 0)
@@ -621,10 +633,10 @@ end
 local MAGICS = "%time STMT, %timeit STMT, %who, %help [name], ?name, ??name"
 
 -- A '%' line -> the function that runs it (its results are shown).
-magic = function(line, name)
+magic = function(line, name, opts)
   local word, rest = line:match("^%%(%S*)%s*(.-)$")
   if word == "time" then
-    local f, show = compile_stmt(rest, name, "time")
+    local f, show = compile_stmt(rest, name, "time", opts)
     return function()
       local t0 = M.clock()
       local r = table.pack(f())
@@ -632,7 +644,7 @@ magic = function(line, name)
       if show then return table.unpack(r, 1, r.n) end
     end
   elseif word == "timeit" then
-    local f = compile_stmt(rest, name, "timeit")
+    local f = compile_stmt(rest, name, "timeit", opts)
     return function() print(timeit(f)) end
   elseif word == "who" or word == "whos" then
     return function() print(who()) end
