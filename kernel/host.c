@@ -482,17 +482,12 @@ static int run(int narg, int nres)
  * or -1 (the arguments popped). */
 static int call_host(const char *fname, int nargs, int nres)
 {
-    if (!lhost_push(L, fname)) {
-        lua_pop(L, nargs);
-        return -1;
-    }
-    lua_insert(L, -1 - nargs);
-    if (lua_pcall(L, nargs, nres, 0) != LUA_OK) {
+    int status = lhost_call(L, fname, nargs, nres);
+    if (status > 0) {   /* an error (a missing function is no news) */
         klog("%s: %s", fname, lua_tostring(L, -1));
         lua_pop(L, 1);
-        return -1;
     }
-    return 0;
+    return status == LUA_OK ? 0 : -1;
 }
 
 static int blank(const char *s, size_t n)
