@@ -592,7 +592,6 @@ static int l_baseline_glove(lua_State *L)
     return 1;
 }
 
-/* mgv.isatty(fd): whether stdout (1) or stderr (2) is a terminal */
 /* ---- registration ----------------------------------------------------------------- */
 
 static const luaL_Reg dataset_methods[] = {

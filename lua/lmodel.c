@@ -587,6 +587,7 @@ static int model_index(lua_State *L)
     return 1;
 }
 
+/* mgv.isatty(fd): whether stdout (1) or stderr (2) is a terminal */
 static int l_isatty(lua_State *L)
 {
     lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 2)));
