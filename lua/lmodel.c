@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mgvmoe/model.h"
@@ -597,9 +596,7 @@ static int l_isatty(lua_State *L)
 /* mgv.clock(): monotonic wall-clock seconds (os.clock is CPU time) */
 static int l_clock(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    lua_pushnumber(L, (lua_Number)mgv_profile_clock());
     return 1;
 }
 
