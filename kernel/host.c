@@ -482,17 +482,12 @@ static int run(int narg, int nres)
  * or -1 (the arguments popped). */
 static int call_host(const char *fname, int nargs, int nres)
 {
-    if (!lhost_push(L, fname)) {
-        lua_pop(L, nargs);
-        return -1;
-    }
-    lua_insert(L, -1 - nargs);
-    if (lua_pcall(L, nargs, nres, 0) != LUA_OK) {
+    int status = lhost_call(L, fname, nargs, nres);
+    if (status > 0) {   /* an error (a missing function is no news) */
         klog("%s: %s", fname, lua_tostring(L, -1));
         lua_pop(L, 1);
-        return -1;
     }
-    return 0;
+    return status == LUA_OK ? 0 : -1;
 }
 
 static int blank(const char *s, size_t n)
@@ -556,12 +551,19 @@ static void eval_user_expressions(kexec *e)
     }
 }
 
-/* Pushes mgv._host.compile(code, name): kind and up to two values (3 slots). */
-static const char *compile(const char *code, size_t len, const char *name)
+/* Pushes mgv._host.compile(code, name [, {check = true}]): kind and up to two
+ * values (3 slots). check: only whether code is complete (no help text, the
+ * input not kept). */
+static const char *compile(const char *code, size_t len, const char *name, int check)
 {
     lua_pushlstring(L, code, len);
     lua_pushstring(L, name);
-    if (call_host("compile", 2, 3) != 0) {
+    if (check) {
+        lua_createtable(L, 0, 1);
+        lua_pushboolean(L, 1);
+        lua_setfield(L, -2, "check");
+    }
+    if (call_host("compile", 2 + check, 3) != 0) {
         lua_pushliteral(L, "error");
         lua_pushliteral(L, "the kernel cannot compile cells (mgv._host is missing)");
         lua_pushboolean(L, 0);
@@ -582,7 +584,7 @@ void khost_execute(kexec *e)
     __fpurge(in_f);
     lua_settop(L, 0);
     snprintf(chunkname, sizeof chunkname, "=In[%d]", e->count);
-    const char *kind = compile(e->code, e->len, chunkname);
+    const char *kind = compile(e->code, e->len, chunkname, 0);
     if (strcmp(kind, "help") == 0) {
         size_t n;
         const char *text = lua_tolstring(L, 2, &n);
@@ -713,7 +715,7 @@ json_t *khost_inspect(const char *code, long cursor, int detail)
 json_t *khost_is_complete(const char *code)
 {
     lua_settop(L, 0);
-    const char *kind = compile(code, strlen(code), "=check");
+    const char *kind = compile(code, strlen(code), "=check", 1);
     int error = strcmp(kind, "error") == 0, incomplete = error && lua_toboolean(L, 3);
     lua_settop(L, 0);
     if (!error) return json_pack("{s:s}", "status", "complete");

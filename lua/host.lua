@@ -63,6 +63,13 @@ local function last_split(code)
 end
 H.last_split = last_split
 
+-- load(s, name) for text, in env when one is given (load's env must be
+-- absent, not nil, for the globals).
+local function load_in(s, name, env)
+  if env then return load(s, name, "t", env) end
+  return load(s, name, "t")
+end
+
 local function eof(err)
   return type(err) == "string" and err:sub(-5) == "<eof>"
 end
@@ -74,45 +81,49 @@ local inputs = {}
 
 local magic
 
---- H.compile(code, chunkname) -> kind, ...
+--- H.compile(code, chunkname [, opts]) -> kind, ...
 --   "run", f, show      f runs the chunk; show: whether to show its results
 --   "help", text        ?name, name?, ??name (nothing is called)
 --   "error", msg, incomplete
 --   "none"              blank input
-function H.compile(code, name)
+-- opts.env: the chunk's _ENV (default the globals); opts.check: only whether
+-- the input is complete (the kernel's is_complete), so "help" comes without
+-- its text and the input is not kept for ??name.
+function H.compile(code, name, opts)
   if type(code) ~= "string" then error("compile: a string expected, got " .. type(code), 2) end
   name = name or "=stdin"
+  local env, check = opts and opts.env, opts and opts.check
   local body = code:match("^(.-)%s*$")
   local lead = body:match("^%s*(.*)$")
   if lead == "" then return "none" end
   if lead:sub(1, 1) == "?" then
+    if check then return "help" end
     local q, rest = lead:match("^(%?+)%s*(.-)$")
     return "help", (#q > 1 and H.source_text or H.help_text)(rest)
   end
   local post = lead:match("^([%w_.:]+)%?$")
-  if post then return "help", H.help_text(post) end
+  if post then return "help", not check and H.help_text(post) or nil end
   if lead:sub(1, 1) == "%" then
-    local ok, f = pcall(magic, lead, name)
+    local ok, f = pcall(magic, lead, name, opts)
     if not ok then return "error", tostring(f), false end
     return "run", f, true
   end
   local silent = body:sub(-1) == ";"
   if silent then body = body:sub(1, -2) end
-  if code:find("function", 1, true) then inputs[name:gsub("^[=@]", "")] = code end
-  local f = load("return " .. body, name, "t")
+  if not check and code:find("function", 1, true) then inputs[name:gsub("^[=@]", "")] = code end
+  local f, rerr = load_in("return " .. body, name, env)
   if f then return "run", f, not silent end
   local cut = last_split(body)
   if cut then
     local head, tail = body:sub(1, cut), body:sub(cut + 1)
     if tail:find("%S") and load("return " .. tail, "=tail", "t") and load(head, "=head", "t") then
-      f = load(head .. " return " .. tail, name, "t")
+      f = load_in(head .. " return " .. tail, name, env)
       if f then return "run", f, not silent end
     end
   end
   local err
-  f, err = load(body, name, "t")
+  f, err = load_in(body, name, env)
   if f then return "run", f, not silent end
-  local _, rerr = load("return " .. body, name, "t")
   return "error", err, eof(err) or eof(rerr)
 end
 
@@ -238,14 +249,22 @@ local function png_of(v)
   return nil
 end
 
---- H.present(...) -> text [, html, png]: how the REPL and the notebook show
--- a chunk's results (nothing for no results). The text is the inspector's
--- (mgv._show_results); a single tensor, model, data set or routing result
--- also gives an HTML table, a value with a png() method its picture.
+--- H.present_text(...) -> text: how the REPL shows a chunk's results
+-- (nothing for no results): the inspector's text (mgv._show_results) alone,
+-- without the HTML and picture a terminal would not show.
+function H.present_text(...)
+  if select("#", ...) == 0 then return nil end
+  return M._show_results(...)
+end
+
+--- H.present(...) -> text [, html, png]: how the notebook shows a chunk's
+-- results: H.present_text's text; a single tensor, model, data set or
+-- routing result also gives an HTML table, a value with a png() method its
+-- picture.
 function H.present(...)
   local n = select("#", ...)
   if n == 0 then return nil end
-  local text = M._show_results(...)
+  local text = H.present_text(...)
   if n > 1 then return text end
   local v = ...
   local png = png_of(v)
@@ -283,7 +302,7 @@ end
 
 -- In bin/mgv display and update_display print the text form.
 local function print_display(obj)
-  local text = H.present(obj)
+  local text = H.present_text(obj)
   io.stdout:write(text, "\n")
   io.stdout:flush()
 end
@@ -453,7 +472,7 @@ function H.help_text(src)
   src = src:match("^%s*(.-)%s*$")
   if src == "" then return M.doc() end
   local name, plain = name_of(src)
-  if not (name and plain) then return M.doc(src) or M._search_help(src) end
+  if not (name and plain) then return M._search_help(src) end
   local v = lookup(name)
   local doc = v ~= nil and M.doc(v)
   -- a function of the user's is not the method of the same name
@@ -578,9 +597,9 @@ local function who()
 end
 
 -- The statement of %time / %timeit compiled like a typed chunk.
-local function compile_stmt(stmt, name, what)
+local function compile_stmt(stmt, name, what, opts)
   if not stmt:find("%S") then error("%" .. what .. ": a statement expected (%" .. what .. " STMT)", 0) end
-  local kind, f, show = H.compile(stmt, name)
+  local kind, f, show = H.compile(stmt, name, opts)
   if kind == "run" then return f, show end
   if kind == "error" then error(f, 0) end
   error("%" .. what .. ": a statement expected, not help", 0)
@@ -614,10 +633,10 @@ end
 local MAGICS = "%time STMT, %timeit STMT, %who, %help [name], ?name, ??name"
 
 -- A '%' line -> the function that runs it (its results are shown).
-magic = function(line, name)
+magic = function(line, name, opts)
   local word, rest = line:match("^%%(%S*)%s*(.-)$")
   if word == "time" then
-    local f, show = compile_stmt(rest, name, "time")
+    local f, show = compile_stmt(rest, name, "time", opts)
     return function()
       local t0 = M.clock()
       local r = table.pack(f())
@@ -625,7 +644,7 @@ magic = function(line, name)
       if show then return table.unpack(r, 1, r.n) end
     end
   elseif word == "timeit" then
-    local f = compile_stmt(rest, name, "timeit")
+    local f = compile_stmt(rest, name, "timeit", opts)
     return function() print(timeit(f)) end
   elseif word == "who" or word == "whos" then
     return function() print(who()) end

@@ -25,10 +25,19 @@
 #include "data/zsplit.h"
 #include "formats/glove.h"
 #include "formats/image.h"
-#include "lmodel.h"
 
+#define LMGV_DATASET "mgv.Dataset"
 #define LMGV_GLOVE "mgv.Glove"
 #define LMGV_SAMPLER "mgv.Sampler"
+
+typedef struct {
+    mgv_dataset ds;
+    int live;
+} lmgv_dataset;
+
+typedef struct {
+    mgv_glove *g;
+} lmgv_glove;
 
 typedef struct {
     mgv_sampler *s;
@@ -37,7 +46,8 @@ typedef struct {
 
 /* ---- datasets ----------------------------------------------------------------- */
 
-lmgv_dataset *lmgv_dataset_ud(lua_State *L, int arg)
+/* The live data-set userdata at arg. */
+static lmgv_dataset *lmgv_dataset_ud(lua_State *L, int arg)
 {
     lmgv_dataset *u = luaL_checkudata(L, arg, LMGV_DATASET);
     if (!u->live) luaL_argerror(L, arg, "the data set was freed");
@@ -319,7 +329,7 @@ static int l_data_synth(lua_State *L)
     return 1;
 }
 
-lmgv_glove *lmgv_check_glove(lua_State *L, int arg)
+static lmgv_glove *lmgv_check_glove(lua_State *L, int arg)
 {
     lmgv_glove *u = luaL_checkudata(L, arg, LMGV_GLOVE);
     if (!u->g) luaL_argerror(L, arg, "the GloVe table was closed");
@@ -582,7 +592,6 @@ static int l_baseline_glove(lua_State *L)
     return 1;
 }
 
-/* mgv.isatty(fd): whether stdout (1) or stderr (2) is a terminal */
 /* ---- registration ----------------------------------------------------------------- */
 
 static const luaL_Reg dataset_methods[] = {

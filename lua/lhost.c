@@ -82,6 +82,16 @@ int lhost_push(lua_State *L, const char *name)
     return 0;
 }
 
+int lhost_call(lua_State *L, const char *name, int nargs, int nres)
+{
+    if (!lhost_push(L, name)) {
+        lua_pop(L, nargs);
+        return -1;
+    }
+    lua_insert(L, -1 - nargs);
+    return lua_pcall(L, nargs, nres, 0);
+}
+
 static void budget_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;

@@ -29,6 +29,12 @@ int lhost_init(lua_State *L);
 /* Pushes mgv._host.<name> (a function); 0 and nothing pushed when missing. */
 int lhost_push(lua_State *L, const char *name);
 
+/* Calls mgv._host.<name> with the nargs arguments on top of the stack
+ * (lua_pcall, no traceback): LUA_OK and nres results, else lua_pcall's
+ * status and the error message; -1 and nothing (the arguments popped) when
+ * it is missing. */
+int lhost_call(lua_State *L, const char *name, int nargs, int nres);
+
 /* mgv._host.complete(text) under a budget of Lua instructions (a looping
  * __index must not hang the prompt). Pushes start (0-based byte offset in
  * text), the matches and their types and returns 0; -1 and nothing pushed

@@ -158,7 +158,8 @@ void lmgv_open_optim(lua_State *L, int module);    /* loptim.c */
 mgv_optim *lmgv_check_optim(lua_State *L, int arg);
 void lmgv_open_blocks(lua_State *L, int module);   /* lblocks.c: mgv.vmoe_experts, mgv.vat */
 void lmgv_open_model(lua_State *L, int module);    /* lmodel.c: data, model, metrics */
-/* The data set of the mgv.Dataset userdata at arg (lmodel.c); argument error
+void lmgv_open_data(lua_State *L, int module);     /* ldata.c: data sets, tasks, GloVe, metrics */
+/* The data set of the mgv.Dataset userdata at arg (ldata.c); argument error
  * for anything else or a freed data set. */
 mgv_dataset *lmgv_check_dataset(lua_State *L, int arg);
 void lmgv_open_json(lua_State *L, int module);     /* ljson.c: mgv.json */

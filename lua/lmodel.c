@@ -16,12 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "formats/glove.h"
 #include "mgvmoe/model.h"
-#include "lmodel.h"
 
 #define LMGV_MODEL "mgv.Model"
 
@@ -136,12 +133,12 @@ static int model_train_step(lua_State *L)
 {
     lua_settop(L, 3);
     lmgv_model *u = check_model(L, 1);
-    lmgv_dataset *d = lmgv_dataset_ud(L, 2);
+    mgv_dataset *ds = lmgv_check_dataset(L, 2);
     int n;
-    int *idx = index_list(L, 3, d->ds.n, &n);
+    int *idx = index_list(L, 3, ds->n, &n);
     if (n < 1) return luaL_error(L, "train_step: empty batch");
     mgv_step_stats st;
-    if (mgv_model_train_step(&u->m, &d->ds, idx, n, &st) < 0) return lmgv_error(L);
+    if (mgv_model_train_step(&u->m, ds, idx, n, &st) < 0) return lmgv_error(L);
     lmgv_account(L);
     lua_createtable(L, 0, 8);
     lmgv_set_number(L, "loss", st.loss);
@@ -219,19 +216,19 @@ static int model_predict(lua_State *L)
 {
     lua_settop(L, 3);   /* scratch values pushed below must not look like options */
     lmgv_model *u = check_model(L, 1);
-    lmgv_dataset *d = lmgv_dataset_ud(L, 2);
+    mgv_dataset *ds = lmgv_check_dataset(L, 2);
     const char *op = "predict";
     lmgv_check_options(L, 3, predict_opts, op);
     int batch = lmgv_opt_int(L, 3, "batch", 64, op);
     int first = lmgv_opt_int(L, 3, "first", 1, op) - 1;
-    int count = lmgv_opt_int(L, 3, "count", d->ds.n - first, op);
+    int count = lmgv_opt_int(L, 3, "count", ds->n - first, op);
     if (batch < 1) return luaL_error(L, "predict: batch must be positive");
-    if (first < 0 || count < 0 || first + count > d->ds.n)
+    if (first < 0 || count < 0 || first + count > ds->n)
         return luaL_error(L, "predict: instances %d..%d outside the %d of the data set", first + 1,
-                          first + count, d->ds.n);
+                          first + count, ds->n);
     int *pred = lua_newuserdatauv(L, sizeof(int) * (size_t)(count ? count : 1), 0);
     u->m.head.route = read_routing(L, u, 3, op);
-    int rc = mgv_model_predict_range(&u->m, &d->ds, first, count, batch, pred);
+    int rc = mgv_model_predict_range(&u->m, ds, first, count, batch, pred);
     u->m.head.route = (mgv_head_routing){NULL, NULL};
     if (rc < 0) return lmgv_error(L);
     lmgv_push_ints(L, pred, count, 1);
@@ -267,9 +264,9 @@ static int model_forward(lua_State *L)
 {
     lua_settop(L, 4);   /* scratch values pushed below must not look like options */
     lmgv_model *u = check_model(L, 1);
-    lmgv_dataset *d = lmgv_dataset_ud(L, 2);
+    mgv_dataset *ds = lmgv_check_dataset(L, 2);
     int n;
-    int *idx = index_list(L, 3, d->ds.n, &n);
+    int *idx = index_list(L, 3, ds->n, &n);
     lmgv_check_options(L, 4, forward_opts, "forward");
     int training = lmgv_opt_bool(L, 4, "training", 0);
     int want_loss = lmgv_opt_bool(L, 4, "loss", 1);
@@ -281,7 +278,7 @@ static int model_forward(lua_State *L)
     int tokens = 0;
     if (!u->m.cfg.text_features) {
         mgv_batch b;
-        if (mgv_model_collate(&u->m, &d->ds, idx, n, &b) < 0) return lmgv_error(L);
+        if (mgv_model_collate(&u->m, ds, idx, n, &b) < 0) return lmgv_error(L);
         lua_createtable(L, (int)b.B, 0);
         tokens = lua_gettop(L);
         for (int64_t i = 0; i < b.B; i++) {
@@ -301,7 +298,7 @@ static int model_forward(lua_State *L)
     mgv_head_out o;
     u->m.head.route = rt;
     u->m.head.token_outputs = 1;   /* o_text, o_image are shown */
-    int rc = mgv_model_forward(&u->m, &d->ds, idx, n, training, want_loss, &o);
+    int rc = mgv_model_forward(&u->m, ds, idx, n, training, want_loss, &o);
     u->m.head.token_outputs = 0;
     u->m.head.route = (mgv_head_routing){NULL, NULL};
     if (rc == 0 && grads) {
@@ -589,6 +586,7 @@ static int model_index(lua_State *L)
     return 1;
 }
 
+/* mgv.isatty(fd): whether stdout (1) or stderr (2) is a terminal */
 static int l_isatty(lua_State *L)
 {
     lua_pushboolean(L, isatty((int)luaL_optinteger(L, 1, 2)));
@@ -598,9 +596,7 @@ static int l_isatty(lua_State *L)
 /* mgv.clock(): monotonic wall-clock seconds (os.clock is CPU time) */
 static int l_clock(lua_State *L)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec * 1e-9);
+    lua_pushnumber(L, (lua_Number)mgv_profile_clock());
     return 1;
 }
 

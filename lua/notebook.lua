@@ -39,7 +39,7 @@ function H.notebook(prims)
   -- progress bars (mgv.progress, used by mgv.train and mgv.predict): one
   -- line per cell, redrawn in place at most 4 times a second; a closed bar
   -- says "done".
-  local format, rep, floor = string.format, string.rep, math.floor
+  local format = string.format
   local shown   -- the display id of the cell's progress line, once shown
   local function draw(text)
     local id = "mgv-progress-" .. cell()
@@ -53,13 +53,7 @@ function H.notebook(prims)
       self.done = done
       if done < self.total and t - self.last < 0.25 then return end
       self.last = t
-      local frac = self.total > 0 and done / self.total or 1
-      local filled = floor(frac * 24 + 0.5)
-      local elapsed = t - self.start
-      local rate = elapsed > 0 and done / elapsed or 0
-      local eta = rate > 0 and (self.total - done) / rate or 0
-      draw(format("%s [%s%s] %d/%d %.1f/s ETA %ds %s", self.label, rep("=", filled),
-        rep(" ", 24 - filled), done, self.total, rate, floor(eta + 0.5), info or ""))
+      draw(M._progress_text(self, done, t, info))
     end
     function bar:close()
       if self.total <= 0 and self.done == 0 then return end   -- mgv.progress(0):close() erases

@@ -17,6 +17,20 @@
 
 local M = ...
 
+-- A bar's line at `done` of bar.total (bar.label, bar.start) at time now:
+-- "label [====    ] done/total rate/s ETA s info". The terminal's bar and
+-- the notebook's (notebook.lua) both draw it.
+function M._progress_text(bar, done, now, info)
+  local frac = bar.total > 0 and done / bar.total or 1
+  local width = 24
+  local filled = math.floor(frac * width + 0.5)
+  local elapsed = now - bar.start
+  local rate = elapsed > 0 and done / elapsed or 0
+  local eta = rate > 0 and (bar.total - done) / rate or 0
+  return string.format("%s [%s%s] %d/%d %.1f/s ETA %ds %s", bar.label, string.rep("=", filled),
+    string.rep(" ", width - filled), done, bar.total, rate, math.floor(eta + 0.5), info or "")
+end
+
 --- A progress bar with rate and ETA, on stderr, only when it is a terminal.
 -- mgv.progress(total, label) -> bar; bar:update(done, info); bar:close()
 function M.progress(total, label)
@@ -27,15 +41,7 @@ function M.progress(total, label)
     local now = M.clock()
     if done < self.total and now - self.last < 0.1 then return end
     self.last = now
-    local frac = self.total > 0 and done / self.total or 1
-    local width = 24
-    local filled = math.floor(frac * width + 0.5)
-    local elapsed = now - self.start
-    local rate = elapsed > 0 and done / elapsed or 0
-    local eta = rate > 0 and (self.total - done) / rate or 0
-    io.stderr:write(string.format("\r%s [%s%s] %d/%d %.1f/s ETA %ds %s\27[K", self.label,
-      string.rep("=", filled), string.rep(" ", width - filled), done, self.total, rate,
-      math.floor(eta + 0.5), info or ""))
+    io.stderr:write("\r", M._progress_text(self, done, now, info), "\27[K")
     io.stderr:flush()
   end
   function bar:close()

@@ -248,7 +248,7 @@ static void show_results(lua_State *L, int n)
     if (n == 0) return;
     luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
     int base = lua_gettop(L) - n + 1;
-    if (lhost_push(L, "present")) {
+    if (lhost_push(L, "present_text")) {
         lua_insert(L, base);
         int status = docall(L, n, 1);
         if (status == LUA_OK) {
@@ -501,15 +501,11 @@ static int compile(lua_State *L, int *kind, int *print)
     snprintf(name, sizeof name, "=stdin:%d", chunk_count + 1);
     int code = lua_gettop(L);
     *print = 0;
-    if (!lhost_push(L, "compile")) {
-        lua_pushliteral(L, "mgv._host is missing: cannot compile");
-        lua_replace(L, code);
-        *kind = CHUNK_ERROR;
-        return 0;
-    }
     lua_pushvalue(L, code);
     lua_pushstring(L, name);
-    if (lua_pcall(L, 2, 3, 0) != LUA_OK) {
+    int status = lhost_call(L, "compile", 2, 3);
+    if (status != LUA_OK) {
+        if (status < 0) lua_pushliteral(L, "mgv._host is missing: cannot compile");
         lua_replace(L, code);
         lua_settop(L, code);
         *kind = CHUNK_ERROR;

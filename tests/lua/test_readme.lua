@@ -1,7 +1,7 @@
 -- test_readme.lua — the README's Lua runs as typed at the prompt. Every
 -- ```lua block, in the order of the file, runs in one fresh environment, line
--- by line as bin/mgv's prompt reads it (each line a chunk of its own, first as
--- "return <line>", continued on the next line while the input is incomplete),
+-- by line as bin/mgv's prompt reads it (each line a chunk of its own, compiled
+-- by mgv._host.compile, continued on the next line while the input is incomplete),
 -- so a name used before it exists, or a `local` used on a later line, fails.
 -- ```lua no-test blocks (pretrained weights, real data) are skipped with a
 -- NOTE line naming them. Output of the snippets is indented by "  | ".
@@ -54,20 +54,16 @@ env.print = function(...)
   io.write("  | ", (text:gsub("\n", "\n  | ")), "\n")
 end
 
-local function incomplete(err)
-  return err ~= nil and err:sub(-5) == "<eof>"
-end
-
--- Compiles code as the prompt does: an expression first, else statements.
--- Returns the function, or nil, the message and whether more input is due.
+-- Compiles code in env by the prompt's own rule (mgv._host.compile).
+-- Returns the function (for help, one printing it; for a blank line, one
+-- doing nothing), or nil, the message and whether more input is due.
+local compile_opts = { env = env }
 local function compile(code, name)
-  local body = code:gsub("[%s;]*$", "")
-  local fn, ret_err = load("return " .. body, name, "t", env)
-  if fn then return fn end
-  local err
-  fn, err = load(code, name, "t", env)
-  if fn then return fn end
-  return nil, err, incomplete(err) or incomplete(ret_err)
+  local kind, x, more = mgv._host.compile(code, name, compile_opts)
+  if kind == "run" then return x end
+  if kind == "help" then return function() env.print(x) end end
+  if kind == "none" then return function() end end
+  return nil, x, more
 end
 
 local function run_block(b)
