@@ -74,7 +74,7 @@ static MGV_SIMD_BODY void softmax_rows_body(const float *x, float *y, int64_t ro
         float s = 0;
         for (int64_t j = 0; j < n; j++) {
             float a = (pad && pad[j] != 0 ? -INFINITY : xr[j]) - mx;
-            float e = a < -87.0f ? 0.0f : mgv_fast_exp(a);
+            float e = mgv_fast_exp_or0(a);
             yr[j] = e;
             s += e;
         }
