@@ -45,44 +45,48 @@ static void log_softmax_row(const float *x, float *y, int64_t n)
     for (int64_t j = 0; j < n; j++) y[j] = (x[j] - mx) - ls;
 }
 
-/* Softmax (not log) of rows unit-stride rows and its gradient, on the
- * vectorisable exp of fastmath.h, keys with pad[j] != 0 left out when pad
- * is not NULL (within float rounding of expf; exp of
- * anything below -87, -inf included, is 0). Rows start at fixed places, so
- * the sums do not depend on the thread count. */
+/* The row softmax (see ops_softmax.h) and its gradient, on the
+ * vectorisable exp of fastmath.h. Rows start at fixed places, so the sums
+ * do not depend on the thread count. */
 #pragma GCC push_options
 #pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
                      "associative-math", "fp-contract=fast")
 #include "core/fastmath.h"   /* after the pragma: see fastmath.h */
 #include "core/simd.h"
 
-static MGV_SIMD_BODY void softmax_rows_body(const float *x, float *y, int64_t rows, int64_t n,
-                                            const float *pad)
+static MGV_SIMD_BODY void mgv_softmax_rows_body(const float *x, float *y, int64_t rows,
+                                                int64_t n, const float *pad)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
-        float mx = -INFINITY;
-        if (pad)
-            for (int64_t j = 0; j < n; j++) {
-                float v = pad[j] != 0 ? -INFINITY : xr[j];
-                mx = v > mx ? v : mx;
+        /* 16 independent maxima: one running maximum does not vectorise */
+        float m[16];
+        for (int k = 0; k < 16; k++) m[k] = -INFINITY;
+        int64_t j = 0;
+        for (; j + 16 <= n; j += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = pad && pad[j + k] != 0 ? -INFINITY : xr[j + k];
+                m[k] = v > m[k] ? v : m[k];
             }
-        else
-            for (int64_t j = 0; j < n; j++) mx = xr[j] > mx ? xr[j] : mx;
+        for (; j < n; j++) {
+            float v = pad && pad[j] != 0 ? -INFINITY : xr[j];
+            m[0] = v > m[0] ? v : m[0];
+        }
+        float mx = m[0];
+        for (int k = 1; k < 16; k++) mx = m[k] > mx ? m[k] : mx;
         if (mx == -INFINITY) mx = 0;   /* all masked: every exp below is 0 */
         float s = 0;
-        for (int64_t j = 0; j < n; j++) {
-            float a = (pad && pad[j] != 0 ? -INFINITY : xr[j]) - mx;
-            float e = mgv_fast_exp_or0(a);
+        for (j = 0; j < n; j++) {
+            float e = mgv_fast_exp_or0((pad && pad[j] != 0 ? -INFINITY : xr[j]) - mx);
             yr[j] = e;
             s += e;
         }
         float inv = s > 0 ? 1.0f / s : 0.0f;
-        for (int64_t j = 0; j < n; j++) yr[j] *= inv;
+        for (j = 0; j < n; j++) yr[j] *= inv;
     }
 }
-MGV_SIMD_FN(static, softmax_rows,
+MGV_SIMD_FN(, mgv_softmax_rows,
             (const float *x, float *y, int64_t rows, int64_t n, const float *pad),
             (x, y, rows, n, pad))
 
@@ -183,7 +187,7 @@ static void forward_rows(void *ctx, int64_t r0, int64_t r1, int part)
     const rows_job *j = ctx;
     (void)part;
     if (!j->logv) {
-        softmax_rows(j->x + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n, NULL);
+        mgv_softmax_rows(j->x + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n, NULL);
         return;
     }
     for (int64_t r = r0; r < r1; r++) log_softmax_row(j->x + r * j->n, j->out + r * j->n, j->n);
@@ -315,7 +319,7 @@ static void msd_forward_part(void *ctx, int64_t r0, int64_t r1, int part)
     for (int64_t r = r0; r < r1; r++) {
         const float *xr = j->x + r * n;
         float *yr = j->prob + r * n;
-        softmax_rows(xr, yr, 1, n, j->pad ? j->pad + (r / j->rows_per_pad) * n : NULL);
+        mgv_softmax_rows(xr, yr, 1, n, j->pad ? j->pad + (r / j->rows_per_pad) * n : NULL);
         if (j->p > 0)
             mgv_dropout_apply(yr, j->out + r * n, n, j->p, j->key, j->base + (uint64_t)(r * n));
     }
