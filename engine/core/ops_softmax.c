@@ -298,45 +298,58 @@ mgv_tensor *mgv_log_softmax(mgv_tensor *x, int axis)
 /*
  * One op for masked_fill(x, pad, -inf), softmax over the last axis and
  * dropout, the same generator draws and numbers (up to float rounding), in
- * one pass per row while it is in cache. saved[0] is the softmax y; the dropout mask is
+ * one pass per run of rows. saved[0] is the softmax y; the dropout mask is
  * drawn again in backward from ints[0] = key, ints[1] = base, reals[0] = p
- * (p 0: none): dx = y (gd - sum(gd y)) with gd = g times the mask.
+ * (p 0: none): dx = y (gd - sum(gd y)) with gd = g times the mask. ints[2]
+ * holds the rows per pad row, by which both passes walk the rows.
  */
 typedef struct {
     const float *x, *pad, *g, *y;   /* backward: g, y */
-    float *out, *prob;              /* forward: out (dropped), prob (y) */
-    float *scratch;                 /* backward: a row per part */
+    float *out, *prob;              /* forward: out (dropped), prob (y); backward: out (dx) */
     int64_t n, rows_per_pad;        /* row length; rows sharing one pad row */
     float p;
     uint64_t key, base;
 } msd_job;
+
+/* The end of the run of rows from r that share r's pad row, within r1: each
+ * run is one call of the row kernels over run * n elements (the element
+ * counters of the dropout mask stay base + r * n + j). */
+static int64_t msd_run_end(const msd_job *j, int64_t r, int64_t r1)
+{
+    int64_t e = (r / j->rows_per_pad + 1) * j->rows_per_pad;
+    return e < r1 ? e : r1;
+}
 
 static void msd_forward_part(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const msd_job *j = ctx;
     (void)part;
     int64_t n = j->n;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *xr = j->x + r * n;
+    for (int64_t r = r0, e; r < r1; r = e) {
+        e = msd_run_end(j, r, r1);
         float *yr = j->prob + r * n;
-        mgv_softmax_rows(xr, yr, 1, n, j->pad ? j->pad + (r / j->rows_per_pad) * n : NULL);
+        mgv_softmax_rows(j->x + r * n, yr, e - r, n,
+                         j->pad ? j->pad + (r / j->rows_per_pad) * n : NULL);
         if (j->p > 0)
-            mgv_dropout_apply(yr, j->out + r * n, n, j->p, j->key, j->base + (uint64_t)(r * n));
+            mgv_dropout_apply(yr, j->out + r * n, (e - r) * n, j->p, j->key,
+                              j->base + (uint64_t)(r * n));
     }
 }
 
 static void msd_backward_part(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const msd_job *j = ctx;
+    (void)part;
     int64_t n = j->n;
-    float *gd = j->scratch + (int64_t)part * n;   /* g times the mask, one row */
-    for (int64_t r = r0; r < r1; r++) {
+    for (int64_t r = r0, e; r < r1; r = e) {
+        e = msd_run_end(j, r, r1);
         const float *gr = j->g + r * n;
-        if (j->p > 0) {
-            mgv_dropout_apply(gr, gd, n, j->p, j->key, j->base + (uint64_t)(r * n));
-            gr = gd;
+        float *dr = j->out + r * n;
+        if (j->p > 0) {   /* dx = g times the mask first, then the gradient in place */
+            mgv_dropout_apply(gr, dr, (e - r) * n, j->p, j->key, j->base + (uint64_t)(r * n));
+            gr = dr;
         }
-        softmax_grad_rows(j->y + r * n, gr, j->out + r * n, 1, n);
+        softmax_grad_rows(j->y + r * n, gr, dr, e - r, n);
     }
 }
 
@@ -344,22 +357,18 @@ static int msd_backward(mgv_node *node, mgv_tensor *gout)
 {
     mgv_tensor *y = node->saved[0];
     int64_t n = y->shape[y->ndim - 1], rows = n ? mgv_numel(y) / n : 0;
-    int64_t min_part = ROWS_MIN_ELEMS / (n + 1) + 1;
-    int64_t sshape[2] = {mgv_parallel_parts(rows, min_part), n};
     mgv_tensor *g = mgv_contiguous_data(gout);
     mgv_tensor *dx = g ? mgv_empty(y->ndim, y->shape) : NULL;
-    mgv_tensor *scratch = dx ? mgv_empty(2, sshape) : NULL;
     int rc = -1;
-    if (scratch) {
-        msd_job j = {NULL, NULL, mgv_data(g), mgv_data(y), mgv_data(dx), NULL, mgv_data(scratch),
-                     n, 1, (float)node->reals[0], (uint64_t)node->ints[0],
+    if (dx) {
+        msd_job j = {NULL, NULL, mgv_data(g), mgv_data(y), mgv_data(dx), NULL, n,
+                     node->ints[2], (float)node->reals[0], (uint64_t)node->ints[0],
                      (uint64_t)node->ints[1]};
-        mgv_parallel_for(rows, min_part, msd_backward_part, &j);
+        mgv_parallel_for(rows, ROWS_MIN_ELEMS / (n + 1) + 1, msd_backward_part, &j);
         rc = mgv_accumulate_grad_fresh(node->inputs[0], dx);
     }
     mgv_release(g);
     mgv_release(dx);
-    mgv_release(scratch);
     return rc;
 }
 
@@ -393,7 +402,7 @@ mgv_tensor *mgv_masked_softmax_dropout(mgv_tensor *x, mgv_tensor *pad, float p, 
     }
     uint64_t base = 0, key = p > 0 ? mgv_dropout_key(rng, x, &base) : 0;
     msd_job j = {mgv_data(xc), pc ? mgv_data(pc) : NULL, NULL, NULL, mgv_data(out), mgv_data(y),
-                 NULL, n, lead ? rows / lead : 1, p, key, base};
+                 n, lead ? rows / lead : 1, p, key, base};
     mgv_parallel_for(rows, ROWS_MIN_ELEMS / (n + 1) + 1, msd_forward_part, &j);
     mgv_release(xc);
     mgv_release(pc);
@@ -407,6 +416,7 @@ mgv_tensor *mgv_masked_softmax_dropout(mgv_tensor *x, mgv_tensor *pad, float p, 
         }
         node->ints[0] = (int64_t)key;
         node->ints[1] = (int64_t)base;
+        node->ints[2] = j.rows_per_pad;
         node->reals[0] = p;
     }
     mgv_release(y);
