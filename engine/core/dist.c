@@ -3,11 +3,11 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/error.h"
 #include "core/parallel.h"
+#include "core/profile.h"
 
 static double comm_bytes, comm_seconds;
 
@@ -26,13 +26,6 @@ void mgv_dist_split(int64_t n, int64_t *first, int64_t *count)
 
 #ifdef MGV_MPI
 #include <mpi.h>
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static int started, rank_, size_ = 1, local_size_ = 1;
 
@@ -105,7 +98,7 @@ static int check(int rc, const char *what)
 static int reduce_typed(void *buf, int64_t n, MPI_Datatype type, size_t esize, mgv_dist_op op)
 {
     if (mgv_dist_size() == 1) return 0;
-    double t0 = now();
+    double t0 = mgv_profile_clock();
     MPI_Op mop = op == MGV_DIST_MAX ? MPI_MAX : MPI_SUM;
     for (int64_t i = 0; i < n; i += PIECE) {
         int c = (int)(n - i < PIECE ? n - i : PIECE);
@@ -114,7 +107,7 @@ static int reduce_typed(void *buf, int64_t n, MPI_Datatype type, size_t esize, m
             return -1;
     }
     comm_bytes += (double)n * (double)esize;
-    comm_seconds += now() - t0;
+    comm_seconds += mgv_profile_clock() - t0;
     return 0;
 }
 
@@ -133,14 +126,14 @@ int mgv_dist_broadcast(float *buf, int64_t n, int root)
     if (root < 0 || root >= mgv_dist_size())
         return mgv_fail("dist: broadcast root %d is not a rank (0..%d)", root, mgv_dist_size() - 1);
     if (mgv_dist_size() == 1) return 0;
-    double t0 = now();
+    double t0 = mgv_profile_clock();
     for (int64_t i = 0; i < n; i += PIECE) {
         int c = (int)(n - i < PIECE ? n - i : PIECE);
         if (check(MPI_Bcast(buf + i, c, MPI_FLOAT, root, MPI_COMM_WORLD), "broadcast") < 0)
             return -1;
     }
     comm_bytes += (double)n * sizeof(float);
-    comm_seconds += now() - t0;
+    comm_seconds += mgv_profile_clock() - t0;
     return 0;
 }
 
@@ -178,11 +171,11 @@ int mgv_dist_allgatherv(const float *send, const int64_t *counts, float *recv)
         off[r] = (int)total;
         total += counts[r];
     }
-    double t0 = now();
+    double t0 = mgv_profile_clock();
     int rc = check(MPI_Allgatherv(send, cnt[mgv_dist_rank()], MPI_FLOAT, recv, cnt, off, MPI_FLOAT,
                                   MPI_COMM_WORLD), "allgather");
     comm_bytes += (double)total * sizeof(float);
-    comm_seconds += now() - t0;
+    comm_seconds += mgv_profile_clock() - t0;
     free(cnt);
     return rc;
 }
@@ -206,25 +199,25 @@ int mgv_dist_sum_start(mgv_dist_sums *s, float *buf, int64_t n)
 {
     if (mgv_dist_size() == 1) return 0;
     if (s->n >= s->max || n > PIECE) return mgv_fail("dist: too many or too large sums in flight");
-    double t0 = now();
+    double t0 = mgv_profile_clock();
     int rc = check(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
                                   &s->req[s->n]), "allreduce");
     if (rc == 0) s->n++;
     s->bytes += n * (int64_t)sizeof(float);
-    s->seconds += now() - t0;
+    s->seconds += mgv_profile_clock() - t0;
     return rc;
 }
 
 int mgv_dist_sum_wait(mgv_dist_sums *s)
 {
-    double t0 = now();
+    double t0 = mgv_profile_clock();
     int rc = 0;
     /* one by one: MPICH declares MPI_Waitall's statuses as an array, which
      * GCC then checks against MPI_STATUSES_IGNORE, (MPI_Status *)1 */
     for (int i = 0; i < s->n; i++)
         if (check(MPI_Wait(&s->req[i], MPI_STATUS_IGNORE), "allreduce") < 0) rc = -1;
     comm_bytes += (double)s->bytes;
-    comm_seconds += s->seconds + now() - t0;
+    comm_seconds += s->seconds + mgv_profile_clock() - t0;
     free(s);
     return rc;
 }

@@ -18,7 +18,7 @@ typedef union {
 } fbits;
 
 /* e^x to about 2e-7 relative; x clamped to [-87, 88] (below -87 the result
- * is ~1e-38, not 0: callers multiply masked entries by 0). NaN in, NaN out;
+ * is ~1e-38, not 0: see mgv_fast_exp_or0). NaN in, NaN out;
  * the computation runs on -87 meanwhile, since converting NaN to an integer
  * is undefined. */
 static inline float mgv_fast_exp(float in)
@@ -37,6 +37,10 @@ static inline float mgv_fast_exp(float in)
     return in == in ? p * s.f : in;
 }
 
+/* e^a, and exactly 0 below -87 (-inf included), where mgv_fast_exp would
+ * give ~1e-38: for sums whose masked or underflowing terms must vanish. */
+static inline float mgv_fast_exp_or0(float a) { return a < -87.0f ? 0.0f : mgv_fast_exp(a); }
+
 /* erfc(z) = t e^(p(t) - z^2), t = 1 / (1 + z/2), z >= 0: the Chebyshev fit
  * of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere); returns p. */
 static inline float mgv_erfcc_poly(float t)
@@ -46,16 +50,15 @@ static inline float mgv_erfcc_poly(float t)
            t * (-0.82215223f + t * 0.17087277f))))))));
 }
 
-/* x Phi(x) = x (2 - erfc(x / sqrt 2)) / 2, with erfc from the Chebyshev
- * fit of Numerical Recipes (erfcc: relative error < 1.2e-7 everywhere), so
- * the negative tail keeps its relative precision. */
+/* x Phi(x) = x (2 - erfc(x / sqrt 2)) / 2, with erfc from the fit above,
+ * so the negative tail keeps its relative precision. */
 static inline float mgv_fast_gelu(float x)
 {
     float z = (x < 0 ? -x : x) * 0.70710678118654752f;
     float t = 1.0f / (1.0f + 0.5f * z);
     float p = mgv_erfcc_poly(t);
     float a = p - z * z;
-    float c = a < -87.0f ? 0.0f : t * mgv_fast_exp(a);   /* erfc(|x| / sqrt 2); 0 in the tail */
+    float c = t * mgv_fast_exp_or0(a);   /* erfc(|x| / sqrt 2); 0 in the tail */
     return 0.5f * x * (x < 0 ? c : 2.0f - c);
 }
 

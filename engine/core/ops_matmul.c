@@ -452,21 +452,6 @@ out:
     return rc;
 }
 
-/* Rows of Y set to the bias, split over the threads. */
-typedef struct {
-    const float *bias;
-    float *Y;
-    int64_t cols;
-} fill_rows_job;
-
-static void fill_rows_part(void *ctx, int64_t r0, int64_t r1, int part)
-{
-    const fill_rows_job *j = ctx;
-    (void)part;
-    for (int64_t r = r0; r < r1; r++)
-        memcpy(j->Y + r * j->cols, j->bias, sizeof(float) * (size_t)j->cols);
-}
-
 mgv_tensor *mgv_linear(mgv_tensor *x, mgv_tensor *W, mgv_tensor *bias)
 {
     if (linear_check(x, W, bias) < 0) return NULL;
@@ -497,8 +482,7 @@ mgv_tensor *mgv_linear(mgv_tensor *x, mgv_tensor *W, mgv_tensor *bias)
             mgv_release(y);
             return NULL;
         }
-        fill_rows_job fj = {mgv_data(bc), Y, outf};
-        mgv_parallel_for(R, 65536 / (outf ? outf : 1) + 1, fill_rows_part, &fj);
+        mgv_fill_rows(Y, outf, R, mgv_data(bc), outf);
         mgv_release(bc);
         beta = 1.0f;
     }

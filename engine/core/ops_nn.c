@@ -79,15 +79,12 @@ static MGV_SIMD_BODY void mgv_layer_norm_rows_body(const float *x, float *y, flo
             stats[2 * r] = mean;
             stats[2 * r + 1] = rstd;
         }
-        if (g && b)
-            for (int64_t j = 0; j < d; j++) out[j] = (v[j] - mean) * rstd * g[j] + b[j];
-        else
-            for (int64_t j = 0; j < d; j++) {
-                float t = (v[j] - mean) * rstd;
-                if (g) t *= g[j];
-                if (b) t += b[j];
-                out[j] = t;
-            }
+        for (int64_t j = 0; j < d; j++) {
+            float t = (v[j] - mean) * rstd;
+            if (g) t *= g[j];
+            if (b) t += b[j];
+            out[j] = t;
+        }
     }
 }
 MGV_SIMD_FN(, mgv_layer_norm_rows,

@@ -45,44 +45,48 @@ static void log_softmax_row(const float *x, float *y, int64_t n)
     for (int64_t j = 0; j < n; j++) y[j] = (x[j] - mx) - ls;
 }
 
-/* Softmax (not log) of rows unit-stride rows and its gradient, on the
- * vectorisable exp of fastmath.h, keys with pad[j] != 0 left out when pad
- * is not NULL (within float rounding of expf; exp of
- * anything below -87, -inf included, is 0). Rows start at fixed places, so
- * the sums do not depend on the thread count. */
+/* The row softmax (see ops_softmax.h) and its gradient, on the
+ * vectorisable exp of fastmath.h. Rows start at fixed places, so the sums
+ * do not depend on the thread count. */
 #pragma GCC push_options
 #pragma GCC optimize("O3", "no-math-errno", "no-signed-zeros", "no-trapping-math", \
                      "associative-math", "fp-contract=fast")
 #include "core/fastmath.h"   /* after the pragma: see fastmath.h */
 #include "core/simd.h"
 
-static MGV_SIMD_BODY void softmax_rows_body(const float *x, float *y, int64_t rows, int64_t n,
-                                            const float *pad)
+static MGV_SIMD_BODY void mgv_softmax_rows_body(const float *x, float *y, int64_t rows,
+                                                int64_t n, const float *pad)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * n;
         float *yr = y + r * n;
-        float mx = -INFINITY;
-        if (pad)
-            for (int64_t j = 0; j < n; j++) {
-                float v = pad[j] != 0 ? -INFINITY : xr[j];
-                mx = v > mx ? v : mx;
+        /* 16 independent maxima: one running maximum does not vectorise */
+        float m[16];
+        for (int k = 0; k < 16; k++) m[k] = -INFINITY;
+        int64_t j = 0;
+        for (; j + 16 <= n; j += 16)
+            for (int k = 0; k < 16; k++) {
+                float v = pad && pad[j + k] != 0 ? -INFINITY : xr[j + k];
+                m[k] = v > m[k] ? v : m[k];
             }
-        else
-            for (int64_t j = 0; j < n; j++) mx = xr[j] > mx ? xr[j] : mx;
+        for (; j < n; j++) {
+            float v = pad && pad[j] != 0 ? -INFINITY : xr[j];
+            m[0] = v > m[0] ? v : m[0];
+        }
+        float mx = m[0];
+        for (int k = 1; k < 16; k++) mx = m[k] > mx ? m[k] : mx;
         if (mx == -INFINITY) mx = 0;   /* all masked: every exp below is 0 */
         float s = 0;
-        for (int64_t j = 0; j < n; j++) {
-            float a = (pad && pad[j] != 0 ? -INFINITY : xr[j]) - mx;
-            float e = a < -87.0f ? 0.0f : mgv_fast_exp(a);
+        for (j = 0; j < n; j++) {
+            float e = mgv_fast_exp_or0((pad && pad[j] != 0 ? -INFINITY : xr[j]) - mx);
             yr[j] = e;
             s += e;
         }
         float inv = s > 0 ? 1.0f / s : 0.0f;
-        for (int64_t j = 0; j < n; j++) yr[j] *= inv;
+        for (j = 0; j < n; j++) yr[j] *= inv;
     }
 }
-MGV_SIMD_FN(static, softmax_rows,
+MGV_SIMD_FN(, mgv_softmax_rows,
             (const float *x, float *y, int64_t rows, int64_t n, const float *pad),
             (x, y, rows, n, pad))
 
@@ -183,7 +187,7 @@ static void forward_rows(void *ctx, int64_t r0, int64_t r1, int part)
     const rows_job *j = ctx;
     (void)part;
     if (!j->logv) {
-        softmax_rows(j->x + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n, NULL);
+        mgv_softmax_rows(j->x + r0 * j->n, j->out + r0 * j->n, r1 - r0, j->n, NULL);
         return;
     }
     for (int64_t r = r0; r < r1; r++) log_softmax_row(j->x + r * j->n, j->out + r * j->n, j->n);
@@ -294,45 +298,58 @@ mgv_tensor *mgv_log_softmax(mgv_tensor *x, int axis)
 /*
  * One op for masked_fill(x, pad, -inf), softmax over the last axis and
  * dropout, the same generator draws and numbers (up to float rounding), in
- * one pass per row while it is in cache. saved[0] is the softmax y; the dropout mask is
+ * one pass per run of rows. saved[0] is the softmax y; the dropout mask is
  * drawn again in backward from ints[0] = key, ints[1] = base, reals[0] = p
- * (p 0: none): dx = y (gd - sum(gd y)) with gd = g times the mask.
+ * (p 0: none): dx = y (gd - sum(gd y)) with gd = g times the mask. ints[2]
+ * holds the rows per pad row, by which both passes walk the rows.
  */
 typedef struct {
     const float *x, *pad, *g, *y;   /* backward: g, y */
-    float *out, *prob;              /* forward: out (dropped), prob (y) */
-    float *scratch;                 /* backward: a row per part */
+    float *out, *prob;              /* forward: out (dropped), prob (y); backward: out (dx) */
     int64_t n, rows_per_pad;        /* row length; rows sharing one pad row */
     float p;
     uint64_t key, base;
 } msd_job;
+
+/* The end of the run of rows from r that share r's pad row, within r1: each
+ * run is one call of the row kernels over run * n elements (the element
+ * counters of the dropout mask stay base + r * n + j). */
+static int64_t msd_run_end(const msd_job *j, int64_t r, int64_t r1)
+{
+    int64_t e = (r / j->rows_per_pad + 1) * j->rows_per_pad;
+    return e < r1 ? e : r1;
+}
 
 static void msd_forward_part(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const msd_job *j = ctx;
     (void)part;
     int64_t n = j->n;
-    for (int64_t r = r0; r < r1; r++) {
-        const float *xr = j->x + r * n;
+    for (int64_t r = r0, e; r < r1; r = e) {
+        e = msd_run_end(j, r, r1);
         float *yr = j->prob + r * n;
-        softmax_rows(xr, yr, 1, n, j->pad ? j->pad + (r / j->rows_per_pad) * n : NULL);
+        mgv_softmax_rows(j->x + r * n, yr, e - r, n,
+                         j->pad ? j->pad + (r / j->rows_per_pad) * n : NULL);
         if (j->p > 0)
-            mgv_dropout_apply(yr, j->out + r * n, n, j->p, j->key, j->base + (uint64_t)(r * n));
+            mgv_dropout_apply(yr, j->out + r * n, (e - r) * n, j->p, j->key,
+                              j->base + (uint64_t)(r * n));
     }
 }
 
 static void msd_backward_part(void *ctx, int64_t r0, int64_t r1, int part)
 {
     const msd_job *j = ctx;
+    (void)part;
     int64_t n = j->n;
-    float *gd = j->scratch + (int64_t)part * n;   /* g times the mask, one row */
-    for (int64_t r = r0; r < r1; r++) {
+    for (int64_t r = r0, e; r < r1; r = e) {
+        e = msd_run_end(j, r, r1);
         const float *gr = j->g + r * n;
-        if (j->p > 0) {
-            mgv_dropout_apply(gr, gd, n, j->p, j->key, j->base + (uint64_t)(r * n));
-            gr = gd;
+        float *dr = j->out + r * n;
+        if (j->p > 0) {   /* dx = g times the mask first, then the gradient in place */
+            mgv_dropout_apply(gr, dr, (e - r) * n, j->p, j->key, j->base + (uint64_t)(r * n));
+            gr = dr;
         }
-        softmax_grad_rows(j->y + r * n, gr, j->out + r * n, 1, n);
+        softmax_grad_rows(j->y + r * n, gr, dr, e - r, n);
     }
 }
 
@@ -340,22 +357,18 @@ static int msd_backward(mgv_node *node, mgv_tensor *gout)
 {
     mgv_tensor *y = node->saved[0];
     int64_t n = y->shape[y->ndim - 1], rows = n ? mgv_numel(y) / n : 0;
-    int64_t min_part = ROWS_MIN_ELEMS / (n + 1) + 1;
-    int64_t sshape[2] = {mgv_parallel_parts(rows, min_part), n};
     mgv_tensor *g = mgv_contiguous_data(gout);
     mgv_tensor *dx = g ? mgv_empty(y->ndim, y->shape) : NULL;
-    mgv_tensor *scratch = dx ? mgv_empty(2, sshape) : NULL;
     int rc = -1;
-    if (scratch) {
-        msd_job j = {NULL, NULL, mgv_data(g), mgv_data(y), mgv_data(dx), NULL, mgv_data(scratch),
-                     n, 1, (float)node->reals[0], (uint64_t)node->ints[0],
+    if (dx) {
+        msd_job j = {NULL, NULL, mgv_data(g), mgv_data(y), mgv_data(dx), NULL, n,
+                     node->ints[2], (float)node->reals[0], (uint64_t)node->ints[0],
                      (uint64_t)node->ints[1]};
-        mgv_parallel_for(rows, min_part, msd_backward_part, &j);
+        mgv_parallel_for(rows, ROWS_MIN_ELEMS / (n + 1) + 1, msd_backward_part, &j);
         rc = mgv_accumulate_grad_fresh(node->inputs[0], dx);
     }
     mgv_release(g);
     mgv_release(dx);
-    mgv_release(scratch);
     return rc;
 }
 
@@ -389,7 +402,7 @@ mgv_tensor *mgv_masked_softmax_dropout(mgv_tensor *x, mgv_tensor *pad, float p, 
     }
     uint64_t base = 0, key = p > 0 ? mgv_dropout_key(rng, x, &base) : 0;
     msd_job j = {mgv_data(xc), pc ? mgv_data(pc) : NULL, NULL, NULL, mgv_data(out), mgv_data(y),
-                 NULL, n, lead ? rows / lead : 1, p, key, base};
+                 n, lead ? rows / lead : 1, p, key, base};
     mgv_parallel_for(rows, ROWS_MIN_ELEMS / (n + 1) + 1, msd_forward_part, &j);
     mgv_release(xc);
     mgv_release(pc);
@@ -403,6 +416,7 @@ mgv_tensor *mgv_masked_softmax_dropout(mgv_tensor *x, mgv_tensor *pad, float p, 
         }
         node->ints[0] = (int64_t)key;
         node->ints[1] = (int64_t)base;
+        node->ints[2] = j.rows_per_pad;
         node->reals[0] = p;
     }
     mgv_release(y);

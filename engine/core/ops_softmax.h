@@ -7,6 +7,11 @@
 
 mgv_tensor *mgv_softmax(mgv_tensor *x, int axis);
 mgv_tensor *mgv_log_softmax(mgv_tensor *x, int axis);
+/* Softmax of rows rows of n floats, x to y (y may be x), on the caller's
+ * thread: within float rounding of expf (terms below e^-87 are 0). Keys j
+ * with pad[j] != 0 are left out when pad is not NULL; a row with no key
+ * left becomes zeros. */
+void mgv_softmax_rows(const float *x, float *y, int64_t rows, int64_t n, const float *pad);
 /* dropout(softmax(masked_fill(x, pad, -inf), -1), p, training, rng) in one
  * op, the same draws and numbers up to float rounding: pad (1 = key left out), when not NULL,
  * holds one row of x's last-axis length per index of x's first axis (as

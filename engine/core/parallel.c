@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -216,6 +217,25 @@ void mgv_parallel_for(int64_t n, int64_t min_part, mgv_range_fn fn, void *ctx)
         pthread_mutex_unlock(&sleep_mu);
     }
     pthread_mutex_unlock(&job_mu);
+}
+
+typedef struct {
+    float *Y;
+    int64_t ldy, n;
+    const float *v;
+} fill_job;
+
+static void fill_part(void *ctx, int64_t b, int64_t e, int part)
+{
+    const fill_job *j = ctx;
+    (void)part;
+    for (int64_t r = b; r < e; r++) memcpy(j->Y + r * j->ldy, j->v, sizeof(float) * (size_t)j->n);
+}
+
+void mgv_fill_rows(float *Y, int64_t ldy, int64_t rows, const float *v, int64_t n)
+{
+    fill_job j = {Y, ldy, n, v};
+    mgv_parallel_for(rows, 65536 / (n ? n : 1) + 1, fill_part, &j);
 }
 
 /* ---- SGEMM ------------------------------------------------------------------ */

@@ -37,6 +37,9 @@ void mgv_parallel_for(int64_t n, int64_t min_part, mgv_range_fn fn, void *ctx);
 /* How many parts mgv_parallel_for(n, min_part, ...) will use (for per-part
  * scratch buffers). */
 int mgv_parallel_parts(int64_t n, int64_t min_part);
+/* Rows [0, rows) of Y (leading dimension ldy) set to v[0, n), split over
+ * the pool: a bias under a GEMM that then adds with beta = 1. */
+void mgv_fill_rows(float *Y, int64_t ldy, int64_t rows, const float *v, int64_t n);
 
 /* Row-major C[M x N] = alpha op(A) op(B) + beta C with op(A) M x K (A^T when
  * ta) and op(B) K x N (B^T when tb): cblas_sgemm, with large products split

@@ -22,9 +22,9 @@ void mgv_rng_seed(mgv_rng *r, uint64_t seed)
 
 void mgv_rng_set_shard(mgv_rng *r, int64_t before, int64_t rows, int64_t after)
 {
+    (void)after;   /* the rows past this rank's move no counter */
     r->shard_before = before;
     r->shard_rows = rows;
-    r->shard_after = after;
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
@@ -41,11 +41,6 @@ uint64_t mgv_rng_next(mgv_rng *r)
     s[2] ^= t;
     s[3] = rotl(s[3], 45);
     return result;
-}
-
-void mgv_rng_skip(mgv_rng *r, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) mgv_rng_next(r);
 }
 
 double mgv_rng_uniform(mgv_rng *r) { return (double)(mgv_rng_next(r) >> 11) * 0x1.0p-53; }

@@ -191,14 +191,11 @@ static inline void expert_fwd(int64_t d, float p, const float *restrict mu,
 /* Y's rows start as the biases [bmu | blv]: the GEMMs then add h W^T with
  * beta = 1, which spares BLAS its zeroing pass and the row pass its bias
  * additions and write-back */
-static void bias_rows(void *vc, int64_t t0, int64_t t1, int part)
+static void bias_rows(const vmoe_ctx *c, int64_t t0, int64_t t1)
 {
-    vmoe_ctx *c = vc;
-    size_t kd = sizeof(float) * (size_t)c->Kd;
-    for (int64_t t = t0; t < t1; t++) {
-        memcpy(c->Y + t * c->ldy, c->bmu, kd);
-        if (c->has_lv) memcpy(c->Y + t * c->ldy + c->Kd, c->blv, kd);
-    }
+    float *y = c->Y + t0 * c->ldy;
+    mgv_fill_rows(y, c->ldy, t1 - t0, c->bmu, c->Kd);
+    if (c->has_lv) mgv_fill_rows(y + c->Kd, c->ldy, t1 - t0, c->blv, c->Kd);
 }
 
 static MGV_SIMD_BODY void fwd_part_body(void *vc, int64_t b0, int64_t b1, int part)
@@ -593,7 +590,7 @@ mgv_tensor *mgv_vmoe_experts_cat(int np, mgv_tensor *const *parts, mgv_tensor *p
                   .keep = noise == NOISE_KEYED && E ? mgv_data(E) : NULL, .noise = noise,
                   .key = key, .out = mgv_data(out)};
     atomic_init(&c.failed, 0);
-    if (!RX) mgv_parallel_for(T, 1 + 65536 / ldy, bias_rows, &c);
+    if (!RX) bias_rows(&c, 0, T);
     /* one product per part; a reused Y keeps the parts whose tokens are the record's */
     for (int64_t i = 0, f = 0; i < np; f += rows[i], i++) {
         const float *x = Xd + f * d;
@@ -601,7 +598,7 @@ mgv_tensor *mgv_vmoe_experts_cat(int np, mgv_tensor *const *parts, mgv_tensor *p
         if (RX) {
             if (!memcmp(x, (float *)mgv_data(RX) + f * d, sizeof(float) * (size_t)(rows[i] * d)))
                 continue;
-            bias_rows(&c, f, f + rows[i], 0);
+            bias_rows(&c, f, f + rows[i]);
         }
         mgv_sgemm(0, 1, rows[i], Kd, d, 1.0f, x, d, mgv_data(Wm), d, 1.0f, y, ldy);
         if (has_lv) mgv_sgemm(0, 1, rows[i], Kd, d, 1.0f, x, d, mgv_data(Wl), d, 1.0f, y + Kd, ldy);

@@ -273,52 +273,6 @@ static MGV_SIMD_BODY void add_row_body(float *y, const float *res, int64_t d)
 }
 MGV_SIMD_FN(static, add_row, (float *y, const float *res, int64_t d), (y, res, d))
 
-/* Softmax of each of rows rows of n scores, in place. keep[j] (1 or 0) marks
- * the keys that count, or NULL for all; a row with no key becomes zeros. */
-static MGV_SIMD_BODY void softmax_rows_body(float *s, int64_t rows, int64_t n, const float *keep)
-{
-    for (int64_t r = 0; r < rows; r++) {
-        float *x = s + r * n;
-        float m[16];
-        for (int k = 0; k < 16; k++) m[k] = -INFINITY;
-        int64_t j = 0;
-        if (keep) {
-            for (; j + 16 <= n; j += 16)
-                for (int k = 0; k < 16; k++) {
-                    float v = keep[j + k] != 0 ? x[j + k] : -INFINITY;
-                    m[k] = v > m[k] ? v : m[k];
-                }
-            for (; j < n; j++) {
-                float v = keep[j] != 0 ? x[j] : -INFINITY;
-                m[0] = v > m[0] ? v : m[0];
-            }
-        } else {
-            for (; j + 16 <= n; j += 16)
-                for (int k = 0; k < 16; k++) m[k] = x[j + k] > m[k] ? x[j + k] : m[k];
-            for (; j < n; j++) m[0] = x[j] > m[0] ? x[j] : m[0];
-        }
-        float mx = m[0];
-        for (int k = 1; k < 16; k++) mx = m[k] > mx ? m[k] : mx;
-        if (mx == -INFINITY) mx = 0;   /* nothing to attend to: every weight below is 0 */
-        float sum = 0;
-        if (keep)
-            for (j = 0; j < n; j++) {
-                float e = mgv_fast_exp(x[j] - mx) * keep[j];
-                x[j] = e;
-                sum += e;
-            }
-        else
-            for (j = 0; j < n; j++) {
-                float e = mgv_fast_exp(x[j] - mx);
-                x[j] = e;
-                sum += e;
-            }
-        float inv = sum > 0 ? 1.0f / sum : 0.0f;
-        for (j = 0; j < n; j++) x[j] *= inv;
-    }
-}
-MGV_SIMD_FN(static, softmax_rows, (float *s, int64_t rows, int64_t n, const float *keep), (s, rows, n, keep))
-
 #pragma GCC pop_options
 
 /* One weight of a fused linear: columns [0, out) of Y (leading dimension
@@ -408,7 +362,7 @@ static void fast_ln_part(void *ctx, int64_t r0, int64_t r1, int part)
 typedef struct {
     const float *qkv;   /* [B, L, 3H] */
     float *ctx;         /* [B, L, H] */
-    const float *keep;  /* [B, L] or NULL */
+    const float *pad;   /* [B, L] (1 = padded) or NULL */
     float *scratch;     /* ATT_QBLOCK x L per part */
     int64_t L, H, nh, dh;
     float scale;
@@ -422,12 +376,12 @@ static void fast_attn_part(void *c, int64_t p0, int64_t p1, int part)
     for (int64_t p = p0; p < p1; p++) {
         int64_t b = p / j->nh, h = p % j->nh;
         const float *q = j->qkv + b * L * ld + h * j->dh, *k = q + H, *v = q + 2 * H;
-        const float *keep = j->keep ? j->keep + b * L : NULL;
+        const float *pad = j->pad ? j->pad + b * L : NULL;
         float *out = j->ctx + b * L * H + h * j->dh;
         for (int64_t i0 = 0; i0 < L; i0 += ATT_QBLOCK) {
             int64_t n = L - i0 < ATT_QBLOCK ? L - i0 : ATT_QBLOCK;
             mgv_sgemm(0, 1, n, L, j->dh, j->scale, q + i0 * ld, ld, k, ld, 0.0f, S, L);
-            softmax_rows(S, n, L, keep);
+            mgv_softmax_rows(S, S, n, L, pad);
             mgv_sgemm(0, 0, n, j->dh, L, 1.0f, S, L, v, ld, 0.0f, out + i0 * H, H);
         }
     }
@@ -458,25 +412,19 @@ static mgv_tensor *layer_forward_fast(const mgv_transformer_layer *ly, mgv_tenso
     int64_t s_qkv[2] = {R, 3 * H}, s_h[2] = {R, H}, s_i[2] = {R, I};
     int post = ly->variant == MGV_TRANSFORMER_POST_LN;
     int parts = mgv_parallel_parts(B * nh, 1);
-    int64_t s_scr[2] = {parts, ATT_QBLOCK * L}, s_keep[1] = {R};
+    int64_t s_scr[2] = {parts, ATT_QBLOCK * L};
     mgv_tensor *xc = mgv_contiguous_data(x), *y = mgv_empty(3, x->shape);
     mgv_tensor *qkv = mgv_empty(2, s_qkv), *ctx = mgv_empty(2, s_h), *h = mgv_empty(2, s_h);
     mgv_tensor *inter = mgv_empty(2, s_i), *scr = mgv_empty(2, s_scr);
-    mgv_tensor *keep = pad ? mgv_empty(1, s_keep) : NULL;
     mgv_tensor *a = post ? NULL : mgv_empty(2, s_h);
-    mgv_tensor *own[9] = {xc, qkv, ctx, h, inter, scr, keep, a, NULL};
-    if (!xc || !y || !qkv || !ctx || !h || !inter || !scr || (pad && !keep) || (!post && !a)) {
+    mgv_tensor *own[8] = {xc, qkv, ctx, h, inter, scr, a, NULL};
+    if (!xc || !y || !qkv || !ctx || !h || !inter || !scr || (!post && !a)) {
         mgv_release(y);
         y = NULL;
         goto out;
     }
     const float *X = mgv_data(xc);
     float eps = c->layer_norm_eps;
-    if (keep) {
-        const float *pd = mgv_data(pad);
-        float *kd = mgv_data(keep);
-        for (int64_t i = 0; i < R; i++) kd[i] = pd[i] != 0 ? 0.0f : 1.0f;
-    }
     const float *in = X;
     if (!post) {   /* a = LN1(x) */
         fast_ln_job lj = {X, mgv_data(a), H, mgv_data(ly->ln1_g), mgv_data(ly->ln1_b), eps};
@@ -491,7 +439,7 @@ static mgv_tensor *layer_forward_fast(const mgv_transformer_layer *ly, mgv_tenso
               {mgv_data(ly->v_w), mgv_data(ly->v_b), H, QKV + 2 * H, 3 * H}}};
     fast_linear(&qj, R);
 
-    fast_attn_job aj = {QKV, mgv_data(ctx), keep ? mgv_data(keep) : NULL, mgv_data(scr),
+    fast_attn_job aj = {QKV, mgv_data(ctx), pad ? mgv_data(pad) : NULL, mgv_data(scr),
                         L, H, nh, dh, (float)(1.0 / sqrt((double)dh))};
     mgv_parallel_for(B * nh, 1, fast_attn_part, &aj);
 
@@ -526,7 +474,7 @@ static mgv_tensor *layer_forward_fast(const mgv_transformer_layer *ly, mgv_tenso
         .eps = eps};
     fast_linear(&fj, R);
 out:
-    for (int i = 0; i < 9; i++) mgv_release(own[i]);
+    for (int i = 0; i < 8; i++) mgv_release(own[i]);
     if (y) MGV_PROFILE_OP("transformer_layer_fused");
     return y;
 }
