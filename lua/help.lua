@@ -146,9 +146,12 @@ doc("mgv.rss", "mgv.rss()",
   "The resident memory of the process in bytes (from /proc/self/statm).",
   "print(mgv.rss() // 2^20 .. ' MiB')")
 
-doc("mgv.memory", "mgv.memory() -> used, limit",
+doc("mgv.memory", "mgv.memory() -> used, limit, cached",
   "Bytes of tensor storage the engine currently holds (all tensors, gradients and optimiser " ..
-  "state), and the memory limit in bytes (see mgv.set_memory_limit).",
+  "state), the memory limit in bytes (see mgv.set_memory_limit), and the bytes of freed " ..
+  "storage kept for the next tensors of the same sizes (a training step frees and asks for " ..
+  "the same sizes every step; at most a quarter of the limit, never more than the limit " ..
+  "leaves beside the live storage).",
   "local used, limit = mgv.memory()\nprint(used, limit // 2^20 .. ' MiB limit')")
 
 doc("mgv.set_memory_limit", "mgv.set_memory_limit(bytes) -> previous limit",

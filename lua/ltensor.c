@@ -493,12 +493,15 @@ static int l_rss(lua_State *L)
     return 1;
 }
 
-/* mgv.memory() -> bytes of tensor storage the engine holds, the limit */
+/* mgv.memory() -> bytes of tensor storage the engine holds, the limit, the
+ * bytes of freed storage kept for reuse */
 static int l_memory(lua_State *L)
 {
+    int64_t cached = mgv_bytes_cached();
     lua_pushinteger(L, (lua_Integer)mgv_bytes_allocated());
     lua_pushinteger(L, (lua_Integer)mgv_memory_limit());
-    return 2;
+    lua_pushinteger(L, (lua_Integer)(cached > 0 ? cached : 0));
+    return 3;
 }
 
 /* mgv.set_memory_limit(bytes | nil) -> the previous limit; nil: the default */

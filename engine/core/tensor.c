@@ -15,26 +15,27 @@
 
 /*
  * Allocation of storage blocks. A training step allocates and frees the
- * same large sizes every step, and a large block that goes back to the
- * kernel costs a page fault per 4 KiB when it is next touched. Two remedies:
+ * same large sizes every step, and a block that goes back to the kernel is
+ * zeroed by it again, page by page, when it is next touched: that cost a
+ * quarter of the BERT paper step. So:
  *  - blocks from HUGE_MIN_BYTES up are 2 MiB aligned and use transparent
  *    huge pages (512 times fewer faults);
- *  - freed blocks from CACHE_MIN_BYTES up to BIG_MIN_BYTES wait in a small
- *    cache for the next request of exactly their size (most recent first),
- *    at most CACHE_SLOTS blocks and CACHE_MAX_BYTES in all (the oldest go
- *    first); larger blocks (a big step's activations and GEMM outputs: the
- *    kernel zeroing them again cost a tenth of the paper-size step) wait in
- *    BIG_SLOTS slots of their own, marked MADV_FREE, so that the kernel may
- *    take their pages under memory pressure and otherwise they are reused as
- *    they are. Cached blocks are not counted as allocated. Off under
- *    AddressSanitizer, which should see every free.
+ *  - freed blocks from CACHE_MIN_BYTES up wait in a cache for the next
+ *    request of exactly their size (the most recent such block first). A
+ *    step's activations are freed by its backward pass and asked for again,
+ *    size by size, by the next forward pass, so the cache must hold a whole
+ *    step: it keeps up to a quarter of the memory limit (cache_cap), the
+ *    oldest blocks going first. Blocks from HUGE_MIN_BYTES up are marked
+ *    MADV_FREE while cached, so that the kernel may take their pages under
+ *    memory pressure; otherwise they are reused as they are.
+ *  - a fresh block never makes live plus cached bytes pass the memory
+ *    limit: the oldest cached blocks are freed first.
+ * Cached blocks are not counted as allocated (mgv_bytes_allocated). The
+ * cache is off under AddressSanitizer, which should see every free.
  */
 #define HUGE_MIN_BYTES ((size_t)4 << 20)
 #define CACHE_MIN_BYTES ((size_t)64 << 10)
-#define CACHE_MAX_BYTES ((size_t)64 << 20)
-#define BIG_MIN_BYTES ((size_t)16 << 20)
-#define CACHE_SLOTS 32
-#define BIG_SLOTS 8
+#define CACHE_BUCKETS 256   /* hash buckets by size */
 
 #if defined(__SANITIZE_ADDRESS__)
 #define USE_CACHE 0
@@ -47,107 +48,116 @@
 #define USE_CACHE 1
 #endif
 
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct {
+/* A cached block: on the age list (all blocks, oldest first) and on its
+ * size bucket's list (most recent first). */
+typedef struct cached_block {
     void *p;
     size_t bytes;
-} cache[CACHE_SLOTS];   /* oldest first */
-static int cache_n = 0;
-static size_t cache_bytes = 0;
-static struct {
-    void *p;
-    size_t bytes;
-} big[BIG_SLOTS];   /* oldest first */
-static int big_n = 0;
+    struct cached_block *older, *newer;   /* age list */
+    struct cached_block *prev, *next;     /* bucket list */
+} cached_block;
 
-/* a freed block from BIG_MIN_BYTES up: kept in a big slot (the oldest one
- * is freed when all are taken) */
-static void big_put(void *p, size_t bytes)
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static cached_block *oldest, *newest;
+static cached_block *bucket[CACHE_BUCKETS];
+static size_t cache_bytes = 0;
+
+static _Atomic int64_t bytes_allocated = 0;
+int64_t mgv_memory_limit(void);
+
+static size_t cache_cap(void) { return (size_t)(mgv_memory_limit() / 4); }
+
+static cached_block **bucket_of(size_t bytes) { return &bucket[(bytes >> 6) % CACHE_BUCKETS]; }
+
+/* Takes b off both lists (cache_mu held). */
+static void cache_unlink(cached_block *b)
 {
-    void *evicted = NULL;
-#ifdef MADV_FREE
-    size_t page = (size_t)4 << 10;
-    if (((uintptr_t)p & (page - 1)) == 0)   /* always: such blocks are 2 MiB aligned */
-        madvise(p, (bytes + page - 1) & ~(page - 1), MADV_FREE);
-#endif
-    pthread_mutex_lock(&cache_mu);
-    if (big_n == BIG_SLOTS) {
-        evicted = big[0].p;
-        memmove(&big[0], &big[1], sizeof big[0] * (size_t)(BIG_SLOTS - 1));
-        big_n--;
-    }
-    big[big_n].p = p;
-    big[big_n].bytes = bytes;
-    big_n++;
-    pthread_mutex_unlock(&cache_mu);
-    free(evicted);
+    if (b->older) b->older->newer = b->newer; else oldest = b->newer;
+    if (b->newer) b->newer->older = b->older; else newest = b->older;
+    if (b->prev) b->prev->next = b->next; else *bucket_of(b->bytes) = b->next;
+    if (b->next) b->next->prev = b->prev;
+    cache_bytes -= b->bytes;
 }
 
-static void *big_take(size_t bytes)
+/* Frees the oldest cached blocks until at most keep bytes stay cached. */
+static void cache_trim(size_t keep)
 {
-    void *p = NULL;
-    pthread_mutex_lock(&cache_mu);
-    for (int i = big_n - 1; i >= 0; i--)
-        if (big[i].bytes == bytes) {
-            p = big[i].p;
-            memmove(&big[i], &big[i + 1], sizeof big[0] * (size_t)(big_n - 1 - i));
-            big_n--;
-            break;
-        }
-    pthread_mutex_unlock(&cache_mu);
-    return p;
+    while (1) {
+        pthread_mutex_lock(&cache_mu);
+        cached_block *b = cache_bytes > keep ? oldest : NULL;
+        if (b) cache_unlink(b);
+        pthread_mutex_unlock(&cache_mu);
+        if (!b) return;
+        free(b->p);
+        free(b);
+    }
 }
 
 static void *cache_take(size_t bytes)
 {
     void *p = NULL;
-    if (USE_CACHE && bytes >= BIG_MIN_BYTES) return big_take(bytes);
+    cached_block *b = NULL;
     if (!USE_CACHE || bytes < CACHE_MIN_BYTES) return NULL;
     pthread_mutex_lock(&cache_mu);
-    for (int i = cache_n - 1; i >= 0; i--)
-        if (cache[i].bytes == bytes) {
-            p = cache[i].p;
-            cache_bytes -= bytes;
-            memmove(&cache[i], &cache[i + 1], sizeof cache[0] * (size_t)(cache_n - 1 - i));
-            cache_n--;
-            break;
-        }
+    for (b = *bucket_of(bytes); b && b->bytes != bytes; b = b->next) {
+    }
+    if (b) {
+        cache_unlink(b);
+        p = b->p;
+    }
     pthread_mutex_unlock(&cache_mu);
+    free(b);
     return p;
 }
 
 /* Keeps p for reuse, or frees it (and whatever it pushes out). */
 static void cache_put(void *p, size_t bytes)
 {
-    if (USE_CACHE && bytes >= BIG_MIN_BYTES) {
-        big_put(p, bytes);
-        return;
-    }
-    if (!USE_CACHE || bytes < CACHE_MIN_BYTES) {
+    cached_block *b = USE_CACHE && bytes >= CACHE_MIN_BYTES ? malloc(sizeof *b) : NULL;
+    size_t cap = b ? cache_cap() : 0;
+    if (!b || bytes > cap) {
+        free(b);
         free(p);
         return;
     }
-    void *evicted[CACHE_SLOTS];
-    int ne = 0;
+#ifdef MADV_FREE
+    if (bytes >= HUGE_MIN_BYTES)   /* 2 MiB aligned, so whole pages */
+        madvise(p, (bytes + 4095) & ~(size_t)4095, MADV_FREE);
+#endif
+    cache_trim(cap - bytes);
+    b->p = p;
+    b->bytes = bytes;
     pthread_mutex_lock(&cache_mu);
-    while (cache_n > 0 && (cache_n == CACHE_SLOTS || cache_bytes + bytes > CACHE_MAX_BYTES)) {
-        evicted[ne++] = cache[0].p;
-        cache_bytes -= cache[0].bytes;
-        memmove(&cache[0], &cache[1], sizeof cache[0] * (size_t)(cache_n - 1));
-        cache_n--;
-    }
-    cache[cache_n].p = p;
-    cache[cache_n].bytes = bytes;
-    cache_n++;
+    cached_block **head = bucket_of(bytes);
+    b->older = newest;
+    b->newer = NULL;
+    if (newest) newest->newer = b; else oldest = b;
+    newest = b;
+    b->prev = NULL;
+    b->next = *head;
+    if (*head) (*head)->prev = b;
+    *head = b;
     cache_bytes += bytes;
     pthread_mutex_unlock(&cache_mu);
-    for (int i = 0; i < ne; i++) free(evicted[i]);
+}
+
+int64_t mgv_bytes_cached(void)
+{
+    if (!USE_CACHE) return -1;
+    pthread_mutex_lock(&cache_mu);
+    size_t n = cache_bytes;
+    pthread_mutex_unlock(&cache_mu);
+    return (int64_t)n;
 }
 
 static void *block_alloc(size_t bytes)
 {
     void *p = cache_take(bytes);
     if (p) return p;
+    if (USE_CACHE) {   /* live + cached + this block within the limit */
+        int64_t room = mgv_memory_limit() - atomic_load(&bytes_allocated);
+        cache_trim(room > 0 ? (size_t)room : 0);
+    }
     if (bytes < HUGE_MIN_BYTES) return aligned_alloc(64, bytes);   /* SIMD- and BLAS-friendly */
     if (posix_memalign(&p, (size_t)2 << 20, bytes) != 0) return NULL;
 #ifdef MADV_HUGEPAGE
@@ -166,7 +176,6 @@ static void *block_alloc(size_t bytes)
  * a malloc far beyond RAM succeeds and the process is killed later when the
  * pages are touched, so the engine must refuse such tensors itself.
  */
-static _Atomic int64_t bytes_allocated = 0;
 static _Atomic int64_t memory_limit = -1;   /* -1: not computed yet */
 static int64_t alloc_limit = (int64_t)16 << 30;
 

@@ -90,6 +90,10 @@ void mgv_fill_(mgv_tensor *t, float v);
 /* ---- memory accounting ----------------------------------------------- */
 /* Bytes of tensor storage currently allocated (all threads). */
 int64_t mgv_bytes_allocated(void);
+/* Bytes of freed storage kept for reuse (see tensor.c: at most a quarter of
+ * the memory limit, and never more than the limit leaves beside the live
+ * storage); -1 when the build has no cache (AddressSanitizer). */
+int64_t mgv_bytes_cached(void);
 /* Refuse single allocations above this many bytes (default: 16 GiB). */
 void mgv_set_alloc_limit(int64_t bytes);
 /*

@@ -64,6 +64,42 @@ static void test_alloc_accounting(void)
     CHECK(mgv_bytes_allocated() == before);
 }
 
+/* Freed blocks are reused by size, within a quarter of the memory limit,
+ * and a fresh block trims them to what the limit leaves. */
+static void test_block_cache(void)
+{
+    const int64_t MiB = 1 << 20;
+    int64_t one[1] = {MiB / 4}, two[1] = {MiB / 2}, half[1] = {MiB / 8};
+    mgv_tensor *a = mgv_empty(1, one);
+    float *pa = mgv_data(a);
+    int64_t before = mgv_bytes_cached();
+    mgv_release(a);
+    if (before < 0) {
+        printf("NOTE: no block cache in this build (AddressSanitizer)\n");
+        CHECK(mgv_bytes_cached() == -1);
+        return;
+    }
+    CHECK(mgv_bytes_cached() == before + MiB);
+    a = mgv_empty(1, one);
+    CHECK(mgv_data(a) == pa);   /* the same block again */
+    CHECK(mgv_bytes_cached() == before);
+    int64_t old = mgv_set_memory_limit(2 * MiB);   /* cache cap: 0.5 MiB */
+    mgv_release(a);
+    CHECK(mgv_bytes_cached() == before);   /* too big for the cap: freed */
+    mgv_set_memory_limit(old);
+    a = mgv_empty(1, one);
+    mgv_tensor *b = mgv_empty(1, two);
+    mgv_release(a);
+    mgv_release(b);
+    CHECK(mgv_bytes_cached() >= 3 * MiB);
+    mgv_set_memory_limit(mgv_bytes_allocated() + 3 * MiB / 2);
+    mgv_tensor *c = mgv_empty(1, half);   /* a miss: 1 MiB of room beside it */
+    CHECK(c != NULL);
+    CHECK(mgv_bytes_cached() == 0);   /* oldest first, to at most 1 MiB: both blocks went */
+    mgv_release(c);
+    mgv_set_memory_limit(old);
+}
+
 static void test_rng_deterministic(void)
 {
     mgv_rng a, b;
@@ -91,6 +127,7 @@ int main(void)
     RUN(test_bad_sizes);
     RUN(test_views_share_storage);
     RUN(test_alloc_accounting);
+    RUN(test_block_cache);
     RUN(test_rng_deterministic);
     return CHECK_DONE();
 }

@@ -18,8 +18,19 @@ test("mgv.memory() gives the bytes in use and the limit", function()
   local x = mgv.zeros(1000, 1000)
   local used2 = mgv.memory()
   check(used2 - used >= 4000000, "4 MB tensor counted: " .. (used2 - used))
+  local _, _, cached = mgv.memory()
   x:free()
   eq(mgv.memory(), used)
+  local _, _, cached2 = mgv.memory()
+  if sanitized then
+    eq(cached2, 0)   -- no block cache under AddressSanitizer
+  else
+    eq(cached2 - cached, 4000000)   -- the freed block waits for the next 1000x1000
+    check(cached2 <= limit // 4, tostring(cached2))
+    local y = mgv.zeros(1000, 1000)
+    eq(select(3, mgv.memory()), cached)
+    y:free()
+  end
 end)
 
 test("sizes far above RAM are errors naming function, shape, size and limit", function()
