@@ -17,12 +17,11 @@ void mgv_rng_seed(mgv_rng *r, uint64_t seed)
     for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
     r->has_spare = 0;
     r->spare = 0;
-    mgv_rng_set_shard(r, 0, 0, 0);
+    mgv_rng_set_shard(r, 0, 0);
 }
 
-void mgv_rng_set_shard(mgv_rng *r, int64_t before, int64_t rows, int64_t after)
+void mgv_rng_set_shard(mgv_rng *r, int64_t before, int64_t rows)
 {
-    (void)after;   /* the rows past this rank's move no counter */
     r->shard_before = before;
     r->shard_rows = rows;
 }

@@ -15,9 +15,9 @@ typedef struct mgv_rng {
     double spare;
     /* Row sharding (data-parallel ranks): while rows > 0, a dropout mask of
      * a tensor whose first axis has `rows` rows is drawn as rows
-     * [before, before + rows) of a tensor of before + rows + after rows, so
-     * each rank gets the masks one process would give its rows (the
-     * counters do not depend on `after`). */
+     * [before, before + rows) of the whole batch's tensor, so each rank gets
+     * the masks one process would give its rows (the rows after them move no
+     * counter). */
     int64_t shard_before, shard_rows;
 } mgv_rng;
 
@@ -29,7 +29,7 @@ double mgv_rng_uniform(mgv_rng *r);
 uint64_t mgv_rng_below(mgv_rng *r, uint64_t n);
 double mgv_rng_normal(mgv_rng *r);
 /* Sets the row sharding (rows 0: off). */
-void mgv_rng_set_shard(mgv_rng *r, int64_t before, int64_t rows, int64_t after);
+void mgv_rng_set_shard(mgv_rng *r, int64_t before, int64_t rows);
 
 /*
  * Keyed counter-based draws (dropout masks): a 32-bit hash of a counter

@@ -63,7 +63,6 @@ static cached_block *bucket[CACHE_BUCKETS];
 static size_t cache_bytes = 0;
 
 static _Atomic int64_t bytes_allocated = 0;
-int64_t mgv_memory_limit(void);
 
 static size_t cache_cap(void) { return (size_t)(mgv_memory_limit() / 4); }
 

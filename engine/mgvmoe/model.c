@@ -652,9 +652,9 @@ static int forward_batch(mgv_model *m, const mgv_dataset *ds, const int *idx, in
     if (dist) {
         mgv_tensor *mask;
         MGV_TRY(&sc, mask, sharded_rows(b.text_mask, first, count));
-        mgv_rng_set_shard(&m->rng, first, count, n - first - count);
+        mgv_rng_set_shard(&m->rng, first, count);
         H = mgv_keep(&sc, encode_text(m, count, b.L, b.ids + first * b.L, mask, training));
-        mgv_rng_set_shard(&m->rng, 0, 0, 0);
+        mgv_rng_set_shard(&m->rng, 0, 0);
         if (!H) goto fail;
         MGV_TRY(&sc, H, gather_rows(H, first, n));
     } else {

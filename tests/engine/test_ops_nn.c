@@ -185,7 +185,7 @@ static void test_dropout_keyed_draws(void)
     mgv_rng rw, rp;
     mgv_rng_seed(&rw, 11);
     mgv_rng_seed(&rp, 11);
-    mgv_rng_set_shard(&rp, 2, 3, 1);
+    mgv_rng_set_shard(&rp, 2, 3);
     mgv_tensor *yw = mgv_dropout(xw, 0.4f, 1, &rw), *yp = mgv_dropout(xp, 0.4f, 1, &rp);
     CHECK(yw && yp);
     int bad = 0;
